@@ -1,0 +1,292 @@
+//! Character classes and small scanners shared by every parser in this crate.
+//!
+//! SIP header values may be folded over several lines; the line splitter only
+//! keeps a CR or LF inside a value when it is followed by SP or HT, so every
+//! scanner here may treat CR and LF as plain linear white space (LWS).
+
+use std::borrow::Cow;
+
+use crate::error::SyntaxError;
+
+/// `token` characters of RFC 3261 §25.1: alphanumerics and `-.!%*_+`'~`.
+pub(crate) const fn is_token_byte(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// Linear white space as it appears inside an already framed header value.
+pub(crate) const fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// True when `s` is a non-empty `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Removes leading and trailing LWS.
+pub(crate) fn trim_lws(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+}
+
+/// Removes leading LWS.
+pub(crate) fn trim_lws_start(s: &str) -> &str {
+    s.trim_start_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+}
+
+/// Given `s` starting with `"`, returns the index just past the closing quote.
+/// Backslash escapes the next byte (RFC 3261 `quoted-pair`).
+pub(crate) fn quoted_end(s: &str) -> Result<usize, SyntaxError> {
+    let b = s.as_bytes();
+    debug_assert_eq!(b.first(), Some(&b'"'));
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i + 1),
+            _ => i += 1,
+        }
+    }
+    Err(SyntaxError::new("unterminated quoted string"))
+}
+
+/// Strips the quotes of a quoted string and resolves its `quoted-pair`s.
+/// A value that is not quoted is returned unchanged.
+pub fn unquote(s: &str) -> Cow<'_, str> {
+    let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return Cow::Borrowed(s);
+    };
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes `s` as a quoted string, escaping `"` and `\`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Finds the first byte of `delims` in `s` that is outside quoted strings and
+/// outside `<...>`. Used to split header values at `,` and parameters at `;`.
+pub(crate) fn find_top_level(s: &str, delims: &[u8]) -> Result<Option<usize>, SyntaxError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if delims.contains(&c) {
+            return Ok(Some(i));
+        }
+        match c {
+            b'"' => i += quoted_end(&s[i..])?,
+            b'<' => match memchr::memchr(b'>', &b[i..]) {
+                Some(end) => i += end + 1,
+                None => return Err(SyntaxError::new("\"<\" without a matching \">\"")),
+            },
+            _ => i += 1,
+        }
+    }
+    Ok(None)
+}
+
+/// Iterator over the comma-separated elements of a header value, each
+/// trimmed of LWS. Commas inside quoted strings and `<...>` do not split.
+/// An unbalanced quote or angle bracket yields an error and ends iteration.
+#[derive(Clone, Debug)]
+pub struct CommaList<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> CommaList<'a> {
+    pub(crate) fn new(value: &'a str) -> Self {
+        CommaList { rest: Some(value) }
+    }
+}
+
+impl<'a> Iterator for CommaList<'a> {
+    type Item = Result<&'a str, SyntaxError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest?;
+        match find_top_level(rest, b",") {
+            Ok(Some(i)) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(Ok(trim_lws(&rest[..i])))
+            }
+            Ok(None) => {
+                self.rest = None;
+                Some(Ok(trim_lws(rest)))
+            }
+            Err(e) => {
+                self.rest = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Parses an unsigned decimal number, refusing anything above `max`.
+/// `what` names the field in the error.
+pub(crate) fn parse_decimal(s: &str, max: u64, what: &str) -> Result<u64, SyntaxError> {
+    if s.is_empty() {
+        return Err(SyntaxError::owned(format!("{what} is empty")));
+    }
+    let mut v: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(SyntaxError::owned(format!(
+                "{what} {:?} is not a number",
+                crate::error::excerpt(s)
+            )));
+        }
+        v = match v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) if v <= max => v,
+            _ => {
+                return Err(SyntaxError::owned(format!(
+                    "{what} {} exceeds {max}",
+                    crate::error::excerpt(s)
+                )));
+            }
+        };
+    }
+    Ok(v)
+}
+
+/// Decodes `%HH` escapes. Invalid escapes are kept literally; callers that
+/// must refuse them check with [`check_escapes`] first.
+pub fn unescape(s: &str) -> Cow<'_, [u8]> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s.as_bytes());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Refuses a `%` that is not followed by two hex digits.
+pub(crate) fn check_escapes(s: &str, what: &str) -> Result<(), SyntaxError> {
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'%' {
+            let ok = b.len() > i + 2 && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some();
+            if !ok {
+                return Err(SyntaxError::owned(format!(
+                    "{what} has a \"%\" that is not followed by two hex digits"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bytes() {
+        assert!(is_token("!interesting-Method0123456789_*+`.%indeed'~"));
+        assert!(!is_token("a b"));
+        assert!(!is_token(""));
+        assert!(!is_token("a,b"));
+    }
+
+    #[test]
+    fn comma_list_respects_quotes_and_angles() {
+        let v = r#""a, b" <sip:x@y;p=1,2>, sip:z@w , "q\"," <sip:q@r>"#;
+        let items: Vec<_> = CommaList::new(v).map(Result::unwrap).collect();
+        assert_eq!(
+            items,
+            vec![
+                r#""a, b" <sip:x@y;p=1,2>"#,
+                "sip:z@w",
+                r#""q\"," <sip:q@r>"#
+            ]
+        );
+    }
+
+    #[test]
+    fn comma_list_reports_unterminated_quote() {
+        let mut it = CommaList::new("\"abc, def");
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn unquote_resolves_pairs() {
+        assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
+        assert_eq!(unquote("plain"), "plain");
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn decimal_bounds() {
+        assert_eq!(parse_decimal("0068", 255, "x").unwrap(), 68);
+        assert!(
+            parse_decimal("300", 255, "Max-Forwards")
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds 255")
+        );
+        assert!(parse_decimal("36893488147419103232", u64::from(u32::MAX), "n").is_err());
+        assert!(
+            parse_decimal("-1", 10, "n")
+                .unwrap_err()
+                .to_string()
+                .contains("not a number")
+        );
+    }
+
+    #[test]
+    fn unescape_decodes() {
+        assert_eq!(&*unescape("%61lice%2"), b"alice%2");
+        assert_eq!(&*unescape("null-%00-"), b"null-\0-");
+        assert!(check_escapes("a%2", "user").is_err());
+        assert!(check_escapes("a%2f", "user").is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs the external tools the tests
+# drive (SIP peers, databases) when they are missing, so that it passes on a
+# fresh Debian machine; no test skips because a tool is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+# command -> Debian package
+declare -A tools=()
+for cmd in "${!tools[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
+done
+if ((${#need_pkgs[@]})); then
+  echo "installing: ${need_pkgs[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_pkgs[@]}"
+fi
+
+cargo test --workspace --all-targets
+cargo test --workspace --doc
