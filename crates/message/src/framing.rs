@@ -60,17 +60,13 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Result<Frame, ParseError> {
         return Ok(Frame::NeedMore);
     }
     let window = &buf[..buf.len().min(limits.max_header_bytes + 4)];
-    let (head_len, body_start) = match memchr::memmem::find(window, b"\r\n\r\n") {
-        Some(i) => (i + 2, i + 4),
-        None => match memchr::memmem::find(window, b"\n\n") {
-            Some(i) => (i + 1, i + 2),
-            None if buf.len() > limits.max_header_bytes => {
-                return Err(ParseError::HeadersTooLarge {
-                    limit: limits.max_header_bytes,
-                });
-            }
-            None => return Ok(Frame::NeedMore),
-        },
+    let Some((head_len, body_start)) = crate::lex::find_blank_line(window) else {
+        if buf.len() > limits.max_header_bytes {
+            return Err(ParseError::HeadersTooLarge {
+                limit: limits.max_header_bytes,
+            });
+        }
+        return Ok(Frame::NeedMore);
     };
     if head_len > limits.max_header_bytes {
         return Err(ParseError::HeadersTooLarge {

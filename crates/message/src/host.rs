@@ -5,10 +5,12 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::SyntaxError;
+use crate::lex::{CLASS, class};
 
 /// A host part. Domain names keep their received case; compare them with
 /// [`Host::eq_ignore_case`] as RFC 3261 §19.1.4 requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub enum Host<'a> {
     /// A domain name (`hostname` in RFC 3261).
     Domain(&'a str),
@@ -45,25 +47,35 @@ impl<'a> Host<'a> {
             })?;
             return Ok((Host::Ipv6(addr), end + 1));
         }
-        let len = b
-            .iter()
-            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')))
-            .unwrap_or(b.len());
+        // One pass: the extent, whether it is all digits and dots, and
+        // whether a dot leads or follows another.
+        let (mut len, mut seen, mut prev_dot, mut bad_dots) = (0, 0u8, class::DOT, 0u8);
+        while len < b.len() {
+            let c = CLASS[b[len] as usize];
+            if c & class::HOST == 0 {
+                break;
+            }
+            bad_dots |= c & prev_dot;
+            prev_dot = c & class::DOT;
+            seen |= c;
+            len += 1;
+        }
         if len == 0 {
             return Err(SyntaxError::new("host is missing"));
         }
         let text = &s[..len];
-        if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-            let addr: Ipv4Addr = text
-                .parse()
-                .map_err(|_| SyntaxError::owned(format!("{text:?} is not an IPv4 address")))?;
-            return Ok((Host::Ipv4(addr), len));
-        }
-        if text.starts_with('.') || text.contains("..") {
+        if bad_dots != 0 {
             return Err(SyntaxError::owned(format!(
                 "{:?} is not a host name",
                 crate::error::excerpt(text)
             )));
+        }
+        let numeric = seen & class::NON_NUMERIC == 0;
+        if numeric {
+            let addr: Ipv4Addr = text
+                .parse()
+                .map_err(|_| SyntaxError::owned(format!("{text:?} is not an IPv4 address")))?;
+            return Ok((Host::Ipv4(addr), len));
         }
         Ok((Host::Domain(text), len))
     }

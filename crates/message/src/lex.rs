@@ -8,31 +8,134 @@ use std::borrow::Cow;
 
 use crate::error::SyntaxError;
 
+/// Character classes, one bit each, looked up in [`CLASS`]: every scanner
+/// of this crate runs once per received byte, so a table beats a chain of
+/// comparisons.
+pub(crate) mod class {
+    /// `token` of RFC 3261 §25.1.
+    pub const TOKEN: u8 = 1;
+    /// Host names: alphanumerics, `-`, `.`, `_`.
+    pub const HOST: u8 = 2;
+    /// Unescaped in a SIP URI user part (unreserved / user-unreserved / `%`).
+    pub const USER: u8 = 4;
+    /// Unescaped in a SIP URI password (unreserved / `&=+$,` / `%`).
+    pub const PASSWORD: u8 = 8;
+    /// Unescaped in SIP URI parameters and headers (paramchar,
+    /// hnv-unreserved, and the `;=&?` that separate them).
+    pub const URI_PARAM: u8 = 16;
+    /// Linear white space inside a framed header value.
+    pub const LWS: u8 = 32;
+    /// `.`
+    pub const DOT: u8 = 64;
+    /// Host characters other than digits and `.` (an IPv4 address has none).
+    pub const NON_NUMERIC: u8 = 128;
+}
+
+const fn byte_class(b: u8) -> u8 {
+    let alnum = b.is_ascii_alphanumeric();
+    let mark = matches!(
+        b,
+        b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+    );
+    let mut c = 0;
+    if alnum
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+    {
+        c |= class::TOKEN;
+    }
+    if alnum || matches!(b, b'-' | b'.' | b'_') {
+        c |= class::HOST;
+    }
+    if alnum
+        || mark
+        || matches!(
+            b,
+            b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b'%'
+        )
+    {
+        c |= class::USER;
+    }
+    if alnum || mark || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b'%') {
+        c |= class::PASSWORD;
+    }
+    if alnum
+        || mark
+        || matches!(
+            b,
+            b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%' | b'=' | b';' | b'?'
+        )
+    {
+        c |= class::URI_PARAM;
+    }
+    if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+        c |= class::LWS;
+    }
+    if b == b'.' {
+        c |= class::DOT;
+    }
+    if (alnum || matches!(b, b'-' | b'_')) && !b.is_ascii_digit() {
+        c |= class::NON_NUMERIC;
+    }
+    c
+}
+
+/// The class bits of every byte value.
+pub(crate) static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = byte_class(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// True when byte `b` is in class `c`.
+#[inline(always)]
+pub(crate) fn is(b: u8, c: u8) -> bool {
+    CLASS[b as usize] & c != 0
+}
+
+/// Number of leading bytes of `s` in class `c`.
+#[inline]
+pub(crate) fn span(s: &[u8], c: u8) -> usize {
+    s.iter().position(|&b| !is(b, c)).unwrap_or(s.len())
+}
+
 /// `token` characters of RFC 3261 §25.1: alphanumerics and `-.!%*_+`'~`.
-pub(crate) const fn is_token_byte(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+#[inline(always)]
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    is(b, class::TOKEN)
 }
 
 /// Linear white space as it appears inside an already framed header value.
-pub(crate) const fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+#[inline(always)]
+pub(crate) fn is_lws(b: u8) -> bool {
+    is(b, class::LWS)
 }
 
 /// True when `s` is a non-empty `token`.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
+    !s.is_empty() && span(s.as_bytes(), class::TOKEN) == s.len()
 }
 
 /// Removes leading and trailing LWS.
+#[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let start = span(b, class::LWS);
+    let end = b.iter().rposition(|&c| !is_lws(c)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII bytes, so on character boundaries.
+    &s[start..end.max(start)]
 }
 
 /// Removes leading LWS.
+#[inline]
 pub(crate) fn trim_lws_start(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    &s[span(s.as_bytes(), class::LWS)..]
 }
 
 /// Given `s` starting with `"`, returns the index just past the closing quote.
@@ -88,23 +191,20 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-/// Finds the first byte of `delims` in `s` that is outside quoted strings and
+/// Finds the first `delim` in `s` that is outside quoted strings and
 /// outside `<...>`. Used to split header values at `,` and parameters at `;`.
-pub(crate) fn find_top_level(s: &str, delims: &[u8]) -> Result<Option<usize>, SyntaxError> {
+pub(crate) fn find_top_level(s: &str, delim: u8) -> Result<Option<usize>, SyntaxError> {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if delims.contains(&c) {
-            return Ok(Some(i));
-        }
-        match c {
+    while let Some(off) = memchr::memchr3(delim, b'"', b'<', &b[i..]) {
+        i += off;
+        match b[i] {
+            c if c == delim => return Ok(Some(i)),
             b'"' => i += quoted_end(&s[i..])?,
-            b'<' => match memchr::memchr(b'>', &b[i..]) {
+            _ => match memchr::memchr(b'>', &b[i..]) {
                 Some(end) => i += end + 1,
                 None => return Err(SyntaxError::new("\"<\" without a matching \">\"")),
             },
-            _ => i += 1,
         }
     }
     Ok(None)
@@ -129,7 +229,7 @@ impl<'a> Iterator for CommaList<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.rest?;
-        match find_top_level(rest, b",") {
+        match find_top_level(rest, b',') {
             Ok(Some(i)) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(Ok(trim_lws(&rest[..i])))
@@ -144,6 +244,21 @@ impl<'a> Iterator for CommaList<'a> {
             }
         }
     }
+}
+
+/// Finds the empty line that ends a header section: the first line end
+/// followed directly by CRLF or LF (bare LF line ends are tolerated, as many
+/// stacks do). Returns the length of the header section including its last
+/// line end, and the offset where the body starts.
+pub(crate) fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(i + 1) {
+            Some(b'\n') => return Some((i + 1, i + 2)),
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return Some((i + 1, i + 3)),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Parses an unsigned decimal number, refusing anything above `max`.
@@ -211,6 +326,9 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Refuses a `%` that is not followed by two hex digits.
 pub(crate) fn check_escapes(s: &str, what: &str) -> Result<(), SyntaxError> {
     let b = s.as_bytes();
+    if memchr::memchr(b'%', b).is_none() {
+        return Ok(());
+    }
     for (i, &c) in b.iter().enumerate() {
         if c == b'%' {
             let ok = b.len() > i + 2 && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some();

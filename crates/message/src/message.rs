@@ -132,109 +132,47 @@ impl Message {
         if buf.is_empty() {
             return Err(ParseError::Empty);
         }
-        let (head_len, body_start) = find_head_end(&buf).ok_or(ParseError::Unterminated)?;
-        let head = std::str::from_utf8(&buf[..head_len]).map_err(|e| ParseError::NotUtf8 {
-            offset: e.valid_up_to() + skip,
-        })?;
-
-        let first_end = memchr::memchr(b'\n', head.as_bytes()).unwrap_or(head.len());
-        if first_end > opts.max_line {
+        let b: &[u8] = &buf;
+        let Some(first_nl) = memchr::memchr(b'\n', b) else {
+            return Err(ParseError::Unterminated);
+        };
+        if first_nl > opts.max_line {
             return Err(ParseError::LineTooLong {
                 limit: opts.max_line,
             });
         }
-        let start_line_text = head[..first_end]
-            .strip_suffix('\r')
-            .unwrap_or(&head[..first_end]);
-        let start = parse_start_line(start_line_text)?;
-        let start_line_len = start_line_text.len() as u32;
-
-        let line_count = memchr::memchr_iter(b'\n', head.as_bytes()).count();
-        let mut fields: Vec<Field> = Vec::with_capacity(line_count.min(opts.max_headers + 1));
-        let mut content_length: Option<u32> = None;
-        let mut pos = first_end + 1;
-        let mut line_no = 1;
-        let hb = head.as_bytes();
-        while pos < head.len() {
-            line_no += 1;
-            let nl = memchr::memchr(b'\n', &hb[pos..]).map_or(head.len(), |i| pos + i);
-            if nl - pos > opts.max_line {
-                return Err(ParseError::LineTooLong {
-                    limit: opts.max_line,
-                });
-            }
-            let mut end = nl;
-            if end > pos && hb[end - 1] == b'\r' {
-                end -= 1;
-            }
-            let line = &hb[pos..end];
-            if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-                // A continuation line (RFC 3261 §7.3.1 folding).
-                let Some(field) = fields.last_mut() else {
-                    return Err(ParseError::HeaderLine {
-                        line: line_no,
-                        problem: SyntaxError::new("header section starts with a continuation line"),
-                    });
-                };
-                let content_start = pos
-                    + line
-                        .iter()
-                        .take_while(|&&b| b == b' ' || b == b'\t')
-                        .count();
-                let content_end = trim_end_ws(hb, content_start, end);
-                if content_end > content_start {
-                    if field.value.start == field.value.end {
-                        field.value.start = content_start as u32;
-                    }
-                    field.value.end = content_end as u32;
-                }
-                field.line_end = Some(end as u32);
-            } else {
-                let Some(colon) = memchr::memchr(b':', line) else {
-                    return Err(ParseError::HeaderLine {
-                        line: line_no,
-                        problem: SyntaxError::owned(format!(
-                            "{:?} has no colon",
-                            excerpt(&head[pos..end])
-                        )),
-                    });
-                };
-                let name_end = trim_end_ws(hb, pos, pos + colon);
-                let raw_name = &head[pos..name_end];
-                if !is_token(raw_name) {
-                    return Err(ParseError::HeaderLine {
-                        line: line_no,
-                        problem: SyntaxError::owned(format!(
-                            "header name {:?} is not a token",
-                            excerpt(&head[pos..pos + colon])
-                        )),
-                    });
-                }
-                if fields.len() == opts.max_headers {
-                    return Err(ParseError::TooManyHeaders {
-                        limit: opts.max_headers,
-                    });
-                }
-                let name = HeaderName::from_bytes(raw_name.as_bytes());
-                let mut vstart = pos + colon + 1;
-                while vstart < end && (hb[vstart] == b' ' || hb[vstart] == b'\t') {
-                    vstart += 1;
-                }
-                let vend = trim_end_ws(hb, vstart, end);
-                if name == HeaderName::ContentLength && content_length.replace(0).is_some() {
-                    return Err(ParseError::Duplicate(HeaderName::ContentLength));
-                }
-                fields.push(Field {
-                    name,
-                    raw_name: Span::received(pos, name_end),
-                    value: Span::received(vstart, vend),
-                    line_end: Some(end as u32),
-                });
-            }
-            pos = nl + 1;
+        let first_end = if first_nl > 0 && b[first_nl - 1] == b'\r' {
+            first_nl - 1
+        } else {
+            first_nl
+        };
+        if !b[..first_end].is_ascii() {
+            std::str::from_utf8(&b[..first_end]).map_err(|e| ParseError::NotUtf8 {
+                offset: e.valid_up_to() + skip,
+            })?;
         }
+        // SAFETY: just checked to be ASCII or valid UTF-8.
+        let start_line_text = unsafe { std::str::from_utf8_unchecked(&b[..first_end]) };
+        let start = parse_start_line(start_line_text)?;
+        let start_line_len = first_end as u32;
 
-        if content_length.is_some() {
+        // One pass over the header lines: find each line end, scan the name
+        // (hashing it for the lookup), find the value, stop at the empty
+        // line. UTF-8 is checked once for the whole section afterwards.
+        let mut fields: Vec<Field> = Vec::with_capacity(16);
+        let (head_len, body_start, has_content_length) =
+            index_headers(b, first_nl + 1, opts, &mut fields)?;
+        let mut content_length: Option<u32> = None;
+        // Most messages are ASCII, which is checked a word at a time.
+        if !b[..head_len].is_ascii() {
+            std::str::from_utf8(&b[..head_len]).map_err(|e| ParseError::NotUtf8 {
+                offset: e.valid_up_to() + skip,
+            })?;
+        }
+        // SAFETY: just checked to be ASCII or valid UTF-8.
+        let head = unsafe { std::str::from_utf8_unchecked(&b[..head_len]) };
+
+        if has_content_length {
             let f = fields
                 .iter()
                 .find(|f| f.name == HeaderName::ContentLength)
@@ -771,48 +709,179 @@ impl fmt::Display for Message {
     }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    if let Some(i) = memchr::memmem::find(buf, b"\r\n\r\n") {
-        return Some((i + 2, i + 4));
+/// Indexes the header lines of `b` from `pos` up to the empty line: one
+/// pass that finds each line end, scans the name, looks it up and trims
+/// the value. Returns the header section's length, where the body starts,
+/// and whether a Content-Length was seen.
+fn index_headers(
+    b: &[u8],
+    mut pos: usize,
+    opts: &ParseOptions,
+    fields: &mut Vec<Field>,
+) -> Result<(usize, usize, bool), ParseError> {
+    let is_ws = |c: u8| c == b' ' || c == b'\t';
+    let mut has_content_length = false;
+    let mut line_no = 1;
+    loop {
+        let rest = &b[pos..];
+        match rest {
+            [] => return Err(ParseError::Unterminated),
+            [b'\n', ..] => return Ok((pos, pos + 1, has_content_length)),
+            [b'\r', b'\n', ..] => return Ok((pos, pos + 2, has_content_length)),
+            _ => {}
+        }
+        line_no += 1;
+        let Some(nl) = find_newline(rest) else {
+            return Err(ParseError::Unterminated);
+        };
+        if nl > opts.max_line {
+            return Err(ParseError::LineTooLong {
+                limit: opts.max_line,
+            });
+        }
+        let line = match &rest[..nl] {
+            [line @ .., b'\r'] => line,
+            line => line,
+        };
+        let line_end = (pos + line.len()) as u32;
+        if is_ws(line[0]) {
+            // A continuation line (RFC 3261 §7.3.1 folding).
+            let Some(field) = fields.last_mut() else {
+                return Err(ParseError::HeaderLine {
+                    line: line_no,
+                    problem: SyntaxError::new("header section starts with a continuation line"),
+                });
+            };
+            let start = line.iter().position(|&c| !is_ws(c)).unwrap_or(line.len());
+            let end = line
+                .iter()
+                .rposition(|&c| !is_ws(c))
+                .map_or(start, |e| e + 1);
+            if end > start {
+                if field.value.start == field.value.end {
+                    field.value.start = (pos + start) as u32;
+                }
+                field.value.end = (pos + end) as u32;
+            }
+            field.line_end = Some(line_end);
+        } else {
+            // The name runs to the colon. A name that matches a known one
+            // is a token; only an unknown one needs its bytes checked.
+            let Some(colon) = find_byte(line, b':') else {
+                return Err(header_line_error(b, pos, pos + line.len(), line_no));
+            };
+            let name_len = line[..colon]
+                .iter()
+                .rposition(|&c| !is_ws(c))
+                .map_or(0, |e| e + 1);
+            let raw_name = &line[..name_len];
+            let name = HeaderName::from_buffer(b, pos, pos + name_len);
+            if name == HeaderName::Other
+                && (name_len == 0 || !raw_name.iter().all(|&c| crate::lex::is_token_byte(c)))
+            {
+                return Err(header_line_error(b, pos, pos + line.len(), line_no));
+            }
+            let after_name = &line[name_len..];
+            let ws = colon - name_len;
+            if fields.len() == opts.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    limit: opts.max_headers,
+                });
+            }
+            let value = &after_name[ws + 1..];
+            let vstart = value.iter().position(|&c| !is_ws(c)).unwrap_or(value.len());
+            let vend = value
+                .iter()
+                .rposition(|&c| !is_ws(c))
+                .map_or(vstart, |e| e + 1);
+            if name == HeaderName::ContentLength {
+                if has_content_length {
+                    return Err(ParseError::Duplicate(HeaderName::ContentLength));
+                }
+                has_content_length = true;
+            }
+            let value_at = pos + (line.len() - value.len());
+            fields.push(Field {
+                name,
+                raw_name: Span::received(pos, pos + name_len),
+                value: Span::received(value_at + vstart, value_at + vend),
+                line_end: Some(line_end),
+            });
+        }
+        pos += nl + 1;
     }
-    // Tolerate bare LF line ends, as many stacks do.
-    memchr::memmem::find(buf, b"\n\n").map(|i| (i + 1, i + 2))
 }
 
-fn trim_end_ws(b: &[u8], start: usize, mut end: usize) -> usize {
-    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
-        end -= 1;
+/// Finds the next LF at or after `from`.
+#[inline]
+fn find_newline(b: &[u8]) -> Option<usize> {
+    find_byte(b, b'\n')
+}
+
+/// Finds `byte` eight bytes at a time. SIP lines are short, where an
+/// inlined word scan beats a library call.
+#[inline]
+fn find_byte(b: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(byte);
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ pattern;
+        let found = x.wrapping_sub(ONES) & !x & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
     }
-    end
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == byte)
+        .map(|p| at + p)
+}
+
+fn header_line_error(b: &[u8], start: usize, end: usize, line: usize) -> ParseError {
+    let text = String::from_utf8_lossy(&b[start..end]);
+    let problem = match text.find(':') {
+        Some(colon) => SyntaxError::owned(format!(
+            "header name {:?} is not a token",
+            excerpt(&text[..colon])
+        )),
+        None => SyntaxError::owned(format!("{:?} has no colon", excerpt(&text))),
+    };
+    ParseError::HeaderLine { line, problem }
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let bad = |msg: String| ParseError::StartLine(SyntaxError::owned(msg));
-    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
+    let b = line.as_bytes();
+    if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = line.find(' ').ok_or_else(|| {
+        let sp = memchr::memchr(b' ', b).ok_or_else(|| {
             bad(format!(
                 "Status-Line {:?} has no status code",
                 excerpt(line)
             ))
         })?;
-        let version = &line[..sp];
-        check_version_syntax(version)?;
-        let rest = &line[sp + 1..];
-        let code_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let after = &rest[code_len..];
-        if code_len != 3 || !(after.is_empty() || after.starts_with(' ')) {
-            let code = rest.split(' ').next().unwrap_or("");
+        check_version_syntax(&line[..sp])?;
+        let rest = &b[sp + 1..];
+        let code_len = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if code_len != 3 || !matches!(rest.get(3), None | Some(b' ')) {
+            let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
             return Err(bad(format!(
                 "status code {:?} is not a three-digit number",
-                excerpt(code)
+                excerpt(&line[sp + 1..sp + 1 + end])
             )));
         }
-        let code: u16 = rest[..3].parse().expect("three digits");
+        let code = u16::from(rest[0] - b'0') * 100
+            + u16::from(rest[1] - b'0') * 10
+            + u16::from(rest[2] - b'0');
         if !(100..=699).contains(&code) {
             return Err(bad(format!("status code {code} is outside 100..=699")));
         }
-        let reason_start = sp + 1 + 3 + usize::from(!after.is_empty());
+        let reason_start = (sp + 5).min(line.len());
         Ok(StartLine::Response {
             version: Span::received(0, sp),
             code,
@@ -820,44 +889,47 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         })
     } else {
         // Request-Line = Method SP Request-URI SP SIP-Version
-        if line.ends_with([' ', '\t']) {
+        if matches!(b.last(), Some(b' ' | b'\t')) {
             return Err(bad("Request-Line ends with white space".into()));
         }
-        if line.contains("  ") || line.contains('\t') {
+        let neither = || {
+            bad(format!(
+                "{:?} is neither a Request-Line nor a Status-Line",
+                excerpt(line)
+            ))
+        };
+        let sp1 = find_byte(b, b' ').ok_or_else(neither)?;
+        let sp2 = memchr::memrchr(b' ', b)
+            .filter(|&i| i > sp1)
+            .ok_or_else(neither)?;
+        let uri = &line[sp1 + 1..sp2];
+        if find_byte(b, b'\t').is_some()
+            || uri.is_empty()
+            || uri.starts_with(' ')
+            || uri.ends_with(' ')
+        {
             return Err(bad(
                 "Request-Line has more than one space between elements".into()
             ));
         }
-        let mut parts = line.splitn(4, ' ');
-        let method = parts.next().unwrap_or("");
-        let uri = parts.next();
-        let version = parts.next();
-        if parts.next().is_some() {
+        if find_byte(uri.as_bytes(), b' ').is_some() {
             return Err(bad(
                 "Request-Line has more than three elements (white space in the Request-URI?)"
                     .into(),
             ));
         }
-        let (Some(uri), Some(version)) = (uri, version) else {
-            return Err(bad(format!(
-                "{:?} is neither a Request-Line nor a Status-Line",
-                excerpt(line)
-            )));
-        };
-        let method = Method::parse(method).map_err(ParseError::StartLine)?;
-        check_version_syntax(version)?;
-        if !uri.contains(':') || !uri.as_bytes()[0].is_ascii_alphabetic() {
+        let method = Method::parse(&line[..sp1]).map_err(ParseError::StartLine)?;
+        check_version_syntax(&line[sp2 + 1..])?;
+        if !uri.as_bytes()[0].is_ascii_alphabetic() || !uri.contains(':') {
             return Err(ParseError::RequestUri(SyntaxError::owned(format!(
                 "{:?} is not a URI",
                 excerpt(uri)
             ))));
         }
-        let m_len = line.find(' ').expect("three parts");
-        let u_end = m_len + 1 + uri.len();
         Ok(StartLine::Request {
             method,
-            uri: Span::received(m_len + 1, u_end),
-            version: Span::received(u_end + 1, line.len()),
+            uri: Span::received(sp1 + 1, sp2),
+            version: Span::received(sp2 + 1, line.len()),
         })
     }
 }
@@ -865,11 +937,21 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
 /// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`. A different version
 /// number parses; [`Message::validate`] answers it with `505`.
 fn check_version_syntax(v: &str) -> Result<(), ParseError> {
-    let ok = v.len() > 4
-        && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")
-        && v[4..].split_once('.').is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
-        });
+    if v == "SIP/2.0" {
+        return Ok(());
+    }
+    let b = v.as_bytes();
+    let ok = b.len() > 4
+        && b[..4].eq_ignore_ascii_case(b"SIP/")
+        && match memchr::memchr(b'.', &b[4..]) {
+            Some(dot) => {
+                let (major, minor) = (&b[4..4 + dot], &b[5 + dot..]);
+                !major.is_empty()
+                    && !minor.is_empty()
+                    && major.iter().chain(minor).all(u8::is_ascii_digit)
+            }
+            None => false,
+        };
     if ok {
         Ok(())
     } else {

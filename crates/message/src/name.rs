@@ -43,15 +43,13 @@ macro_rules! header_names {
                 }
             }
 
-            fn from_lowercase(name: &[u8]) -> HeaderName {
-                $(
-                    if name.eq_ignore_ascii_case($name.as_bytes()) {
-                        return HeaderName::$variant;
-                    }
-                )*
-                HeaderName::Other
-            }
         }
+
+        /// Every known header, in declaration order.
+        const ALL: &[HeaderName] = &[$( HeaderName::$variant, )*];
+
+        /// The canonical names of [`ALL`], same order.
+        const NAMES: &[&str] = &[$( $name, )*];
     };
 }
 
@@ -121,27 +119,121 @@ header_names! {
     WwwAuthenticate => "WWW-Authenticate";
 }
 
+/// The lookup key of a name: its length and its first and last bytes
+/// without case. Header lookup runs for every header of every message, so
+/// the key costs nothing per byte and almost every known name has a slot
+/// of its own; one case-insensitive comparison confirms the match.
+#[inline(always)]
+pub(crate) const fn name_hash(name: &[u8]) -> u32 {
+    match name.len() {
+        0 => 0,
+        n => {
+            let first = name[0].to_ascii_lowercase() as u32;
+            let last = name[n - 1].to_ascii_lowercase() as u32;
+            (n as u32).wrapping_mul(0x9e37_79b9)
+                ^ first.wrapping_mul(0x85eb_ca6b)
+                ^ last.wrapping_mul(0xc2b2_ae35)
+        }
+    }
+}
+
+const TABLE_SIZE: usize = 1024;
+
+/// Table slot of a key.
+const fn slot_of(hash: u32) -> usize {
+    ((hash ^ (hash >> 16)) as usize) % TABLE_SIZE
+}
+
+/// Open-addressing table from name hash to `ALL` index + 1 (0 is empty).
+static TABLE: [u8; TABLE_SIZE] = {
+    let mut t = [0u8; TABLE_SIZE];
+    let mut i = 0;
+    while i < ALL.len() {
+        let mut slot = slot_of(name_hash(NAMES[i].as_bytes()));
+        while t[slot] != 0 {
+            slot = (slot + 1) % TABLE_SIZE;
+        }
+        t[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Longest known name ("Authentication-Info", "Request-Disposition": 19).
+const MAX_KNOWN: usize = 24;
+
+/// The known names as little-endian words, zero-padded, so that a received
+/// name can be compared a word at a time straight from the message buffer.
+static WORDS: [[u64; 3]; ALL.len()] = {
+    let mut out = [[0u64; 3]; ALL.len()];
+    let mut i = 0;
+    while i < ALL.len() {
+        let b = NAMES[i].as_bytes();
+        assert!(b.len() <= MAX_KNOWN);
+        let mut j = 0;
+        while j < b.len() {
+            out[i][j / 8] |= (b[j] as u64) << ((j % 8) * 8);
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
 impl HeaderName {
-    /// Maps a received name (any case, full or compact) to a header name.
+    /// Maps a received name (any case, full or compact) to a header name;
+    /// anything that is not a known name is [`HeaderName::Other`].
     pub fn from_bytes(name: &[u8]) -> HeaderName {
-        match name.len() {
-            0 => HeaderName::Other,
-            1 => HeaderName::from_compact(name[0]),
-            // The most frequent names first: every message has them.
-            _ => match (name.len(), name[0].to_ascii_lowercase()) {
-                (3, b'v') if name.eq_ignore_ascii_case(b"via") => HeaderName::Via,
-                (4, b'f') if name.eq_ignore_ascii_case(b"from") => HeaderName::From,
-                (2, b't') if name.eq_ignore_ascii_case(b"to") => HeaderName::To,
-                (7, b'c') if name.eq_ignore_ascii_case(b"call-id") => HeaderName::CallId,
-                (4, b'c') if name.eq_ignore_ascii_case(b"cseq") => HeaderName::CSeq,
-                (7, b'c') if name.eq_ignore_ascii_case(b"contact") => HeaderName::Contact,
-                (12, b'm') if name.eq_ignore_ascii_case(b"max-forwards") => HeaderName::MaxForwards,
-                (14, b'c') if name.eq_ignore_ascii_case(b"content-length") => {
-                    HeaderName::ContentLength
+        HeaderName::lookup(name, None)
+    }
+
+    /// [`HeaderName::from_bytes`] for `buf[start..end]`. Names nearly
+    /// always arrive in their canonical case; that case is recognised by
+    /// comparing whole words read from `buf`, without a call or a copy.
+    #[inline]
+    pub(crate) fn from_buffer(buf: &[u8], start: usize, end: usize) -> HeaderName {
+        let len = end - start;
+        let words = (len <= MAX_KNOWN && start + MAX_KNOWN <= buf.len()).then(|| {
+            let word = |i: usize| {
+                let at = start + i * 8;
+                let w = u64::from_le_bytes(buf[at..at + 8].try_into().expect("eight bytes"));
+                let keep = len.saturating_sub(i * 8).min(8);
+                if keep == 8 {
+                    w
+                } else {
+                    w & ((1u64 << (keep * 8)) - 1)
                 }
-                (12, b'c') if name.eq_ignore_ascii_case(b"content-type") => HeaderName::ContentType,
-                _ => HeaderName::from_lowercase(name),
-            },
+            };
+            [word(0), word(1), word(2)]
+        });
+        HeaderName::lookup(&buf[start..end], words)
+    }
+
+    #[inline]
+    fn lookup(name: &[u8], words: Option<[u64; 3]>) -> HeaderName {
+        if name.len() == 1 {
+            return HeaderName::from_compact(name[0]);
+        }
+        if name.is_empty() || name.len() > MAX_KNOWN {
+            return HeaderName::Other;
+        }
+        let mut slot = slot_of(name_hash(name));
+        loop {
+            let entry = TABLE[slot] as usize;
+            if entry == 0 {
+                return HeaderName::Other;
+            }
+            let known = NAMES[entry - 1].as_bytes();
+            if known.len() == name.len() {
+                let exact = match words {
+                    Some(w) => w == WORDS[entry - 1],
+                    None => known == name,
+                };
+                if exact || known.eq_ignore_ascii_case(name) {
+                    return ALL[entry - 1];
+                }
+            }
+            slot = (slot + 1) % TABLE_SIZE;
         }
     }
 
@@ -207,10 +299,22 @@ mod tests {
             ("CALL-ID", HeaderName::CallId),
             ("cseq", HeaderName::CSeq),
             ("C%6Fntact", HeaderName::Other),
+            ("Call\rID", HeaderName::Other),
+            ("Call-ID\0", HeaderName::Other),
+            ("cALL-iD", HeaderName::CallId),
             ("z", HeaderName::Other),
             ("NewFangledHeader", HeaderName::Other),
         ] {
             assert_eq!(HeaderName::from_bytes(raw.as_bytes()), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn every_known_name_maps_back_in_any_case() {
+        for &name in ALL {
+            assert_eq!(HeaderName::from_bytes(name.as_str().as_bytes()), name);
+            let upper = name.as_str().to_ascii_uppercase();
+            assert_eq!(HeaderName::from_bytes(upper.as_bytes()), name);
         }
     }
 

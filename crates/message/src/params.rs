@@ -72,7 +72,7 @@ impl<'a> Params<'a> {
                     crate::error::excerpt(rest)
                 )));
             };
-            let end = find_top_level(after, b";")?.unwrap_or(after.len());
+            let end = find_top_level(after, b';')?.unwrap_or(after.len());
             let item = trim_lws(&after[..end]);
             if item.is_empty() {
                 return Err(SyntaxError::new("empty parameter"));
@@ -118,24 +118,60 @@ pub struct ParamIter<'a> {
 impl<'a> Iterator for ParamIter<'a> {
     type Item = Param<'a>;
 
+    /// One hand-written pass per parameter: looking up a branch or a tag
+    /// runs for nearly every message.
     fn next(&mut self) -> Option<Param<'a>> {
-        loop {
-            let s = self
-                .rest
-                .trim_start_matches(|c: char| c == ';' || c.is_ascii_whitespace());
-            if s.is_empty() {
-                self.rest = s;
-                return None;
-            }
-            let end = find_top_level(s, b";").ok().flatten().unwrap_or(s.len());
-            self.rest = &s[end..];
-            let item = trim_lws(&s[..end]);
-            if item.is_empty() {
-                continue;
-            }
-            let (name, value) = split_param(item);
-            return Some(Param { name, value });
+        let s = self.rest.as_bytes();
+        let mut i = 0;
+        while i < s.len() && (s[i] == b';' || crate::lex::is_lws(s[i])) {
+            i += 1;
         }
+        if i == s.len() {
+            self.rest = "";
+            return None;
+        }
+        let start = i;
+        let mut eq = None;
+        while i < s.len() {
+            match s[i] {
+                b';' => break,
+                b'=' if eq.is_none() => eq = Some(i),
+                b'"' => {
+                    i += crate::lex::quoted_end(&self.rest[i..]).unwrap_or(s.len() - i);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let trim = |mut a: usize, mut b: usize| {
+            while a < b && crate::lex::is_lws(s[a]) {
+                a += 1;
+            }
+            while b > a && crate::lex::is_lws(s[b - 1]) {
+                b -= 1;
+            }
+            (a, b)
+        };
+        let rest = self.rest;
+        self.rest = &rest[i..];
+        Some(match eq {
+            Some(e) => {
+                let (ns, ne) = trim(start, e);
+                let (vs, ve) = trim(e + 1, i);
+                Param {
+                    name: &rest[ns..ne],
+                    value: Some(&rest[vs..ve]),
+                }
+            }
+            None => {
+                let (ns, ne) = trim(start, i);
+                Param {
+                    name: &rest[ns..ne],
+                    value: None,
+                }
+            }
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::error::{SyntaxError, excerpt};
 use crate::host::{Host, parse_hostport};
-use crate::lex::{check_escapes, unescape};
+use crate::lex::{check_escapes, class, span, unescape};
 use crate::params::Params;
 
 /// A parsed URI.
@@ -66,8 +66,18 @@ pub struct OtherUri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI. The text must not contain white space.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, SyntaxError> {
-        let colon = s
-            .find(':')
+        let b = s.as_bytes();
+        // The schemes SIP lives on are recognised without a search.
+        if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+            return parse_sip(s, &s[4..], false).map(Uri::Sip);
+        }
+        if b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+            return parse_sip(s, &s[5..], true).map(Uri::Sip);
+        }
+        if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"tel:") {
+            return parse_tel(s, &s[4..]).map(Uri::Tel);
+        }
+        let colon = memchr::memchr(b':', b)
             .ok_or_else(|| SyntaxError::owned(format!("{:?} has no URI scheme", excerpt(s))))?;
         let scheme = &s[..colon];
         let valid_scheme = scheme
@@ -84,20 +94,10 @@ impl<'a> Uri<'a> {
             .bytes()
             .find(|c| c.is_ascii_whitespace() || c.is_ascii_control())
         {
-            return Err(SyntaxError::owned(format!(
-                "URI {:?} contains the character {:?}",
-                excerpt(s),
-                bad as char
-            )));
+            return Err(bad_char(s, bad));
         }
         let rest = &s[colon + 1..];
-        if scheme.eq_ignore_ascii_case("sip") {
-            parse_sip(s, rest, false).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("sips") {
-            parse_sip(s, rest, true).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("tel") {
-            parse_tel(s, rest).map(Uri::Tel)
-        } else if rest.is_empty() {
+        if rest.is_empty() {
             Err(SyntaxError::owned(format!(
                 "URI {s:?} is empty after the scheme"
             )))
@@ -161,135 +161,90 @@ impl fmt::Display for Uri<'_> {
     }
 }
 
-/// Characters allowed unescaped in the user part: unreserved and
-/// user-unreserved of RFC 3261 §25.1.
-fn is_user_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' // mark
-                | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b'%'
-        )
-}
-
-fn is_password_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b'%'
-        )
-}
-
-/// `paramchar` and `hnv-unreserved`/`unreserved` for URI parameters and
-/// headers.
-fn is_uri_param_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'['
-                | b']'
-                | b'/'
-                | b':'
-                | b'&'
-                | b'+'
-                | b'$'
-                | b'%'
-                | b'='
-                | b';'
-                | b'?'
-        )
+/// Scans `b` while bytes are in `class`; returns where it stopped and
+/// whether a `%` was seen (only then are escapes checked).
+#[inline]
+fn scan(b: &[u8], mut i: usize, class: u8) -> (usize, bool) {
+    let mut percent = false;
+    while i < b.len() && crate::lex::is(b[i], class) {
+        percent |= b[i] == b'%';
+        i += 1;
+    }
+    (i, percent)
 }
 
 fn parse_sip<'a>(raw: &'a str, rest: &'a str, secure: bool) -> Result<SipUri<'a>, SyntaxError> {
-    let (userinfo, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
-        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-        None => (None, rest),
-    };
-    let (mut user, mut password) = (None, None);
-    if let Some(ui) = userinfo {
-        let (u, p) = match ui.find(':') {
-            Some(c) => (&ui[..c], Some(&ui[c + 1..])),
-            None => (ui, None),
-        };
-        if u.is_empty() {
-            return Err(SyntaxError::owned(format!(
-                "URI {:?} has an empty user part",
-                excerpt(raw)
-            )));
-        }
-        if let Some(bad) = u.bytes().find(|&c| !is_user_byte(c)) {
-            return Err(SyntaxError::owned(format!(
-                "user part of URI {:?} contains {:?}",
-                excerpt(raw),
-                bad as char
-            )));
-        }
-        check_escapes(u, "user part")?;
-        if let Some(p) = p {
-            if let Some(bad) = p.bytes().find(|&c| !is_password_byte(c)) {
-                return Err(SyntaxError::owned(format!(
-                    "password of URI {:?} contains {:?}",
-                    excerpt(raw),
-                    bad as char
-                )));
+    let rb = rest.as_bytes();
+    // userinfo, if any, ends at the first '@'; scanning its characters
+    // finds that '@' and checks them in one pass.
+    let (u_end, u_pct) = scan(rb, 0, class::USER);
+    let (mut user, mut password, mut host_at) = (None, None, 0);
+    let mut stop = u_end;
+    match rb.get(u_end) {
+        Some(b'@') => (user, host_at) = (Some(&rest[..u_end]), u_end + 1),
+        Some(b':') => {
+            let (p_end, p_pct) = scan(rb, u_end + 1, class::PASSWORD);
+            stop = p_end;
+            if rb.get(p_end) == Some(&b'@') {
+                if p_pct {
+                    check_escapes(&rest[u_end + 1..p_end], "password")?;
+                }
+                (user, password, host_at) = (
+                    Some(&rest[..u_end]),
+                    Some(&rest[u_end + 1..p_end]),
+                    p_end + 1,
+                );
             }
-            check_escapes(p, "password")?;
         }
-        user = Some(u);
-        password = p;
+        _ => {}
     }
+    if user.is_none() {
+        // No userinfo, unless a character the user part may not hold hides
+        // a later '@': then that character is the fault.
+        if let Some(&bad) = rb
+            .get(stop)
+            .filter(|_| memchr::memchr(b'@', &rb[stop..]).is_some())
+        {
+            let part = if stop == u_end {
+                "user part"
+            } else {
+                "password"
+            };
+            return Err(bad_char_in(raw, part, bad));
+        }
+    } else if u_end == 0 {
+        return Err(SyntaxError::owned(format!(
+            "URI {:?} has an empty user part",
+            excerpt(raw)
+        )));
+    } else if u_pct {
+        check_escapes(&rest[..u_end], "user part")?;
+    }
+    let hostpart = &rest[host_at..];
     let (host, port, used) = parse_hostport(hostpart)
         .map_err(|e| SyntaxError::owned(format!("URI {:?}: {e}", excerpt(raw))))?;
     let tail = &hostpart[used..];
-    let (param_text, headers) = match tail.find('?') {
-        Some(q) => (&tail[..q], Some(&tail[q + 1..])),
-        None => (tail, None),
-    };
-    if !param_text.is_empty() && !param_text.starts_with(';') {
+    if !tail.is_empty() && !tail.starts_with([';', '?']) {
+        if let Some(bad) = tail.bytes().next().filter(|&b| !b.is_ascii_graphic()) {
+            return Err(bad_char(raw, bad));
+        }
         return Err(SyntaxError::owned(format!(
             "URI {:?} has unexpected text after the host",
             excerpt(raw)
         )));
     }
-    if let Some(bad) = param_text.bytes().find(|&c| !is_uri_param_byte(c)) {
-        return Err(SyntaxError::owned(format!(
-            "parameters of URI {:?} contain {:?}",
-            excerpt(raw),
-            bad as char
-        )));
+    // Parameters and headers share one character class; one pass checks both.
+    let (t_end, t_pct) = scan(tail.as_bytes(), 0, class::URI_PARAM);
+    if let Some(&bad) = tail.as_bytes().get(t_end) {
+        return Err(bad_char_in(raw, "parameters", bad));
     }
-    check_escapes(param_text, "URI parameter")?;
-    if let Some(h) = headers {
-        if let Some(bad) = h.bytes().find(|&c| !is_uri_param_byte(c)) {
-            return Err(SyntaxError::owned(format!(
-                "headers of URI {:?} contain {:?}",
-                excerpt(raw),
-                bad as char
-            )));
-        }
-        check_escapes(h, "URI header")?;
+    if t_pct {
+        check_escapes(tail, "URI parameter")?;
     }
+    let (param_text, headers) = match memchr::memchr(b'?', tail.as_bytes()) {
+        Some(q) => (&tail[..q], Some(&tail[q + 1..])),
+        None => (tail, None),
+    };
     Ok(SipUri {
         raw,
         secure,
@@ -305,6 +260,10 @@ fn parse_sip<'a>(raw: &'a str, rest: &'a str, secure: bool) -> Result<SipUri<'a>
 fn parse_tel<'a>(raw: &'a str, rest: &'a str) -> Result<TelUri<'a>, SyntaxError> {
     let end = rest.find(';').unwrap_or(rest.len());
     let number = &rest[..end];
+    let params = &rest.as_bytes()[end..];
+    if let Some(&bad) = params.get(span(params, class::URI_PARAM)) {
+        return Err(bad_char_in(raw, "parameters", bad));
+    }
     let valid = !number.is_empty()
         && number.bytes().all(|c| {
             c.is_ascii_hexdigit()
@@ -324,6 +283,25 @@ fn parse_tel<'a>(raw: &'a str, rest: &'a str) -> Result<TelUri<'a>, SyntaxError>
         number,
         params: Params::new(&rest[end..]),
     })
+}
+
+fn bad_char(raw: &str, bad: u8) -> SyntaxError {
+    SyntaxError::owned(format!(
+        "URI {:?} contains the character {:?}",
+        excerpt(raw),
+        bad as char
+    ))
+}
+
+fn bad_char_in(raw: &str, part: &str, bad: u8) -> SyntaxError {
+    if bad.is_ascii_whitespace() || bad.is_ascii_control() {
+        return bad_char(raw, bad);
+    }
+    SyntaxError::owned(format!(
+        "{part} of URI {:?} contains {:?}",
+        excerpt(raw),
+        bad as char
+    ))
 }
 
 impl<'a> SipUri<'a> {

@@ -12,8 +12,8 @@
 
 use crate::error::{ParseError, SyntaxError};
 use crate::headers::{
-    AuthValue, CSeq, Contact, MediaType, NameAddr, RetryAfter, Via, check_date, check_token_list,
-    check_warning, parse_delta_seconds, parse_max_forwards,
+    AuthValue, CSeq, Contact, MediaType, NameAddr, RetryAfter, Via, check_call_id, check_date,
+    check_token_list, check_warning, parse_delta_seconds, parse_max_forwards,
 };
 use crate::lex::CommaList;
 use crate::message::{HeaderField, Message};
@@ -88,7 +88,7 @@ fn check_field(f: &HeaderField<'_>) -> Result<(), SyntaxError> {
     let v = f.value;
     match f.name {
         HeaderName::Via => each(v, |item| Via::parse(item)?.check()),
-        HeaderName::From | HeaderName::To => NameAddr::parse(v)?.params.check(),
+        HeaderName::From | HeaderName::To => NameAddr::parse(v)?.check(),
         HeaderName::Contact => each(v, |item| Contact::parse(item)?.check()),
         HeaderName::Route
         | HeaderName::RecordRoute
@@ -100,16 +100,7 @@ fn check_field(f: &HeaderField<'_>) -> Result<(), SyntaxError> {
             }
             a.params.check()
         }),
-        HeaderName::CallId => {
-            if v.is_empty()
-                || v.bytes()
-                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                Err(SyntaxError::new("value is empty or contains white space"))
-            } else {
-                Ok(())
-            }
-        }
+        HeaderName::CallId => check_call_id(v),
         HeaderName::CSeq => CSeq::parse(v).map(|_| ()),
         HeaderName::MaxForwards => parse_max_forwards(v).map(|_| ()),
         HeaderName::Expires | HeaderName::MinExpires => parse_delta_seconds(v).map(|_| ()),

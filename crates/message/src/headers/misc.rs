@@ -10,6 +10,16 @@ pub fn parse_delta_seconds(s: &str) -> Result<u32, SyntaxError> {
     crate::lex::parse_decimal(trim_lws(s), u64::from(u32::MAX), "value").map(|v| v as u32)
 }
 
+/// Call-ID: `word ["@" word]`, which is any non-empty text without white
+/// space or control characters.
+pub fn check_call_id(v: &str) -> Result<(), SyntaxError> {
+    if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        Err(SyntaxError::new("value is empty or contains white space"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Max-Forwards: 0 to 255 (RFC 4475 §3.1.2.4 calls anything larger overlarge).
 pub fn parse_max_forwards(s: &str) -> Result<u8, SyntaxError> {
     crate::lex::parse_decimal(trim_lws(s), 255, "value").map(|v| v as u8)

@@ -12,7 +12,9 @@ mod via;
 pub use auth::{AuthValue, Challenge, Credentials};
 pub use cseq::{CSeq, MAX_CSEQ};
 pub use media_type::MediaType;
-pub use misc::{RetryAfter, check_date, check_warning, parse_delta_seconds, parse_max_forwards};
+pub use misc::{
+    RetryAfter, check_call_id, check_date, check_warning, parse_delta_seconds, parse_max_forwards,
+};
 pub use name_addr::{Contact, NameAddr, parse_qvalue};
 pub use via::{MAGIC_COOKIE, SentBy, Via};
 
@@ -72,14 +74,7 @@ impl Message {
     /// The Call-ID.
     pub fn call_id(&self) -> Result<&str, ParseError> {
         let v = self.required(HeaderName::CallId)?;
-        if v.is_empty()
-            || v.bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(in_header(HeaderName::CallId)(SyntaxError::new(
-                "value is empty or contains white space",
-            )));
-        }
+        check_call_id(v).map_err(in_header(HeaderName::CallId))?;
         Ok(v)
     }
 

@@ -10,13 +10,16 @@ use crate::params::Params;
 use crate::uri::Uri;
 
 /// An address with optional display name and header parameters.
+///
+/// The URI is located but parsed only when asked for ([`NameAddr::uri`]):
+/// reading a tag, the most frequent use, needs no URI. [`NameAddr::check`]
+/// (run by [`crate::Message::validate`]) parses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NameAddr<'a> {
     raw: &'a str,
     /// The display name as written (quotes included when quoted).
     pub display_name: Option<&'a str>,
-    /// The URI.
-    pub uri: Uri<'a>,
+    uri: &'a str,
     /// True when the URI was enclosed in `<...>`.
     pub bracketed: bool,
     /// Header parameters (`tag`, `expires`, `q`, ...).
@@ -67,12 +70,14 @@ impl<'a> NameAddr<'a> {
                     excerpt(text)
                 )));
             }
-            let uri = Uri::parse(text)?;
+            if text.is_empty() {
+                return Err(SyntaxError::new("empty address"));
+            }
             let params = Params::new(&rest[end..]);
             return Ok(NameAddr {
                 raw,
                 display_name: None,
-                uri,
+                uri: text,
                 bracketed: false,
                 params,
             });
@@ -86,7 +91,9 @@ impl<'a> NameAddr<'a> {
                 excerpt(trim_lws(inner))
             )));
         }
-        let uri = Uri::parse(inner)?;
+        if inner.is_empty() {
+            return Err(SyntaxError::new("empty <>"));
+        }
         let tail = trim_lws_start(&rest[gt + 1..]);
         if !tail.is_empty() && !tail.starts_with(';') {
             return Err(SyntaxError::owned(format!(
@@ -97,10 +104,26 @@ impl<'a> NameAddr<'a> {
         Ok(NameAddr {
             raw,
             display_name,
-            uri,
+            uri: inner,
             bracketed: true,
             params: Params::new(tail),
         })
+    }
+
+    /// The URI, parsed.
+    pub fn uri(&self) -> Result<Uri<'a>, SyntaxError> {
+        Uri::parse(self.uri)
+    }
+
+    /// The URI as written.
+    pub fn uri_str(&self) -> &'a str {
+        self.uri
+    }
+
+    /// Full check: the URI parses and the parameters follow their grammar.
+    pub fn check(&self) -> Result<(), SyntaxError> {
+        self.uri()?;
+        self.params.check()
     }
 
     /// The value as received.
@@ -221,7 +244,7 @@ mod tests {
 
         let a =
             NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
-        assert_eq!(a.uri.as_str(), "sip:vivekg@chair-dnrc.example.com");
+        assert_eq!(a.uri_str(), "sip:vivekg@chair-dnrc.example.com");
         assert_eq!(a.tag(), Some("1918181833n"));
         assert!(!a.bracketed);
 
@@ -230,14 +253,24 @@ mod tests {
 
         let a = NameAddr::parse("sip:+19725552222@gw1.example.net;unknownparam").unwrap();
         assert!(a.params.contains("unknownparam"));
-        assert!(a.uri.as_sip().unwrap().params.is_empty());
+        assert!(a.uri().unwrap().as_sip().unwrap().params.is_empty());
 
         let a = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>").unwrap();
         assert!(a.params.is_empty());
-        assert!(a.uri.as_sip().unwrap().params.contains("unknownparam"));
+        assert!(
+            a.uri()
+                .unwrap()
+                .as_sip()
+                .unwrap()
+                .params
+                .contains("unknownparam")
+        );
 
         let a = NameAddr::parse("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>").unwrap();
-        assert_eq!(a.uri.as_sip().unwrap().host, Host::Domain("example.com"));
+        assert_eq!(
+            a.uri().unwrap().as_sip().unwrap().host,
+            Host::Domain("example.com")
+        );
     }
 
     #[test]
@@ -260,6 +293,7 @@ mod tests {
                 "must be enclosed in <>",
             ),
             ("<sip:user@example.com", "without a matching"),
+            ("<>", "empty <>"),
             ("\"x\" sip:a@b", "must be followed by <URI>"),
             ("<sip:a@b> junk", "unexpected"),
             ("", "empty address"),
