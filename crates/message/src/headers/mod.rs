@@ -21,6 +21,7 @@ pub use via::{MAGIC_COOKIE, SentBy, Via};
 pub(crate) use misc::check_token_list;
 
 use crate::error::{ParseError, SyntaxError};
+use crate::lex::CommaList;
 use crate::message::Message;
 use crate::name::HeaderName;
 
@@ -47,10 +48,10 @@ impl Message {
 
     /// The top Via value: the first element of the first Via header.
     pub fn via(&self) -> Result<Via<'_>, ParseError> {
-        let first = self
-            .values(HeaderName::Via)
+        let line = self.required(HeaderName::Via)?;
+        let first = CommaList::new(line)
             .next()
-            .ok_or(ParseError::Missing(HeaderName::Via))?;
+            .expect("a comma list has a first element");
         first
             .and_then(Via::parse)
             .map_err(in_header(HeaderName::Via))
@@ -97,7 +98,15 @@ impl Message {
 
     /// The first Contact value, if any.
     pub fn contact(&self) -> Option<Result<Contact<'_>, ParseError>> {
-        self.contacts().next()
+        let line = self.header(HeaderName::Contact)?;
+        let first = CommaList::new(line)
+            .next()
+            .expect("a comma list has a first element");
+        Some(
+            first
+                .and_then(Contact::parse)
+                .map_err(in_header(HeaderName::Contact)),
+        )
     }
 
     /// Content-Type, when present.
