@@ -9,7 +9,7 @@ use crate::name::HeaderName;
 
 /// Folded values keep their line breaks in a parsed message; a copied value
 /// is written on one line.
-fn unfold(v: &str) -> Cow<'_, str> {
+pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
     if !v.contains(['\r', '\n']) {
         return Cow::Borrowed(v);
     }

@@ -123,6 +123,22 @@ impl Message {
 
     /// Parses a message with explicit limits and framing rules.
     pub fn parse_with(data: Bytes, opts: &ParseOptions) -> Result<Message, ParseError> {
+        Message::parse_inner(data, opts, false)
+    }
+
+    /// Parses only the start line and the header section, ignoring the body
+    /// and any fault of Content-Length. A transport uses it to answer `400`
+    /// to a request whose body could not be framed: its Via, From, To,
+    /// Call-ID and CSeq are still readable.
+    pub fn parse_head(data: Bytes, opts: &ParseOptions) -> Result<Message, ParseError> {
+        Message::parse_inner(data, opts, true)
+    }
+
+    fn parse_inner(
+        data: Bytes,
+        opts: &ParseOptions,
+        head_only: bool,
+    ) -> Result<Message, ParseError> {
         // RFC 3261 §7.5: CRLFs before the start line are ignored.
         let skip = data
             .iter()
@@ -161,7 +177,7 @@ impl Message {
         // line. UTF-8 is checked once for the whole section afterwards.
         let mut fields: Vec<Field> = Vec::with_capacity(16);
         let (head_len, body_start, has_content_length) =
-            index_headers(b, first_nl + 1, opts, &mut fields)?;
+            index_headers(b, first_nl + 1, opts, head_only, &mut fields)?;
         let mut content_length: Option<u32> = None;
         // Most messages are ASCII, which is checked a word at a time.
         if !b[..head_len].is_ascii() {
@@ -172,6 +188,19 @@ impl Message {
         // SAFETY: just checked to be ASCII or valid UTF-8.
         let head = unsafe { std::str::from_utf8_unchecked(&b[..head_len]) };
 
+        if head_only {
+            let buf = buf.slice(..body_start);
+            return Ok(Message {
+                body: Bytes::new(),
+                buf,
+                extra: String::new(),
+                start,
+                start_line_end: Some(start_line_len),
+                fields,
+                content_length: None,
+                modified: false,
+            });
+        }
         if has_content_length {
             let f = fields
                 .iter()
@@ -449,6 +478,58 @@ impl Message {
         removed
     }
 
+    /// Replaces the top Via value (the first element of the first Via
+    /// line), keeping any other values of that line: how a server records
+    /// `received` and `rport` (RFC 3581).
+    pub fn set_top_via(&mut self, value: &str) -> Result<(), BuildError> {
+        check_value("Via", value)?;
+        let at = self.top_via_field()?;
+        let rest = self.top_via_rest(at);
+        let new = match rest {
+            Some(rest) => format!("{value}, {rest}"),
+            None => value.to_string(),
+        };
+        let span = self.own(&new);
+        let f = &mut self.fields[at];
+        f.value = span;
+        f.line_end = None;
+        self.modified = true;
+        Ok(())
+    }
+
+    /// Removes the top Via value (a proxy forwarding a response upstream).
+    pub fn remove_top_via(&mut self) -> Result<(), BuildError> {
+        let at = self.top_via_field()?;
+        match self.top_via_rest(at) {
+            Some(rest) => {
+                let span = self.own(&rest);
+                let f = &mut self.fields[at];
+                f.value = span;
+                f.line_end = None;
+            }
+            None => {
+                self.fields.remove(at);
+            }
+        }
+        self.modified = true;
+        Ok(())
+    }
+
+    fn top_via_field(&self) -> Result<usize, BuildError> {
+        self.fields
+            .iter()
+            .position(|f| f.name == HeaderName::Via)
+            .ok_or(BuildError::Request(ParseError::Missing(HeaderName::Via)))
+    }
+
+    /// The values after the first one on the top Via line, unfolded.
+    fn top_via_rest(&self, at: usize) -> Option<String> {
+        let line = self.text(self.fields[at].value);
+        let comma = crate::lex::find_top_level(line, b',').ok().flatten()?;
+        let rest = crate::lex::trim_lws(&line[comma + 1..]);
+        (!rest.is_empty()).then(|| crate::build::unfold(rest).into_owned())
+    }
+
     /// Removes the first header of this name (a proxy popping a Route, a
     /// response losing its top Via). Returns whether one was removed.
     pub fn remove_first(&mut self, name: HeaderName) -> bool {
@@ -717,6 +798,7 @@ fn index_headers(
     b: &[u8],
     mut pos: usize,
     opts: &ParseOptions,
+    tolerate_length: bool,
     fields: &mut Vec<Field>,
 ) -> Result<(usize, usize, bool), ParseError> {
     let is_ws = |c: u8| c == b' ' || c == b'\t';
@@ -795,7 +877,7 @@ fn index_headers(
                 .rposition(|&c| !is_ws(c))
                 .map_or(vstart, |e| e + 1);
             if name == HeaderName::ContentLength {
-                if has_content_length {
+                if has_content_length && !tolerate_length {
                     return Err(ParseError::Duplicate(HeaderName::ContentLength));
                 }
                 has_content_length = true;
@@ -1235,6 +1317,42 @@ v=0\n";
         assert_eq!(back.request_uri(), Some("sip:bob@192.0.2.4"));
         assert_eq!(back.max_forwards().unwrap(), Some(69));
         assert!(m.set_request_uri("not a uri").is_err());
+    }
+
+    #[test]
+    fn top_via_editing_keeps_the_other_values() {
+        let text = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1 ,\r\n SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP c\r\n\r\n";
+        let mut m = Message::parse(text.as_bytes()).unwrap();
+        m.set_top_via("SIP/2.0/UDP a;branch=z9hG4bK1;received=192.0.2.9;rport=5070")
+            .unwrap();
+        let back = Message::parse(m.to_bytes()).unwrap();
+        let vias: Vec<_> = back
+            .vias()
+            .map(|v| v.unwrap().as_str().to_string())
+            .collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP a;branch=z9hG4bK1;received=192.0.2.9;rport=5070",
+                "SIP/2.0/UDP b;branch=z9hG4bK2",
+                "SIP/2.0/UDP c"
+            ]
+        );
+        m.remove_top_via().unwrap();
+        m.remove_top_via().unwrap();
+        assert_eq!(m.via().unwrap().as_str(), "SIP/2.0/UDP c");
+        m.remove_top_via().unwrap();
+        assert!(m.remove_top_via().is_err());
+        assert!(m.set_top_via("x\r\ny").is_err());
+    }
+
+    #[test]
+    fn head_only_parse_survives_a_bad_body() {
+        let text = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 10\r\nl: 12\r\n\r\nabc";
+        assert!(Message::parse(&text[..]).is_err());
+        let m = Message::parse_head(Bytes::from_static(text), &ParseOptions::default()).unwrap();
+        assert_eq!(m.via().unwrap().branch(), Some("z9hG4bK1"));
+        assert!(m.body().is_empty());
     }
 
     #[test]

@@ -1,0 +1,3 @@
+//! # sipjet-transaction
+//!
+//! The transaction layer of sipjet (under construction).

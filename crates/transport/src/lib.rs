@@ -1,0 +1,3 @@
+//! # sipjet-transport
+//!
+//! The transport layer of sipjet (under construction).
