@@ -1,0 +1,6 @@
+//! # sipjet (server)
+//!
+//! The sipjet server: configuration in Asterisk's `pjsip.conf` format and
+//! the modules a SIP server runs on the core.
+
+pub mod config;
