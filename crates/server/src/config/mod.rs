@@ -1,5 +1,7 @@
 //! Configuration in Asterisk's `pjsip.conf` format.
 
 pub mod file;
+pub mod pjsip;
+pub mod value;
 
 pub use file::{ConfigFile, FormatError, Location, RawOption, RawSection};

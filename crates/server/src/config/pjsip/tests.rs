@@ -1,0 +1,278 @@
+use super::*;
+
+const SAMPLE: &str = "\
+[global]
+type = global
+user_agent = sipjet test
+endpoint_identifier_order = ip,username
+default_realm = example.com
+
+[system]
+type = system
+timer_t1 = 500
+threadpool_max_size = 8
+
+[transport-udp]
+type = transport
+protocol = udp
+bind = 127.0.0.1:5060
+
+[transport-tcp]
+type = transport
+protocol = tcp
+bind = 127.0.0.1:5060
+tos = cs3
+
+[endpoint-tpl](!)
+type = endpoint
+context = from-internal
+disallow = all
+allow = ulaw,alaw
+direct_media = no
+
+[auth-tpl](!)
+type = auth
+auth_type = userpass
+
+[aor-tpl](!)
+type = aor
+max_contacts = 2
+remove_existing = yes
+qualify_frequency = 30
+
+[alice](endpoint-tpl)
+auth = alice
+aors = alice
+identify_by = username,auth_username
+
+[alice](auth-tpl)
+username = alice
+password = secret
+supported_algorithms_uas = SHA-256, MD5
+
+[alice](aor-tpl)
+
+[gateway](endpoint-tpl)
+aors = gateway
+
+[gateway](aor-tpl)
+contact = sip:gw@192.0.2.10:5060
+
+[gateway-ip]
+type = identify
+endpoint = gateway
+match = 192.0.2.10, 198.51.100.0/24
+match = gw.example.com
+
+[example-alias]
+type = domain_alias
+domain = example.com
+";
+
+#[test]
+fn a_realistic_configuration_loads() {
+    let report = from_str("pjsip.conf", SAMPLE);
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let c = &report.config;
+    assert_eq!(c.global.user_agent, "sipjet test");
+    assert_eq!(
+        c.global.endpoint_identifier_order,
+        [IdentifyMethod::Ip, IdentifyMethod::Username]
+    );
+    assert_eq!(c.system.threadpool_max_size, 8);
+    assert_eq!(c.transports.len(), 2);
+    assert_eq!(c.transports[1].protocol, TransportProtocol::Tcp);
+    let alice = c.endpoint("alice").unwrap();
+    assert_eq!(alice.context, "from-internal");
+    assert_eq!(
+        alice.identify_by,
+        [IdentifyMethod::Username, IdentifyMethod::AuthUsername]
+    );
+    assert_eq!(alice.auth, ["alice"]);
+    let auth = c.auth("alice").unwrap();
+    assert_eq!(
+        auth.algorithms,
+        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+    );
+    assert_eq!(auth.nonce_lifetime, Duration::from_secs(32));
+    let aor = c.aor("alice").unwrap();
+    assert!(aor.remove_existing);
+    assert_eq!(
+        (
+            aor.max_contacts,
+            aor.qualify_frequency,
+            aor.default_expiration
+        ),
+        (2, 30, 3600)
+    );
+    assert_eq!(
+        c.aor("gateway").unwrap().contacts,
+        ["sip:gw@192.0.2.10:5060"]
+    );
+    let id = &c.identifies[0];
+    let matches: Vec<_> = id.matches.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(matches, ["192.0.2.10", "198.51.100.0/24", "gw.example.com"]);
+    assert_eq!(c.domain_aliases[0].domain, "example.com");
+    // Media options are named in warnings, with where they were written.
+    let w: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("pjsip.conf:27: [alice] endpoint option allow ")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("[transport-tcp] transport option tos")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn the_shipped_sample_loads_without_error() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/pjsip.conf.sample");
+    let report = load(&path);
+    assert!(report.is_ok(), "{:#?}", report.errors);
+    assert!(!report.config.endpoints.is_empty());
+}
+
+fn errors(text: &str) -> Vec<String> {
+    from_str("t.conf", text)
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn every_error_names_file_line_and_option() {
+    for (text, want) in [
+        ("[a]\nfoo=1\n", "t.conf:1: [a] has no type= option"),
+        (
+            "[a]\ntype=bogus\n",
+            "t.conf:1: [a] type=bogus is not a pjsip.conf section type",
+        ),
+        (
+            "[t]\ntype=transport\nprotocol=sctp\n",
+            "t.conf:3: [t] option protocol: \"sctp\" is not udp, tcp, tls, ws or wss",
+        ),
+        (
+            "[t]\ntype=transport\nbind=nowhere\n",
+            "t.conf:3: [t] option bind: \"nowhere\" is not an IP address",
+        ),
+        (
+            "[t]\ntype=transport\nprotocol=tls\n",
+            "t.conf:1: [t] a Tls transport needs cert_file and priv_key_file",
+        ),
+        (
+            "[e]\ntype=endpoint\nforce_rport=perhaps\n",
+            "t.conf:3: [e] option force_rport: \"perhaps\" is not yes or no",
+        ),
+        (
+            "[e]\ntype=endpoint\nidentify_by=username,magic\n",
+            "t.conf:3: [e] option identify_by: \"magic\" is not username",
+        ),
+        (
+            "[e]\ntype=endpoint\nauth=nobody\n",
+            "t.conf:1: [e] auth nobody does not exist",
+        ),
+        (
+            "[e]\ntype=endpoint\naors=nowhere\n",
+            "t.conf:1: [e] aor nowhere does not exist",
+        ),
+        (
+            "[e]\ntype=endpoint\ntransport=none\n",
+            "t.conf:1: [e] transport none does not exist",
+        ),
+        (
+            "[a]\ntype=auth\npassword=x\n",
+            "t.conf:1: [a] auth has no username",
+        ),
+        (
+            "[a]\ntype=auth\nusername=u\n",
+            "t.conf:1: [a] auth_type needs password",
+        ),
+        (
+            "[a]\ntype=auth\nusername=u\nauth_type=md5\nmd5_cred=xyz\n",
+            "t.conf:5: [a] option md5_cred: \"xyz\" is not 32 hexadecimal digits",
+        ),
+        (
+            "[a]\ntype=auth\nusername=u\npassword=p\nsupported_algorithms_uas=SHA-1\n",
+            "t.conf:5: [a] option supported_algorithms_uas: \"SHA-1\" is not MD5",
+        ),
+        (
+            "[a]\ntype=auth\nusername=u\nauth_type=digest\npassword_digest=SHA-256:abc\n",
+            "must be 64 hexadecimal digits",
+        ),
+        (
+            "[a]\ntype=auth\nusername=u\npassword=p\nnonce_lifetime=0\n",
+            "t.conf:5: [a] option nonce_lifetime: 0 is outside 1..=86400",
+        ),
+        (
+            "[r]\ntype=aor\nmax_contacts=-1\n",
+            "t.conf:3: [r] option max_contacts: \"-1\" is not a number",
+        ),
+        (
+            "[r]\ntype=aor\nminimum_expiration=900\nmaximum_expiration=60\n",
+            "minimum_expiration 900 is above maximum_expiration 60",
+        ),
+        (
+            "[r]\ntype=aor\nqualify_timeout=soon\n",
+            "t.conf:3: [r] option qualify_timeout",
+        ),
+        (
+            "[i]\ntype=identify\nmatch=1.2.3.4\n",
+            "t.conf:1: [i] identify has no endpoint",
+        ),
+        (
+            "[i]\ntype=identify\nendpoint=ghost\nmatch=1.2.3.4\n",
+            "t.conf:1: [i] endpoint ghost does not exist",
+        ),
+        (
+            "[d]\ntype=domain_alias\n",
+            "t.conf:1: [d] domain_alias has no domain",
+        ),
+        (
+            "[s]\ntype=system\ntimer_t1=5\n",
+            "t.conf:3: [s] option timer_t1: 5 is outside 100..=60000",
+        ),
+        (
+            "[g]\ntype=global\nmax_forwards=0\n",
+            "t.conf:3: [g] option max_forwards: 0 is outside 1..=255",
+        ),
+        (
+            "[g]\ntype=global\n[h]\ntype=global\n",
+            "t.conf:3: [h] is a second type=global section",
+        ),
+        (
+            "[e]\ntype=endpoint\n[e]\ntype=endpoint\n",
+            "t.conf:3: [e] is a second endpoint of that name",
+        ),
+        (
+            "[a]\ntype=transport\n[b]\ntype=transport\n",
+            "t.conf:3: [b] binds Udp 0.0.0.0:5060 like an earlier transport",
+        ),
+    ] {
+        let errs = errors(text);
+        assert!(errs.iter().any(|e| e.contains(want)), "{text:?}: {errs:?}");
+    }
+}
+
+#[test]
+fn unsupported_section_types_and_options_are_warnings() {
+    let r = from_str(
+        "t.conf",
+        "[reg]\ntype=registration\n[e]\ntype=endpoint\ncontxt=typo\n",
+    );
+    assert!(r.is_ok());
+    let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert!(w.contains(
+        &"t.conf:1: [reg] type=registration is not supported by sipjet and is ignored".to_string()
+    ));
+    assert!(
+        w.contains(
+            &"t.conf:5: [e] endpoint option contxt is not an option sipjet knows and is ignored"
+                .to_string()
+        )
+    );
+}
