@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::file::{ConfigFile, Location, RawOption, RawSection};
 use super::value;
+pub use crate::auth::digest::DigestAlgorithm;
 
 /// A warning or an error about the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,38 +174,6 @@ pub struct EndpointConf {
     pub rewrite_contact: bool,
     /// `allow_unauthenticated_options` (default no).
     pub allow_unauthenticated_options: bool,
-}
-
-/// A digest algorithm (RFC 7616, RFC 8760).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DigestAlgorithm {
-    /// `MD5`
-    Md5,
-    /// `SHA-256`
-    Sha256,
-    /// `SHA-512-256`
-    Sha512_256,
-}
-
-impl DigestAlgorithm {
-    /// Parses the RFC 7616 name, without regard to case.
-    pub fn parse(v: &str) -> Result<DigestAlgorithm, String> {
-        match v.to_ascii_uppercase().as_str() {
-            "MD5" => Ok(DigestAlgorithm::Md5),
-            "SHA-256" => Ok(DigestAlgorithm::Sha256),
-            "SHA-512-256" => Ok(DigestAlgorithm::Sha512_256),
-            _ => Err(format!("{v:?} is not MD5, SHA-256 or SHA-512-256")),
-        }
-    }
-
-    /// The RFC 7616 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DigestAlgorithm::Md5 => "MD5",
-            DigestAlgorithm::Sha256 => "SHA-256",
-            DigestAlgorithm::Sha512_256 => "SHA-512-256",
-        }
-    }
 }
 
 /// `auth_type`.
