@@ -1,0 +1,3 @@
+//! Endpoint identification by source address (`identify` sections).
+
+pub mod matcher;
