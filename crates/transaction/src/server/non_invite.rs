@@ -1,0 +1,160 @@
+//! The non-INVITE server transaction (RFC 3261 §17.2.2, figure 8).
+//!
+//! Trying → Proceeding on a 1xx from the TU → Completed on its final
+//! response. A retransmitted request gets the last response again (none
+//! in Trying); Timer J bounds how long retransmissions are absorbed.
+
+use std::time::Instant;
+
+use sipjet_message::Message;
+
+use crate::config::TimerConfig;
+use crate::machine::{Deadlines, Output, later};
+use crate::server::Refusal;
+use crate::state::State;
+
+#[derive(Debug)]
+enum Phase {
+    Trying,
+    Proceeding,
+    Completed { timer_j: Instant },
+    Terminated,
+}
+
+/// One non-INVITE server transaction (CANCEL included).
+#[derive(Debug)]
+pub(crate) struct ServerNonInvite {
+    reliable: bool,
+    phase: Phase,
+    last_response: Option<Message>,
+}
+
+impl ServerNonInvite {
+    /// Enters Trying; nothing is sent until the TU answers.
+    pub(crate) fn start(reliable: bool) -> ServerNonInvite {
+        ServerNonInvite {
+            reliable,
+            phase: Phase::Trying,
+            last_response: None,
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        match self.phase {
+            Phase::Trying => State::Trying,
+            Phase::Proceeding => State::Proceeding,
+            Phase::Completed { .. } => State::Completed,
+            Phase::Terminated => State::Terminated,
+        }
+    }
+
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        match self.phase {
+            Phase::Completed { timer_j } => [None, Some(timer_j)],
+            _ => [None, None],
+        }
+    }
+
+    /// The request arrived again.
+    pub(crate) fn on_retransmission(&mut self, out: &mut Output) {
+        match (&self.phase, &self.last_response) {
+            (Phase::Proceeding | Phase::Completed { .. }, Some(last)) => {
+                out.transmit(last.clone());
+            }
+            _ => tracing::trace!(state = %self.state(), "request retransmission absorbed"),
+        }
+    }
+
+    /// The TU answers.
+    pub(crate) fn respond(
+        &mut self,
+        response: Message,
+        timers: &TimerConfig,
+        now: Instant,
+        out: &mut Output,
+    ) -> Result<(), Refusal> {
+        let code = response.status().ok_or(Refusal::NotAResponse)?;
+        if !matches!(self.phase, Phase::Trying | Phase::Proceeding) {
+            return Err(Refusal::FinalResponseSent);
+        }
+        self.phase = if code < 200 {
+            Phase::Proceeding
+        } else if self.reliable {
+            // Timer J is zero on a reliable transport.
+            Phase::Terminated
+        } else {
+            Phase::Completed {
+                timer_j: later(now, timers.timer_j),
+            }
+        };
+        out.transmit(response.clone());
+        self.last_response = Some(response);
+        Ok(())
+    }
+
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        if let Phase::Completed { timer_j } = self.phase {
+            if timer_j <= now {
+                self.phase = Phase::Terminated;
+            }
+        }
+    }
+
+    pub(crate) fn terminate(&mut self) {
+        self.phase = Phase::Terminated;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{ms, reply, request};
+    use sipjet_message::Method;
+
+    #[test]
+    fn trying_absorbs_then_last_response_is_resent() {
+        let timers = TimerConfig::default();
+        let t0 = Instant::now();
+        let mut out = Output::default();
+        let req = request(Method::Register, "z9hG4bKsn");
+        let mut m = ServerNonInvite::start(false);
+        m.on_retransmission(&mut out);
+        assert!(out.transmits.is_empty());
+        m.respond(reply(&req, 100), &timers, t0, &mut out).unwrap();
+        assert_eq!(m.state(), State::Proceeding);
+        m.on_retransmission(&mut out);
+        assert_eq!(out.transmits[1].status(), Some(100));
+        m.respond(reply(&req, 200), &timers, t0 + ms(10), &mut out)
+            .unwrap();
+        assert_eq!(m.state(), State::Completed);
+        assert_eq!(m.deadlines(), [None, Some(t0 + ms(32_010))]);
+        m.on_retransmission(&mut out);
+        m.on_retransmission(&mut out);
+        let codes: Vec<_> = out.transmits.iter().map(|t| t.status().unwrap()).collect();
+        assert_eq!(codes, [100, 100, 200, 200, 200]);
+        assert_eq!(
+            m.respond(reply(&req, 200), &timers, t0, &mut out),
+            Err(Refusal::FinalResponseSent)
+        );
+        m.on_timeout(t0 + ms(32_009));
+        assert_eq!(m.state(), State::Completed);
+        m.on_timeout(t0 + ms(32_010));
+        assert_eq!(m.state(), State::Terminated);
+    }
+
+    #[test]
+    fn reliable_transport_has_no_timer_j() {
+        let mut out = Output::default();
+        let req = request(Method::Options, "z9hG4bKsn");
+        let mut m = ServerNonInvite::start(true);
+        m.respond(
+            reply(&req, 200),
+            &TimerConfig::default(),
+            Instant::now(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(m.state(), State::Terminated);
+        assert_eq!(out.transmits.len(), 1);
+    }
+}
