@@ -89,7 +89,9 @@ impl<'a> Params<'a> {
                     || (v.starts_with('"') && crate::lex::quoted_end(v)? == v.len())
                     || (v.starts_with('[')
                         && v.ends_with(']')
-                        && v[1..v.len() - 1].parse::<std::net::Ipv6Addr>().is_ok());
+                        && v[1..v.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
+                    // RFC 3261 writes `received` with a bare IPv6address.
+                    || v.parse::<std::net::Ipv6Addr>().is_ok();
                 if !ok {
                     return Err(SyntaxError::owned(format!(
                         "value of parameter {name:?} is not a token or quoted string"
@@ -181,13 +183,16 @@ mod tests {
 
     #[test]
     fn lookup_with_lws_and_flags() {
-        let p = Params::new(";\r\n  branch  =   z9hG4bK9ikj8  ;rport; received=[::1];x=\"a;b\"");
+        let p = Params::new(
+            ";\r\n  branch  =   z9hG4bK9ikj8  ;rport; received=[::1];x=\"a;b\";maddr=2001:db8::1",
+        );
         assert_eq!(p.value("BRANCH"), Some("z9hG4bK9ikj8"));
         assert_eq!(p.get("rport"), Some(None));
         assert_eq!(p.value("received"), Some("[::1]"));
         assert_eq!(p.value("x"), Some("\"a;b\""));
         assert_eq!(p.get("ttl"), None);
-        assert_eq!(p.iter().count(), 4);
+        assert_eq!(p.value("maddr"), Some("2001:db8::1"));
+        assert_eq!(p.iter().count(), 5);
         assert!(p.check().is_ok());
     }
 

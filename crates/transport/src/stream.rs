@@ -1,0 +1,196 @@
+//! The receive loop of byte-stream connections (TCP, TLS): frames
+//! messages by Content-Length (RFC 3261 §18.3), answers keep-alive pings
+//! (RFC 5626 §4.4.1), and enforces the size, idle and message limits.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use sipjet_message::framing::{self, Frame};
+use sipjet_message::{ParseError, ParseOptions};
+use tokio::io::{AsyncReadExt, ReadHalf};
+use tokio::time::{Instant, Interval};
+
+use crate::connection::{BoxIo, Closed, Connection, Payload};
+use crate::inbound::{self, Received};
+use crate::limits::{deadline, keepalive_timer};
+use crate::shared::Shared;
+
+/// Spare room kept in the receive buffer for each read.
+const READ_RESERVE: usize = 16 * 1024;
+
+/// The most bytes read and discarded while waiting for a refused peer to
+/// close, so that it sees the answer rather than a reset.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// Reads and dispatches until the connection ends; says why it ended.
+pub(crate) async fn serve(
+    shared: &Shared,
+    conn: &Connection,
+    mut reader: ReadHalf<BoxIo>,
+    keepalive: Option<Duration>,
+) -> Closed {
+    let limits = &shared.limits;
+    let frame_limits = limits.frame_limits();
+    let opts = limits.parse_options(true);
+    let mut buf = BytesMut::with_capacity(READ_RESERVE);
+    let mut last_received = Instant::now();
+    // When the unfinished message at the front of the buffer began.
+    let mut message_started: Option<Instant> = None;
+    let mut pings = keepalive_timer(keepalive);
+    let mut awaiting_pong = false;
+    loop {
+        let mut framed = false;
+        loop {
+            let frame = framing::frame(&buf, &frame_limits);
+            framed |= matches!(
+                frame,
+                Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Message { .. })
+            );
+            match frame {
+                Ok(Frame::NeedMore) => break,
+                Ok(Frame::Ping(n)) => {
+                    buf.advance(n);
+                    if let Err(e) = conn.send(Payload::Pong, limits.message_timeout).await {
+                        return e.into();
+                    }
+                }
+                Ok(Frame::Pong(n)) => {
+                    buf.advance(n);
+                    awaiting_pong = false;
+                }
+                Ok(Frame::Message { len, .. }) => {
+                    let data = buf.split_to(len).freeze();
+                    if let Err(e) = conn.receive(shared, data, &opts).await {
+                        return e.into();
+                    }
+                }
+                Err(e) => {
+                    refuse_unframable(shared, conn, buf, &e).await;
+                    linger(&mut reader).await;
+                    return Closed::Unframable(e);
+                }
+            }
+        }
+        // A peer that keeps completing messages is not slow even when its
+        // reads never end on a message boundary: the clock restarts with
+        // each message framed.
+        message_started = match message_started {
+            _ if buf.is_empty() => None,
+            Some(started) if !framed => {
+                if Instant::now() >= deadline(started, limits.message_timeout) {
+                    log_message_timeout(shared, conn);
+                    return Closed::MessageTimeout;
+                }
+                Some(started)
+            }
+            _ => Some(last_received),
+        };
+        let last_activity = last_received.max(conn.last_sent());
+        let idle_deadline = deadline(last_activity, limits.idle_timeout);
+        let wake = match message_started {
+            Some(started) => idle_deadline.min(deadline(started, limits.message_timeout)),
+            None => idle_deadline,
+        };
+        if buf.capacity() - buf.len() < READ_RESERVE / 4 {
+            buf.reserve(READ_RESERVE);
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => return Closed::ByPeer,
+                Ok(_) => last_received = Instant::now(),
+                Err(e) => return Closed::ReadFailed(e),
+            },
+            () = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                if message_started.is_some_and(|s| now >= deadline(s, limits.message_timeout)) {
+                    log_message_timeout(shared, conn);
+                    return Closed::MessageTimeout;
+                }
+                if now >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
+                    tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
+                        value = ?limits.idle_timeout, "closing an idle connection");
+                    return Closed::Idle;
+                }
+            },
+            () = next_ping(&mut pings) => {
+                if awaiting_pong {
+                    tracing::warn!(peer = %conn.remote, connection = %conn.id,
+                        "no keep-alive pong since the last ping (RFC 5626 §4.4.1)");
+                }
+                awaiting_pong = true;
+                if let Err(e) = conn.send(Payload::Ping, limits.message_timeout).await {
+                    return e.into();
+                }
+            },
+        }
+    }
+}
+
+/// Waits for the next keep-alive tick, or forever without keep-alive.
+pub(crate) async fn next_ping(pings: &mut Option<Interval>) {
+    match pings {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn log_message_timeout(shared: &Shared, conn: &Connection) {
+    tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "message_timeout",
+        value = ?shared.limits.message_timeout,
+        "closing the connection: a message did not complete in time");
+}
+
+/// Answers a request that cannot be framed when its head is readable
+/// (`413` for a body over the limit, `400` without Content-Length), and
+/// closes the write side.
+async fn refuse_unframable(shared: &Shared, conn: &Connection, buf: BytesMut, error: &ParseError) {
+    let limits = &shared.limits;
+    match error {
+        ParseError::HeadersTooLarge { .. } => {
+            tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "max_header_bytes",
+                value = limits.max_header_bytes, "closing the connection: header section too large");
+        }
+        ParseError::BodyTooLarge { size, .. } => {
+            tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "max_body_bytes",
+                value = limits.max_body_bytes, size, "closing the connection: body too large");
+        }
+        other => {
+            tracing::warn!(peer = %conn.remote, connection = %conn.id, error = %other,
+                "closing the connection: the stream cannot be framed");
+        }
+    }
+    // The head may break the very limits being reported; what it may
+    // hold is bounded by the buffer, which framing kept near the limits.
+    let opts = ParseOptions {
+        max_headers: buf.len(),
+        max_line: buf.len(),
+        stream: true,
+    };
+    if let Received::Answer(response) =
+        inbound::unparsable(buf.freeze(), error, &conn.flow(), &opts)
+    {
+        let _ = conn
+            .send(Payload::Sip(response.to_bytes()), limits.message_timeout)
+            .await;
+    }
+    conn.close().await;
+}
+
+/// Reads and discards what the peer still sends until it closes (for a
+/// short while), so that closing does not reset the connection before
+/// the peer has read the answer.
+async fn linger(reader: &mut ReadHalf<BoxIo>) {
+    let mut sink = [0u8; 4096];
+    let mut discarded = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while discarded < LINGER_BYTES {
+            match reader.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    })
+    .await;
+}

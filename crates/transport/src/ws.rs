@@ -1,0 +1,172 @@
+//! SIP over WebSocket (RFC 7118): the handshakes, which must agree on the
+//! `sip` subprotocol, and the receive loop, where each WebSocket message
+//! carries exactly one SIP message.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+use crate::connection::{BoxIo, Closed, Connection, Payload, WsStream};
+use crate::error::TransportError;
+use crate::limits::{Limits, deadline, keepalive_timer};
+use crate::protocol::Protocol;
+use crate::shared::Shared;
+use crate::stream::next_ping;
+
+const SUBPROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
+const SUBPROTOCOL: &str = "sip";
+
+/// WebSocket limits derived from the SIP ones: one message holds one SIP
+/// message, so it is never larger than a header section and a body.
+pub(crate) fn config(limits: &Limits) -> WebSocketConfig {
+    let max = limits
+        .max_header_bytes
+        .saturating_add(limits.max_body_bytes);
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// True when the client offers the `sip` subprotocol.
+fn offers_sip(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all(SUBPROTOCOL_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL)
+}
+
+/// The server side of the handshake; a client that does not offer the
+/// `sip` subprotocol is refused with `400` (RFC 7118 §4.1).
+// The refusal's type is tungstenite's, fixed by its callback trait.
+#[allow(clippy::result_large_err)]
+pub(crate) async fn accept(
+    io: BoxIo,
+    config: WebSocketConfig,
+) -> Result<WsStream, tungstenite::Error> {
+    let check = |request: &Request, mut response: Response| {
+        if offers_sip(request) {
+            response
+                .headers_mut()
+                .insert(SUBPROTOCOL_HEADER, HeaderValue::from_static(SUBPROTOCOL));
+            Ok(response)
+        } else {
+            let mut refusal =
+                ErrorResponse::new(Some("the WebSocket subprotocol \"sip\" is required".into()));
+            *refusal.status_mut() = StatusCode::BAD_REQUEST;
+            Err(refusal)
+        }
+    };
+    tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(config)).await
+}
+
+/// The client side of the handshake, offering the `sip` subprotocol;
+/// tungstenite refuses a server that does not select it.
+pub(crate) async fn connect(
+    io: BoxIo,
+    protocol: Protocol,
+    addr: SocketAddr,
+    server_name: Option<&str>,
+    config: WebSocketConfig,
+) -> Result<WsStream, TransportError> {
+    let fail = |reason: String| TransportError::Handshake {
+        protocol,
+        addr,
+        reason,
+    };
+    let scheme = if protocol.is_secure() { "wss" } else { "ws" };
+    let uri = match server_name {
+        Some(name) => format!("{scheme}://{name}:{}/", addr.port()),
+        None => format!("{scheme}://{addr}/"),
+    };
+    let mut request = uri.into_client_request().map_err(|e| fail(e.to_string()))?;
+    request
+        .headers_mut()
+        .insert(SUBPROTOCOL_HEADER, HeaderValue::from_static(SUBPROTOCOL));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, Some(config))
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(ws)
+}
+
+/// Reads WebSocket messages until the connection ends; says why it ended.
+/// A text `CRLF CRLF` is a keep-alive ping answered with `CRLF`, as SIP
+/// stacks on WebSocket send them; this side pings with ping frames.
+pub(crate) async fn serve(
+    shared: &Shared,
+    conn: &Connection,
+    mut stream: SplitStream<WsStream>,
+    keepalive: Option<Duration>,
+) -> Closed {
+    let limits = &shared.limits;
+    let opts = limits.parse_options(false);
+    let mut last_received = Instant::now();
+    let mut pings = keepalive_timer(keepalive);
+    let mut awaiting_pong = false;
+    loop {
+        let idle_deadline = deadline(last_received.max(conn.last_sent()), limits.idle_timeout);
+        tokio::select! {
+            next = stream.next() => {
+                last_received = Instant::now();
+                let data: Bytes = match next {
+                    None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
+                    Some(Err(tungstenite::Error::Capacity(e))) => {
+                        tracing::warn!(peer = %conn.remote, connection = %conn.id,
+                            limit = "max_header_bytes + max_body_bytes",
+                            value = limits.max_header_bytes.saturating_add(limits.max_body_bytes), error = %e,
+                            "closing the connection: WebSocket message too large");
+                        return Closed::ReadFailed(std::io::Error::other(e));
+                    }
+                    Some(Err(e)) => return Closed::ReadFailed(crate::connection::ws_io_error(e)),
+                    Some(Ok(WsMessage::Text(text))) => text.into(),
+                    Some(Ok(WsMessage::Binary(data))) => data,
+                    Some(Ok(WsMessage::Pong(_))) => {
+                        awaiting_pong = false;
+                        continue;
+                    }
+                    // Pings are answered by tungstenite itself.
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Frame(_))) => continue,
+                };
+                let result = match &data[..] {
+                    b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
+                    b"\r\n" => {
+                        awaiting_pong = false;
+                        Ok(())
+                    }
+                    _ => conn.receive(shared, data, &opts).await,
+                };
+                if let Err(e) = result {
+                    return e.into();
+                }
+            },
+            () = tokio::time::sleep_until(idle_deadline) => {
+                if Instant::now() >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
+                    tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
+                        value = ?limits.idle_timeout, "closing an idle connection");
+                    return Closed::Idle;
+                }
+            },
+            () = next_ping(&mut pings) => {
+                if awaiting_pong {
+                    tracing::warn!(peer = %conn.remote, connection = %conn.id,
+                        "no WebSocket pong since the last ping");
+                }
+                awaiting_pong = true;
+                if let Err(e) = conn.send(Payload::Ping, limits.message_timeout).await {
+                    return e.into();
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! SIP over UDP on loopback: receiving, RFC 3581, answering invalid
+//! requests, surviving garbage, sending.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use sipjet_message::Message;
+use sipjet_transport::{
+    Destination, Limits, ListenerConfig, Protocol, TransportError, response_destination,
+};
+use tokio::net::UdpSocket;
+
+async fn client(bind: &str) -> (UdpSocket, SocketAddr) {
+    let sock = UdpSocket::bind(bind).await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    (sock, addr)
+}
+
+async fn recv(sock: &UdpSocket) -> Message {
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = tokio::time::timeout(PATIENCE, sock.recv_from(&mut buf))
+        .await
+        .expect("a datagram within the patience")
+        .unwrap();
+    Message::parse(buf[..n].to_vec()).expect("a valid SIP message")
+}
+
+async fn nothing_received(sock: &UdpSocket) {
+    let mut buf = vec![0u8; 65_536];
+    if let Ok(Ok((n, _))) = tokio::time::timeout(QUIET, sock.recv_from(&mut buf)).await {
+        panic!(
+            "unexpected datagram: {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reaches_the_handler_with_its_flow_and_rfc3581_stamps() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+
+    // rport without a value: filled with the source port, and received
+    // added although sent-by is the source address (RFC 3581 §4).
+    let text = options_with_via(&format!("SIP/2.0/UDP {me};rport;branch=z9hG4bK1"), "c1");
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    assert_eq!(got.flow.protocol, Protocol::Udp);
+    assert_eq!(got.flow.remote, me);
+    assert_eq!(got.flow.local, server);
+    assert_eq!(got.flow.connection, None);
+    let via = got.message.via().unwrap();
+    assert_eq!(via.rport(), Some(Some(me.port())));
+    assert_eq!(via.received(), Some(me.ip()));
+
+    // rport with a value is kept; a sent-by name gets received.
+    let text = options_with_via(
+        "SIP/2.0/UDP pc.example.com:5070;rport=5070;branch=z9hG4bK2",
+        "c2",
+    );
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let via_text = inbox
+        .next()
+        .await
+        .message
+        .via()
+        .unwrap()
+        .as_str()
+        .to_string();
+    assert_eq!(
+        via_text,
+        "SIP/2.0/UDP pc.example.com:5070;rport=5070;branch=z9hG4bK2;received=127.0.0.1"
+    );
+
+    // Sent-by equal to the source and no rport: the message is untouched.
+    let text = options_with_via(&format!("SIP/2.0/UDP {me};branch=z9hG4bK3"), "c3");
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    assert!(!got.message.is_modified());
+    assert_eq!(got.message.to_bytes().as_ref(), text.as_bytes());
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn response_goes_to_the_source_port_by_rport() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    // The Via names a port nobody listens on, as behind a NAT.
+    let text = options_with_via("SIP/2.0/UDP 10.0.0.99:5099;rport;branch=z9hG4bK9", "nat");
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    let ok = Message::response_to(&got.message, 200).unwrap();
+    let dest = response_destination(&got.message.via().unwrap(), &got.flow);
+    assert_eq!(dest.addr, me);
+    let flow = t.send(&ok, &dest).await.unwrap();
+    assert_eq!(flow.local, server, "sent from the listening socket");
+    let resp = recv(&sock).await;
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(resp.call_id().unwrap(), "nat");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_answered_garbage_dropped_and_the_listener_keeps_serving() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+
+    for garbage in [
+        &b"\x00\x01\x02\xff\xfe"[..],
+        b"hello world",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"INVITE",
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKq\r\n\r\n",
+        &[b'A'; 60_000],
+    ] {
+        sock.send_to(garbage, server).await.unwrap();
+    }
+    nothing_received(&sock).await;
+    inbox.nothing().await;
+
+    // A Content-Length beyond the datagram.
+    let bad_length = options("UDP", me, "len").replace("Content-Length: 0", "Content-Length: 50");
+    sock.send_to(bad_length.as_bytes(), server).await.unwrap();
+    let resp = recv(&sock).await;
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(
+        resp.reason(),
+        Some("Content-Length 50 exceeds the 0 bytes received")
+    );
+    assert_eq!(resp.call_id().unwrap(), "len");
+
+    // A CSeq method that is not the request's.
+    let mismatch = options("UDP", me, "cseq").replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    sock.send_to(mismatch.as_bytes(), server).await.unwrap();
+    let resp = recv(&sock).await;
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(
+        resp.reason(),
+        Some("CSeq method \"INVITE\" does not match request method \"OPTIONS\"")
+    );
+    inbox.nothing().await;
+
+    // Another SIP version gets 505.
+    let version = options("UDP", me, "ver").replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+    sock.send_to(version.as_bytes(), server).await.unwrap();
+    assert_eq!(recv(&sock).await.status(), Some(505));
+
+    // And the listener still serves a good request.
+    sock.send_to(options("UDP", me, "good").as_bytes(), server)
+        .await
+        .unwrap();
+    assert_eq!(inbox.next().await.message.call_id().unwrap(), "good");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn crlf_keepalive_is_ignored_silently() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    sock.send_to(b"\r\n\r\n", server).await.unwrap();
+    sock.send_to(b"\r\n", server).await.unwrap();
+    nothing_received(&sock).await;
+    sock.send_to(options("UDP", me, "after").as_bytes(), server)
+        .await
+        .unwrap();
+    assert_eq!(inbox.next().await.message.call_id().unwrap(), "after");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_datagrams_are_dropped_and_not_sent() {
+    let limits = Limits {
+        max_datagram: 600,
+        ..Limits::default()
+    };
+    let (t, mut inbox) = start(config(vec![ListenerConfig::udp(any_port())], limits)).await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    let big = message_with_body("UDP", me, "big", &"x".repeat(700));
+    sock.send_to(big.as_bytes(), server).await.unwrap();
+    nothing_received(&sock).await;
+    inbox.nothing().await;
+
+    let err = t
+        .send(&parse(&big), &Destination::new(Protocol::Udp, me))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        TransportError::TooLargeForUdp {
+            size: _,
+            limit: 600
+        }
+    ));
+    assert!(err.to_string().contains("too large for UDP"), "{err}");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp("[::1]:0".parse().unwrap())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    assert!(server.is_ipv6());
+    let (sock, me) = client("[::1]:0").await;
+    let text = options_with_via("SIP/2.0/UDP [::1]:5060;rport;branch=z9hG4bK6", "v6");
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    assert_eq!(got.flow.remote, me);
+    let via = got.message.via().unwrap();
+    assert_eq!(via.received(), Some(me.ip()));
+    assert_eq!(via.rport(), Some(Some(me.port())));
+    let ok = Message::response_to(&got.message, 200).unwrap();
+    t.send(&ok, &response_destination(&via, &got.flow))
+        .await
+        .unwrap();
+    assert_eq!(recv(&sock).await.status(), Some(200));
+
+    // No IPv4 listener: no way to send to an IPv4 address.
+    let err = t
+        .send(&ok, &Destination::new(Protocol::Udp, loopback(5060)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no UDP listener for IPv4 to send from");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn several_sockets_share_one_address() {
+    let mut cfg = config(vec![ListenerConfig::udp(any_port())], Limits::default());
+    cfg.udp.sockets_per_listener = 3;
+    let (t, mut inbox) = start(cfg).await;
+    let server = addr_of(&t, Protocol::Udp);
+    assert_eq!(t.local_addrs().len(), 1);
+    for i in 0..6 {
+        let (sock, me) = client("127.0.0.1:0").await;
+        sock.send_to(options("UDP", me, &format!("s{i}")).as_bytes(), server)
+            .await
+            .unwrap();
+        assert_eq!(inbox.next().await.flow.remote, me);
+    }
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_listener() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    t.shutdown().await;
+    let (sock, me) = client("127.0.0.1:0").await;
+    sock.send_to(options("UDP", me, "late").as_bytes(), server)
+        .await
+        .unwrap();
+    inbox.nothing().await;
+    let err = t
+        .send(
+            &parse(&options("UDP", me, "x")),
+            &Destination::new(Protocol::Udp, me),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::ShutDown));
+    // The port is free again.
+    UdpSocket::bind(server).await.expect("port released");
+}
