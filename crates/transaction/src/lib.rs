@@ -20,6 +20,9 @@
 //! - [`Kind`], [`State`]: the four kinds of transaction and their states.
 //! - [`TransactionError`]: what the TU asked that cannot be done.
 //!
+//! - [`Driver`]: runs the layer over real transports, with the timer task
+//!   (the only part of the crate that does I/O).
+//!
 //! The state machines, one module each, are internal: `client::invite`
 //! (figure 5 / RFC 6026 §7.2), `client::non_invite` (figure 6),
 //! `server::invite` (figure 7 / RFC 6026 §7.1), `server::non_invite`
@@ -29,6 +32,7 @@
 
 mod client;
 mod config;
+pub mod driver;
 mod error;
 mod event;
 mod id;
@@ -42,6 +46,7 @@ mod timer_queue;
 mod transactions;
 
 pub use config::TimerConfig;
+pub use driver::{Driver, Peer, TransactionUser};
 pub use error::TransactionError;
 pub use event::{Event, Transmit};
 pub use id::TransactionId;

@@ -186,6 +186,42 @@ impl Transports {
         }
     }
 
+    /// Sends a UDP message at once, from any thread, without an async
+    /// context: the path of every response and retransmission on UDP.
+    /// `None` means it could not be done without waiting (not UDP, or the
+    /// socket's buffer is full): use [`Transports::send`].
+    pub fn try_send(
+        &self,
+        message: &Message,
+        dest: &Destination,
+    ) -> Option<Result<Flow, TransportError>> {
+        if dest.protocol != Protocol::Udp {
+            return None;
+        }
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return Some(Err(TransportError::ShutDown));
+        }
+        let sender = {
+            let senders = self
+                .inner
+                .udp
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            pick_udp_sender(&senders, dest.addr)
+        };
+        let Some(sender) = sender else {
+            return Some(Err(TransportError::NoListener {
+                protocol: Protocol::Udp,
+                family: if dest.addr.is_ipv4() { "IPv4" } else { "IPv6" },
+            }));
+        };
+        sender.try_send(
+            &message.to_bytes(),
+            dest.addr,
+            self.inner.shared.limits.max_datagram,
+        )
+    }
+
     async fn send_udp(&self, data: &[u8], to: SocketAddr) -> Result<Flow, TransportError> {
         let sender = {
             let senders = self

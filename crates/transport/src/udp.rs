@@ -132,6 +132,36 @@ pub(crate) struct UdpSender {
 }
 
 impl UdpSender {
+    /// Sends one datagram without waiting: `None` when the socket buffer
+    /// is full and the caller must fall back to [`UdpSender::send`].
+    pub(crate) fn try_send(
+        &self,
+        data: &[u8],
+        to: SocketAddr,
+        max_datagram: usize,
+    ) -> Option<Result<Flow, TransportError>> {
+        if data.len() > max_datagram {
+            return Some(Err(TransportError::TooLargeForUdp {
+                size: data.len(),
+                limit: max_datagram,
+            }));
+        }
+        match self.socket.try_send_to(data, to) {
+            Ok(_) => Some(Ok(Flow {
+                protocol: Protocol::Udp,
+                local: self.local,
+                remote: to,
+                connection: None,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(source) => Some(Err(TransportError::Send {
+                protocol: Protocol::Udp,
+                addr: to,
+                source,
+            })),
+        }
+    }
+
     /// Sends one datagram; a message over `max_datagram` is refused
     /// before it reaches the socket.
     pub(crate) async fn send(

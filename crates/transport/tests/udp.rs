@@ -292,3 +292,28 @@ async fn shutdown_closes_the_listener() {
     // The port is free again.
     UdpSocket::bind(server).await.expect("port released");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_send_sends_udp_at_once_from_a_plain_thread() {
+    let (t, _inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    let msg = parse(&options("UDP", server, "try-send"));
+    let (t2, msg2) = (t.clone(), msg.clone());
+    let flow = std::thread::spawn(move || t2.try_send(&msg2, &Destination::new(Protocol::Udp, me)))
+        .join()
+        .unwrap()
+        .expect("UDP completes without waiting")
+        .unwrap();
+    assert_eq!((flow.local, flow.remote), (server, me));
+    assert_eq!(recv(&sock).await.call_id().unwrap(), "try-send");
+    // Streams need an async context; try_send says so instead of blocking.
+    assert!(
+        t.try_send(&msg, &Destination::new(Protocol::Tcp, me))
+            .is_none()
+    );
+}

@@ -1,0 +1,325 @@
+//! Interop with a real peer: SIPp calls a small UAS built on the
+//! transaction layer, and a small UAC on the layer calls SIPp's UAS, over
+//! UDP and TCP; with SIPp losing 10% of packets on purpose every call
+//! still completes through retransmission.
+//!
+//! The UA logic here (answering, the 2xx retransmission of RFC 3261
+//! §13.3.1.4, the ACK for a 2xx, BYE) is the minimum a call needs; the
+//! core's dialog layer does this properly.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sipjet_message::{Message, Method, generate};
+use sipjet_testkit::{Sipp, free_port, loopback};
+use sipjet_transaction::{Driver, Event, Peer, TimerConfig, TransactionId, TransactionUser};
+use sipjet_transport::{Destination, ListenerConfig, Protocol, TransportConfig, Transports};
+use tokio::sync::mpsc;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+async fn start(
+    protocol: Protocol,
+    port: u16,
+    user: Arc<dyn TransactionUser>,
+) -> (Driver, Transports) {
+    let driver = Driver::new(TimerConfig::default(), user);
+    let config = TransportConfig {
+        listeners: vec![ListenerConfig::new(protocol, loopback(port))],
+        ..TransportConfig::default()
+    };
+    let transports = Transports::start(config, driver.handler()).await.unwrap();
+    driver.attach(transports.clone());
+    (driver, transports)
+}
+
+fn sipp_transport(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Udp => "u1",
+        _ => "t1",
+    }
+}
+
+// ---------------------------------------------------------------- the UAS
+
+/// Answers INVITE with 180 and 200 and retransmits the 200 until the ACK
+/// comes (RFC 3261 §13.3.1.4: T1 doubling up to T2); answers everything
+/// else with 200.
+struct TestUas {
+    contact: String,
+    /// Call-IDs of INVITEs whose 200 is not yet acknowledged.
+    unacked: Arc<Mutex<HashSet<String>>>,
+}
+
+impl TransactionUser for TestUas {
+    fn on_event(&self, driver: &Driver, event: Event<Peer>) {
+        match event {
+            Event::Request { id, request, .. } if request.method() == Some(&Method::Invite) => {
+                let tag = generate::tag();
+                let ringing = Message::response_to_with(&request, 180, None, Some(&tag)).unwrap();
+                let _ = driver.respond(id, ringing);
+                let mut ok = Message::response_to_with(&request, 200, None, Some(&tag)).unwrap();
+                ok.add_header("Contact", &self.contact).unwrap();
+                let call_id = request.call_id().unwrap().to_string();
+                self.unacked.lock().unwrap().insert(call_id.clone());
+                let _ = driver.respond(id, ok.clone());
+                retransmit_2xx(driver.clone(), Arc::clone(&self.unacked), call_id, id, ok);
+            }
+            Event::Request { id, request, .. } => {
+                let _ = driver.respond(id, Message::response_to(&request, 200).unwrap());
+            }
+            Event::Ack { request, .. } => {
+                if let Ok(call_id) = request.call_id() {
+                    self.unacked.lock().unwrap().remove(call_id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn retransmit_2xx(
+    driver: Driver,
+    unacked: Arc<Mutex<HashSet<String>>>,
+    call_id: String,
+    id: TransactionId,
+    ok: Message,
+) {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        while driver.state(id).is_some() {
+            tokio::time::sleep(wait).await;
+            if !unacked.lock().unwrap().contains(&call_id) {
+                return;
+            }
+            let _ = driver.respond(id, ok.clone());
+            wait = (wait * 2).min(Duration::from_secs(4));
+        }
+    });
+}
+
+async fn sipp_calls_our_uas(protocol: Protocol, lost: Option<u32>) {
+    let (port, sipp_port) = (free_port(), free_port());
+    let uas = Arc::new(TestUas {
+        contact: format!(
+            "<sip:uas@127.0.0.1:{port};transport={}>",
+            protocol.via_name().to_lowercase()
+        ),
+        unacked: Arc::default(),
+    });
+    let (_driver, _transports) = start(protocol, port, uas).await;
+    let mut sipp = Sipp::builtin("uac")
+        .target(loopback(port))
+        .local_port(sipp_port)
+        .args(["-t", sipp_transport(protocol)])
+        .calls(30, 10);
+    if let Some(l) = lost {
+        sipp = sipp.args(["-lost".to_string(), l.to_string()]);
+    }
+    let outcome = tokio::task::spawn_blocking(move || sipp.run(LIMIT))
+        .await
+        .unwrap();
+    outcome.assert_success(30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_calls_our_uas_over_udp() {
+    sipp_calls_our_uas(Protocol::Udp, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_calls_our_uas_over_udp_losing_ten_percent() {
+    sipp_calls_our_uas(Protocol::Udp, Some(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_calls_our_uas_over_tcp() {
+    sipp_calls_our_uas(Protocol::Tcp, None).await;
+}
+
+// ---------------------------------------------------------------- the UAC
+
+/// Hands every response to whoever waits for its transaction, and answers
+/// a retransmitted 2xx to an INVITE with the ACK again.
+#[derive(Default)]
+struct TestUac {
+    /// (Call-ID, CSeq method) → who waits for the responses.
+    waiting: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Message>>>,
+    /// Call-ID → the ACK sent for it, resent on every 2xx retransmission.
+    acks: Mutex<HashMap<String, (Message, Destination)>>,
+}
+
+impl TransactionUser for TestUac {
+    fn on_event(&self, driver: &Driver, event: Event<Peer>) {
+        let Event::Response { response, .. } = event else {
+            return;
+        };
+        let call_id = response.call_id().unwrap_or_default().to_string();
+        let method = response
+            .cseq()
+            .map(|c| c.method.to_string())
+            .unwrap_or_default();
+        if response.status() == Some(200) && method == "INVITE" {
+            if let Some((ack, dest)) = self.acks.lock().unwrap().get(&call_id) {
+                driver.send_stateless(ack.clone(), Peer::Sent(dest.clone()));
+            }
+        }
+        if let Some(tx) = self.waiting.lock().unwrap().get(&(call_id, method)) {
+            let _ = tx.send(response);
+        }
+    }
+}
+
+struct Caller {
+    uac: Arc<TestUac>,
+    driver: Driver,
+    protocol: Protocol,
+    me: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+}
+
+impl Caller {
+    fn request(
+        &self,
+        method: Method,
+        call_id: &str,
+        from_tag: &str,
+        to: &str,
+        cseq: u32,
+    ) -> Message {
+        let target = format!("sip:service@{}", self.peer);
+        let mut m = Message::new_request(method.clone(), &target).unwrap();
+        let via = format!(
+            "SIP/2.0/{} {};branch={};rport",
+            self.protocol.via_name(),
+            self.me,
+            generate::branch()
+        );
+        m.add_header("Via", &via).unwrap();
+        m.add_header("Max-Forwards", "70").unwrap();
+        m.add_header("From", &format!("<sip:caller@{}>;tag={from_tag}", self.me))
+            .unwrap();
+        m.add_header("To", to).unwrap();
+        m.add_header("Call-ID", call_id).unwrap();
+        m.add_header("CSeq", &format!("{cseq} {method}")).unwrap();
+        m.add_header("Contact", &format!("<sip:caller@{}>", self.me))
+            .unwrap();
+        m
+    }
+
+    /// Sends a request and waits for its final response.
+    async fn transact(&self, request: Message) -> Option<Message> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let key = (
+            request.call_id().unwrap().to_string(),
+            request.method().unwrap().to_string(),
+        );
+        self.uac.waiting.lock().unwrap().insert(key.clone(), tx);
+        let dest = Destination::new(self.protocol, self.peer);
+        self.driver.send_request(request, dest).ok()?;
+        let result = loop {
+            match tokio::time::timeout(Duration::from_secs(40), rx.recv()).await {
+                Ok(Some(r)) if r.status().is_some_and(|s| s >= 200) => break Some(r),
+                Ok(Some(_)) => continue,
+                _ => break None,
+            }
+        };
+        self.uac.waiting.lock().unwrap().remove(&key);
+        result
+    }
+
+    /// INVITE, ACK, BYE.
+    async fn call(&self) -> bool {
+        let call_id = generate::call_id(Some("sipjet.test"));
+        let tag = generate::tag();
+        let to = format!("<sip:service@{}>", self.peer);
+        let Some(ok) = self
+            .transact(self.request(Method::Invite, &call_id, &tag, &to, 1))
+            .await
+        else {
+            return false;
+        };
+        if ok.status() != Some(200) {
+            return false;
+        }
+        let to_with_tag = ok
+            .header(sipjet_message::HeaderName::To)
+            .unwrap()
+            .to_string();
+        let ack = self.request(Method::Ack, &call_id, &tag, &to_with_tag, 1);
+        let dest = Destination::new(self.protocol, self.peer);
+        self.uac
+            .acks
+            .lock()
+            .unwrap()
+            .insert(call_id.clone(), (ack.clone(), dest.clone()));
+        self.driver.send_stateless(ack, Peer::Sent(dest));
+        let bye = self.request(Method::Bye, &call_id, &tag, &to_with_tag, 2);
+        // RFC 3261 §15.1.1: a BYE answered 200, 481 or not at all (SIPp
+        // may have forgotten the call when a lost 200 makes us retransmit)
+        // ends the dialog all the same.
+        let ended = self
+            .transact(bye)
+            .await
+            .is_none_or(|r| matches!(r.status(), Some(200 | 481)));
+        self.uac.acks.lock().unwrap().remove(&call_id);
+        ended
+    }
+}
+
+async fn our_uac_calls_sipp(protocol: Protocol, lost: Option<u32>) {
+    let (port, sipp_port) = (free_port(), free_port());
+    let calls = 20;
+    let mut sipp = Sipp::builtin("uas")
+        .local_port(sipp_port)
+        .args(["-t", sipp_transport(protocol)])
+        .args(["-m".to_string(), calls.to_string()]);
+    if let Some(l) = lost {
+        sipp = sipp.args(["-lost".to_string(), l.to_string()]);
+    }
+    let sipp = sipp.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uac = Arc::new(TestUac::default());
+    let (driver, transports) = start(protocol, port, uac.clone()).await;
+    let caller = Arc::new(Caller {
+        uac,
+        driver,
+        protocol,
+        me: transports.sent_by(protocol).unwrap(),
+        peer: loopback(sipp_port),
+    });
+    let tasks: Vec<_> = (0..calls)
+        .map(|i| {
+            let caller = Arc::clone(&caller);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50 * i)).await;
+                caller.call().await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += u32::from(t.await.unwrap());
+    }
+    assert_eq!(ok, calls as u32, "calls completed");
+    let outcome = tokio::task::spawn_blocking(move || sipp.wait(LIMIT))
+        .await
+        .unwrap();
+    outcome.assert_success(calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_uac_calls_sipp_uas_over_udp() {
+    our_uac_calls_sipp(Protocol::Udp, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_uac_calls_sipp_uas_over_udp_losing_ten_percent() {
+    our_uac_calls_sipp(Protocol::Udp, Some(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_uac_calls_sipp_uas_over_tcp() {
+    our_uac_calls_sipp(Protocol::Tcp, None).await;
+}
