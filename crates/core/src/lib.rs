@@ -1,11 +1,45 @@
 //! # sipjet-core
 //!
-//! The core of sipjet: the seed's `res_sip` (service registrar, threadpool
-//! operator, common SIP methods, servicer of the stack).
+//! The core of sipjet: the seed's `res_sip`. Its four jobs map onto this
+//! crate as follows.
 //!
-//! - [`threadpool`]: the threadpool and its serializers
-//!   (`ast_sip_create_work`, `ast_sip_destroy_work`, `ast_sip_push_task`).
+//! - **Service registrar**: [`SipStack::register_service`] (a [`Service`]),
+//!   [`SipStack::register_authenticator`] (an [`Authenticator`]),
+//!   [`SipStack::register_endpoint_identifier`] (an [`EndpointIdentifier`]).
+//! - **Threadpool operator**: [`threadpool`]; [`SipStack::create_work`]
+//!   gives a [`Serializer`] (`ast_sip_create_work`), dropped to destroy it,
+//!   with [`Serializer::push`] (`ast_sip_push_task`).
+//! - **Common SIP methods**: [`SipStack::send_request`],
+//!   [`SipStack::requires_authentication`], [`SipStack::authenticate_request`],
+//!   [`SipStack::get_authentication_credentials`],
+//!   [`SipStack::check_authentication`], [`SipStack::challenge_request`],
+//!   [`SipStack::identify_endpoint`]; and on outgoing messages the message
+//!   layer's `add_header`, `set_body`, `set_multipart_body`, `append_body`.
+//! - **Servicer of the stack**: the distributor, which reads every message
+//!   off the transports through the transaction layer and hands it to the
+//!   services on a serializer.
+//!
+//! [`Endpoint`] is a configured peer; the stack instance (the seed's
+//! "PJSIP endpoint") is [`SipStack`].
 
+pub mod auth;
+mod distributor;
+pub mod endpoint;
+pub mod error;
+pub mod identify;
+mod registry;
+pub mod request;
+mod send;
+pub mod service;
+pub mod stack;
 pub mod threadpool;
 
+pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, DigestSecret};
+pub use endpoint::{Endpoint, IdentifyMethod};
+pub use error::{RegisterError, SendError, StackError};
+pub use identify::EndpointIdentifier;
+pub use request::{IncomingRequest, IncomingResponse};
+pub use send::OutgoingRequest;
+pub use service::{Handled, Priority, Service};
+pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
 pub use threadpool::{PoolConfig, PoolStats, PushError, Serializer, ThreadPool};

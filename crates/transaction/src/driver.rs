@@ -157,12 +157,31 @@ impl Driver {
         request: Message,
         dest: Destination,
     ) -> Result<TransactionId, TransactionError> {
+        self.send_request_then(request, dest, |_| ())
+    }
+
+    /// As [`Driver::send_request`], calling `created` with the new
+    /// transaction's id before anything is transmitted, so that the caller
+    /// can be ready for an event that arrives at once (a transport failure
+    /// reported on this very thread).
+    pub fn send_request_then(
+        &self,
+        request: Message,
+        dest: Destination,
+        created: impl FnOnce(TransactionId),
+    ) -> Result<TransactionId, TransactionError> {
         let reliable = dest.protocol.is_reliable();
         let (step, id) = self.step(|layer| {
             layer.send_request(request, Peer::Sent(dest), reliable, Instant::now())
         })?;
+        created(id);
         self.finish(Some(step));
         Ok(id)
+    }
+
+    /// The tokio runtime the driver's tasks run on.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.runtime
     }
 
     /// Sends a response on a server transaction.

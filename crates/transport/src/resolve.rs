@@ -220,7 +220,10 @@ impl Resolver {
             .filter(|s| s.target != ".")
             .collect();
         let mut out = Vec::new();
-        for srv in order_srv(records, &mut rand::rng()) {
+        // Ordered before the loop: a generator held across an await would
+        // make the future unusable from other threads.
+        let ordered = order_srv(records, &mut rand::rng());
+        for srv in ordered {
             match self.addresses(&srv.target).await {
                 Ok(ips) => out.extend(ips.into_iter().map(|ip| (ip, srv.port))),
                 Err(e) => {
@@ -366,6 +369,17 @@ fn dedup(found: Vec<Destination>) -> Vec<Destination> {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// Resolution runs on any runtime thread: its future must be Send.
+    #[test]
+    fn resolving_is_send() {
+        fn send<T: Send>(_: T) {}
+        let r = Resolver::with_name_servers(&[]);
+        let uri = sipjet_message::Uri::parse("sip:example.com").unwrap();
+        if let sipjet_message::Uri::Sip(sip) = uri {
+            send(r.resolve(&sip));
+        }
+    }
 
     fn srv(priority: u16, weight: u16, target: &str) -> Srv {
         Srv {

@@ -1,0 +1,315 @@
+//! The distributor: the servicer of the stack. Every message the
+//! transaction layer hands up is routed to a serializer, where the
+//! endpoint is identified, authentication checked, and the services asked
+//! in priority order; a request nobody takes is answered `501` (`481` in a
+//! dialog nobody knows), never an ACK.
+//!
+//! Out-of-dialog requests are spread over a fixed set of serializers by a
+//! hash of Call-ID and From tag, so that one caller's requests keep their
+//! order and one busy caller cannot block the rest. Responses go back to
+//! the serializer of the request they answer.
+//!
+//! Overload is judged before the transaction layer: while more tasks are
+//! queued than the high-water mark, new out-of-dialog requests are refused
+//! with a stateless `503` and Retry-After (or, on UDP, dropped if so
+//! configured) without creating a transaction, while in-dialog requests,
+//! ACKs, CANCELs and responses pass.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use sipjet_message::{HeaderName, Message, Method};
+use sipjet_transaction::{Driver, Event, Peer, TransactionId, TransactionUser};
+use sipjet_transport::{Flow, Handler, Incoming, Protocol};
+
+use crate::auth::CheckAuthResult;
+use crate::request::{IncomingRequest, IncomingResponse};
+use crate::service::Handled;
+use crate::stack::{OverloadConfig, SipStack, StackInner, UdpOverloadAction};
+use crate::threadpool::{Serializer, ThreadPool};
+
+pub(crate) struct Distributor {
+    serializers: Vec<Serializer>,
+    hasher: std::collections::hash_map::RandomState,
+    overload: OverloadConfig,
+    overloaded: AtomicBool,
+    /// Requests refused for overload (for metrics).
+    pub(crate) refused: AtomicU64,
+}
+
+impl Distributor {
+    pub(crate) fn new(pool: &ThreadPool, count: usize, overload: OverloadConfig) -> Distributor {
+        let serializers = (0..count.max(1))
+            .map(|i| pool.create_serializer(&format!("distributor-{i}")))
+            .collect();
+        Distributor {
+            serializers,
+            hasher: std::collections::hash_map::RandomState::new(),
+            overload,
+            overloaded: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The serializer of a message by its Call-ID and From tag.
+    fn serializer_for(&self, message: &Message) -> &Serializer {
+        let mut h = self.hasher.build_hasher();
+        message
+            .header(HeaderName::CallId)
+            .unwrap_or("")
+            .hash(&mut h);
+        if let Ok(from) = message.from_header() {
+            from.tag().unwrap_or("").hash(&mut h);
+        }
+        &self.serializers[(h.finish() % self.serializers.len() as u64) as usize]
+    }
+
+    /// Whether the pool is overloaded, with hysteresis between the
+    /// high-water and low-water marks.
+    fn is_overloaded(&self, pool: &ThreadPool) -> bool {
+        let queued = pool.queued_tasks();
+        let was = self.overloaded.load(Ordering::Relaxed);
+        let now = if was {
+            queued > self.overload.low_water
+        } else {
+            queued > self.overload.high_water
+        };
+        if now != was {
+            self.overloaded.store(now, Ordering::Relaxed);
+            if now {
+                tracing::warn!(
+                    queued,
+                    high_water = self.overload.high_water,
+                    "overloaded: refusing new requests"
+                );
+            } else {
+                tracing::info!(
+                    queued,
+                    low_water = self.overload.low_water,
+                    "no longer overloaded"
+                );
+            }
+        }
+        now
+    }
+}
+
+/// The transports' handler: the overload gate in front of the transaction
+/// layer.
+pub(crate) struct StackHandler {
+    pub(crate) stack: Weak<StackInner>,
+    pub(crate) driver: Driver,
+}
+
+impl Handler for StackHandler {
+    fn on_message(&self, incoming: Incoming) {
+        let Some(inner) = self.stack.upgrade() else {
+            return;
+        };
+        let m = &incoming.message;
+        let fresh = m
+            .method()
+            .is_some_and(|method| !matches!(method, Method::Ack | Method::Cancel))
+            && !m.to_header().is_ok_and(|to| to.tag().is_some());
+        if fresh
+            && (!inner.running.load(Ordering::Acquire)
+                || inner.distributor.is_overloaded(&inner.pool))
+        {
+            inner.distributor.refused.fetch_add(1, Ordering::Relaxed);
+            if incoming.flow.protocol == Protocol::Udp
+                && inner.distributor.overload.udp == UdpOverloadAction::Drop
+            {
+                return;
+            }
+            let stack = SipStack {
+                inner: Arc::clone(&inner),
+            };
+            let mut busy = stack.response_to(m, 503);
+            let _ = busy.add_header(
+                "Retry-After",
+                &inner.distributor.overload.retry_after.to_string(),
+            );
+            self.driver
+                .send_stateless(busy, Peer::Received(incoming.flow));
+            return;
+        }
+        self.driver.handle_incoming(incoming);
+    }
+}
+
+/// The transaction user: everything the transaction layer hands up.
+pub(crate) struct StackUser(pub(crate) Weak<StackInner>);
+
+impl TransactionUser for StackUser {
+    fn on_event(&self, _driver: &Driver, event: Event<Peer>) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        let stack = SipStack { inner };
+        match event {
+            Event::Request {
+                id,
+                request,
+                source,
+            } => stack.dispatch_request(request, flow_of(&source), Some(id)),
+            Event::Ack { request, source } => {
+                stack.dispatch_request(request, flow_of(&source), None)
+            }
+            Event::Cancel {
+                id,
+                cancel,
+                source,
+                invite,
+            } => stack.dispatch_cancel(id, cancel, flow_of(&source), invite),
+            Event::Response { id, response } => stack.dispatch_response(id, response),
+            Event::StrayResponse { response, source } => {
+                let flow = source.flow().copied();
+                stack.dispatch_stray_response(response, flow);
+            }
+            Event::Timeout { id } => {
+                stack.complete_pending(id, Err(crate::error::SendError::Timeout))
+            }
+            Event::TransportError { id } => {
+                stack.complete_pending(id, Err(crate::error::SendError::TransportFailed))
+            }
+            Event::Terminated { id } => {
+                stack.complete_pending(id, Err(crate::error::SendError::Timeout))
+            }
+        }
+    }
+}
+
+fn flow_of(peer: &Peer) -> Flow {
+    match peer {
+        Peer::Received(f) => *f,
+        // A request only arrives from the network, on a flow.
+        Peer::Sent(d) => Flow {
+            protocol: d.protocol,
+            local: d.addr,
+            remote: d.addr,
+            connection: d.connection,
+        },
+    }
+}
+
+impl SipStack {
+    fn dispatch_request(&self, request: Message, flow: Flow, transaction: Option<TransactionId>) {
+        let serializer = self.inner.distributor.serializer_for(&request).clone();
+        let stack = self.clone();
+        let pushed = serializer.push(move || {
+            stack.process_request(IncomingRequest::new(
+                request,
+                flow,
+                transaction,
+                stack.clone(),
+            ))
+        });
+        if pushed.is_err() {
+            tracing::warn!("a request arrived while the pool shuts down; it is dropped");
+        }
+    }
+
+    /// On the request's serializer: identify, authenticate, offer to the
+    /// services, answer what nobody took.
+    fn process_request(&self, mut request: IncomingRequest) {
+        let is_ack = request.method() == &Method::Ack;
+        let endpoint = self.identify_endpoint(&request);
+        if !is_ack
+            && !request.is_in_dialog()
+            && request.is_challengeable()
+            && self.has_authenticator()
+        {
+            let who = endpoint
+                .clone()
+                .unwrap_or_else(|| self.artificial_endpoint());
+            request.endpoint = Some(Arc::clone(&who));
+            match self.check_authentication(&who, &request) {
+                CheckAuthResult::ChallengeSent | CheckAuthResult::Failed => return,
+                CheckAuthResult::Success | CheckAuthResult::NotRequired => {}
+            }
+        } else {
+            request.endpoint = endpoint;
+        }
+        for service in self.inner.services.snapshot().iter() {
+            if service.on_rx_request(&request) == Handled::Yes {
+                return;
+            }
+        }
+        if is_ack || request.is_answered() {
+            return;
+        }
+        // RFC 3261 §12.2.2: a request in a dialog nobody knows gets 481.
+        let code = if request.is_in_dialog() { 481 } else { 501 };
+        let _ = request.reply(code);
+    }
+
+    fn dispatch_cancel(
+        &self,
+        id: TransactionId,
+        cancel: Message,
+        flow: Flow,
+        invite: Option<TransactionId>,
+    ) {
+        // RFC 3261 §9.2: 481 when no transaction matches; otherwise 200 to
+        // the CANCEL, and the services (or the core) end the INVITE.
+        let code = if invite.is_some() { 200 } else { 481 };
+        let _ = self.driver().respond(id, self.response_to(&cancel, code));
+        if invite.is_some() {
+            self.dispatch_request(cancel, flow, Some(id));
+        }
+    }
+
+    /// A response to a request this side sent: the services see it, then,
+    /// for a final one, the sender's callback gets it. The callback is
+    /// taken here, on the receiving thread, so that the transaction's end
+    /// (which may follow at once) cannot beat it with a failure.
+    fn dispatch_response(&self, id: TransactionId, response: Message) {
+        let is_final = response.status().is_some_and(|s| s >= 200);
+        let pending = if is_final {
+            self.take_pending(id)
+        } else {
+            None
+        };
+        let serializer = pending
+            .as_ref()
+            .and_then(|p| p.serializer().cloned())
+            .or_else(|| self.pending_serializer(id))
+            .unwrap_or_else(|| self.inner.distributor.serializer_for(&response).clone());
+        let stack = self.clone();
+        let _ = serializer.push(move || {
+            let incoming = IncomingResponse {
+                message: response,
+                transaction: Some(id),
+                flow: None,
+            };
+            let _ = stack
+                .inner
+                .services
+                .snapshot()
+                .iter()
+                .any(|s| s.on_rx_response(&incoming) == Handled::Yes);
+            if let Some(p) = pending {
+                p.finish(Ok(incoming.message));
+            }
+        });
+    }
+
+    fn dispatch_stray_response(&self, response: Message, flow: Option<Flow>) {
+        let serializer = self.inner.distributor.serializer_for(&response).clone();
+        let stack = self.clone();
+        let _ = serializer.push(move || {
+            let incoming = IncomingResponse {
+                message: response,
+                transaction: None,
+                flow,
+            };
+            let _ = stack
+                .inner
+                .services
+                .snapshot()
+                .iter()
+                .any(|s| s.on_rx_response(&incoming) == Handled::Yes);
+        });
+    }
+}

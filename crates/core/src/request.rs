@@ -1,0 +1,147 @@
+//! Received messages as services see them: the seed's `pjsip_rx_data`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sipjet_message::{HeaderName, Message, Method};
+use sipjet_transaction::{Peer, TransactionId};
+use sipjet_transport::Flow;
+
+use crate::endpoint::Endpoint;
+use crate::error::SendError;
+use crate::stack::SipStack;
+
+/// A request received by the stack, with what the core learnt about it.
+pub struct IncomingRequest {
+    /// The request (its top Via carries `received`/`rport`).
+    pub message: Message,
+    /// Where it came from.
+    pub flow: Flow,
+    /// Its server transaction; `None` for an ACK, which has none.
+    pub transaction: Option<TransactionId>,
+    /// The endpoint identified as its sender (the artificial one when none
+    /// was and an authenticator is registered).
+    pub endpoint: Option<Arc<Endpoint>>,
+    pub(crate) stack: SipStack,
+    answered: AtomicBool,
+}
+
+impl IncomingRequest {
+    pub(crate) fn new(
+        message: Message,
+        flow: Flow,
+        transaction: Option<TransactionId>,
+        stack: SipStack,
+    ) -> Self {
+        IncomingRequest {
+            message,
+            flow,
+            transaction,
+            endpoint: None,
+            stack,
+            answered: AtomicBool::new(false),
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        self.message
+            .method()
+            .expect("an incoming request has a method")
+    }
+
+    /// The source address.
+    pub fn source(&self) -> SocketAddr {
+        self.flow.remote
+    }
+
+    /// True when the request carries a To tag, so belongs to a dialog.
+    pub fn is_in_dialog(&self) -> bool {
+        self.message.to_header().is_ok_and(|to| to.tag().is_some())
+    }
+
+    /// The stack that received it.
+    pub fn stack(&self) -> &SipStack {
+        &self.stack
+    }
+
+    /// A response to this request (RFC 3261 §8.2.6), with the stack's
+    /// Server header; not sent yet, so headers and a body can be added.
+    pub fn response(&self, code: u16) -> Message {
+        self.stack.response_to(&self.message, code)
+    }
+
+    /// Sends a response: through the server transaction, or without one
+    /// for a request that has none.
+    pub fn respond(&self, mut response: Message) -> Result<(), SendError> {
+        let code = response.status().ok_or(SendError::NotAResponse)?;
+        self.stack.run_tx_response_hooks(&mut response, &self.flow);
+        match self.transaction {
+            Some(id) => self.stack.driver().respond(id, response)?,
+            None => self
+                .stack
+                .driver()
+                .send_stateless(response, Peer::Received(self.flow)),
+        }
+        if code >= 200 {
+            self.answered.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Sends a response with just a status code.
+    pub fn reply(&self, code: u16) -> Result<(), SendError> {
+        self.respond(self.response(code))
+    }
+
+    /// True once a final response was sent.
+    pub fn is_answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    /// The value of the Authorization header's `username`, if any.
+    pub fn auth_username(&self) -> Option<String> {
+        self.message
+            .authorizations()
+            .filter_map(Result::ok)
+            .find_map(|a| a.param("username").map(|u| u.into_owned()))
+    }
+
+    /// The user part of the From URI, unescaped.
+    pub fn from_user(&self) -> Option<String> {
+        let from = self.message.from_header().ok()?;
+        let uri = from.uri().ok()?;
+        let user = uri.as_sip()?.user_unescaped()?;
+        String::from_utf8(user.into_owned()).ok()
+    }
+
+    /// The host part of the From URI.
+    pub fn from_domain(&self) -> Option<String> {
+        let from = self.message.from_header().ok()?;
+        let uri = from.uri().ok()?;
+        Some(uri.as_sip()?.host.to_string())
+    }
+
+    /// True for requests a digest challenge may not be sent to (RFC 3261
+    /// §22.1: ACK and CANCEL).
+    pub fn is_challengeable(&self) -> bool {
+        !matches!(self.method(), Method::Ack | Method::Cancel)
+    }
+
+    /// The value of a header, by name.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.message.header(name)
+    }
+}
+
+/// A response received by the stack.
+pub struct IncomingResponse {
+    /// The response.
+    pub message: Message,
+    /// The client transaction it answers; `None` for one that matched
+    /// none (a stray response).
+    pub transaction: Option<TransactionId>,
+    /// Where it came from, for a stray response.
+    pub flow: Option<Flow>,
+}

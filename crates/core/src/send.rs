@@ -1,0 +1,332 @@
+//! Sending requests: the seed's `ast_sip_send_request`. A request is built
+//! (or given), passes the services' transmit hooks, and leaves through a
+//! client transaction; its final response, a timeout or a transport
+//! failure comes back to a callback, on a serializer when one is given.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use sipjet_message::{Host, Message, Method, Uri, generate};
+use sipjet_transaction::TransactionId;
+use sipjet_transport::{Destination, Protocol};
+
+use crate::error::SendError;
+use crate::stack::SipStack;
+use crate::threadpool::Serializer;
+
+type Callback = Box<dyn FnOnce(Result<Message, SendError>) + Send + 'static>;
+
+/// A client transaction waiting for its final response.
+pub(crate) struct Pending {
+    serializer: Option<Serializer>,
+    callback: Callback,
+}
+
+/// A request to send out of any dialog.
+#[derive(Clone, Debug)]
+pub struct OutgoingRequest {
+    /// The method.
+    pub method: Method,
+    /// The Request-URI, which is also where the request goes (RFC 3263).
+    pub target: String,
+    /// The From header value; by default `<sip:sipjet@our address>` with
+    /// a new tag.
+    pub from: Option<String>,
+    /// The To header value; by default `<target>`.
+    pub to: Option<String>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// A body and its Content-Type.
+    pub body: Option<(String, Bytes)>,
+    /// Send to this address instead of resolving the target (a registered
+    /// contact's source flow, an outbound proxy).
+    pub destination: Option<Destination>,
+}
+
+impl OutgoingRequest {
+    /// A request with just a method and a target.
+    pub fn new(method: Method, target: impl Into<String>) -> OutgoingRequest {
+        OutgoingRequest {
+            method,
+            target: target.into(),
+            from: None,
+            to: None,
+            headers: Vec::new(),
+            body: None,
+            destination: None,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> OutgoingRequest {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> OutgoingRequest {
+        self.body = Some((content_type.to_string(), body.into()));
+        self
+    }
+}
+
+/// Where an IP-literal SIP URI goes, without DNS (RFC 3263 §4.2 for
+/// numeric hosts).
+fn literal_destination(uri: &str) -> Option<Destination> {
+    let Ok(Uri::Sip(sip)) = Uri::parse(uri) else {
+        return None;
+    };
+    let ip: IpAddr = match sip.host {
+        Host::Ipv4(a) => a.into(),
+        Host::Ipv6(a) => a.into(),
+        Host::Domain(_) => return None,
+    };
+    let protocol = match sip.transport().map(str::to_ascii_lowercase).as_deref() {
+        Some("tcp") if sip.secure => Protocol::Tls,
+        Some("tcp") => Protocol::Tcp,
+        Some("tls") => Protocol::Tls,
+        Some("ws") => Protocol::Ws,
+        Some("wss") => Protocol::Wss,
+        _ if sip.secure => Protocol::Tls,
+        _ => Protocol::Udp,
+    };
+    let port = sip.port.unwrap_or_else(|| protocol.default_port());
+    Some(Destination::new(protocol, SocketAddr::new(ip, port)))
+}
+
+impl SipStack {
+    /// Builds a request for `req` from this stack's address on `protocol`.
+    fn build_request(
+        &self,
+        req: &OutgoingRequest,
+        protocol: Protocol,
+    ) -> Result<Message, SendError> {
+        let build = |e: sipjet_message::BuildError| SendError::Build(e.to_string());
+        let me = self
+            .transports()
+            .and_then(|t| t.sent_by(protocol))
+            .ok_or(SendError::NotRunning)?;
+        let mut m = Message::new_request(req.method.clone(), &req.target).map_err(build)?;
+        let via = format!(
+            "SIP/2.0/{} {me};branch={};rport",
+            protocol.via_name(),
+            generate::branch()
+        );
+        m.add_header("Via", &via).map_err(build)?;
+        m.add_header("Max-Forwards", &self.config().max_forwards.to_string())
+            .map_err(build)?;
+        let from = match &req.from {
+            Some(f) => f.clone(),
+            None => format!("<sip:sipjet@{me}>;tag={}", generate::tag()),
+        };
+        m.add_header("From", &from).map_err(build)?;
+        let to = req
+            .to
+            .clone()
+            .unwrap_or_else(|| format!("<{}>", req.target));
+        m.add_header("To", &to).map_err(build)?;
+        m.add_header("Call-ID", &generate::call_id(None))
+            .map_err(build)?;
+        m.add_header("CSeq", &format!("1 {}", req.method))
+            .map_err(build)?;
+        if matches!(
+            req.method,
+            Method::Invite | Method::Subscribe | Method::Refer | Method::Register | Method::Update
+        ) {
+            let transport = match protocol {
+                Protocol::Udp => String::new(),
+                p => format!(";transport={}", p.via_name().to_ascii_lowercase()),
+            };
+            m.add_header("Contact", &format!("<sip:sipjet@{me}{transport}>"))
+                .map_err(build)?;
+        }
+        if let Some(ua) = &self.config().user_agent {
+            m.add_header("User-Agent", ua).map_err(build)?;
+        }
+        for (n, v) in &req.headers {
+            m.add_header(n, v).map_err(build)?;
+        }
+        if let Some((ct, body)) = &req.body {
+            m.set_body(ct, body.clone()).map_err(build)?;
+        }
+        Ok(m)
+    }
+
+    /// `ast_sip_send_request`: builds and sends a request out of any
+    /// dialog; `on_final` gets the final response, or why there is none,
+    /// on `serializer` when given (else on whatever thread it arrives).
+    pub fn send_request(
+        &self,
+        req: OutgoingRequest,
+        serializer: Option<Serializer>,
+        on_final: impl FnOnce(Result<Message, SendError>) + Send + 'static,
+    ) {
+        let stack = self.clone();
+        let callback: Callback = Box::new(on_final);
+        match req
+            .destination
+            .clone()
+            .or_else(|| literal_destination(&req.target))
+        {
+            Some(dest) => stack.send_to(req, dest, serializer, callback),
+            None => {
+                // A name: RFC 3263 resolution, which must not block.
+                let runtime = self.driver().runtime().clone();
+                runtime.spawn(async move {
+                    let resolved = match Uri::parse(&req.target) {
+                        Ok(Uri::Sip(sip)) => stack
+                            .inner
+                            .resolver
+                            .resolve(&sip)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Ok(_) => Err("only sip: and sips: URIs can be resolved".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match resolved {
+                        Ok(dests) if !dests.is_empty() => {
+                            stack.send_to(req, dests[0].clone(), serializer, callback)
+                        }
+                        Ok(_) => callback(Err(SendError::Unreachable {
+                            target: req.target,
+                            reason: "no address".into(),
+                        })),
+                        Err(reason) => callback(Err(SendError::Unreachable {
+                            target: req.target,
+                            reason,
+                        })),
+                    }
+                });
+            }
+        }
+    }
+
+    /// The async form of [`SipStack::send_request`].
+    pub async fn send_request_async(&self, req: OutgoingRequest) -> Result<Message, SendError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send_request(req, None, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.unwrap_or(Err(SendError::NotRunning))
+    }
+
+    fn send_to(
+        &self,
+        req: OutgoingRequest,
+        dest: Destination,
+        serializer: Option<Serializer>,
+        callback: Callback,
+    ) {
+        match self.build_request(&req, dest.protocol) {
+            Ok(message) => self.send_message(message, dest, serializer, callback),
+            Err(e) => callback(Err(e)),
+        }
+    }
+
+    /// Sends a request the caller built (a REGISTER with credentials, an
+    /// in-dialog request, a forwarded one): its top Via must carry a new
+    /// branch. The final response goes to `on_final` as for
+    /// [`SipStack::send_request`].
+    pub fn send_message(
+        &self,
+        mut message: Message,
+        dest: Destination,
+        serializer: Option<Serializer>,
+        on_final: impl FnOnce(Result<Message, SendError>) + Send + 'static,
+    ) {
+        self.run_tx_request_hooks(&mut message, &dest);
+        let callback: Callback = Box::new(on_final);
+        let slot = std::sync::Mutex::new(Some(Pending {
+            serializer,
+            callback,
+        }));
+        // Registered before anything is sent, so that even an immediate
+        // failure finds its callback.
+        let sent = self.driver().send_request_then(message, dest, |id| {
+            if let Some(p) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.inner
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, p);
+            }
+        });
+        if let Err(e) = sent {
+            if let Some(p) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                (p.callback)(Err(e.into()));
+            }
+        }
+    }
+
+    /// Sends a request outside any transaction (an ACK for a 2xx).
+    pub fn send_stateless(&self, mut message: Message, dest: Destination) {
+        self.run_tx_request_hooks(&mut message, &dest);
+        self.driver()
+            .send_stateless(message, sipjet_transaction::Peer::Sent(dest));
+    }
+
+    pub(crate) fn pending_serializer(&self, id: TransactionId) -> Option<Serializer> {
+        let pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.get(&id).and_then(|p| p.serializer.clone())
+    }
+
+    pub(crate) fn take_pending(&self, id: TransactionId) -> Option<Pending> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+
+    /// Hands a failure to the waiting callback, on its serializer.
+    pub(crate) fn complete_pending(&self, id: TransactionId, outcome: Result<Message, SendError>) {
+        let Some(p) = self.take_pending(id) else {
+            return;
+        };
+        let callback = p.callback;
+        match p.serializer {
+            Some(s) => {
+                if let Err(e) = s.push(move || callback(outcome)) {
+                    tracing::warn!(error = %e, "a response's callback could not be queued");
+                }
+            }
+            None => callback(outcome),
+        }
+    }
+}
+
+impl Pending {
+    pub(crate) fn serializer(&self) -> Option<&Serializer> {
+        self.serializer.as_ref()
+    }
+
+    pub(crate) fn finish(self, outcome: Result<Message, SendError>) {
+        (self.callback)(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_destinations() {
+        let d = literal_destination("sip:bob@192.0.2.1").unwrap();
+        assert_eq!(
+            (d.protocol, d.addr),
+            (Protocol::Udp, "192.0.2.1:5060".parse().unwrap())
+        );
+        let d = literal_destination("sip:bob@192.0.2.1:5070;transport=TCP").unwrap();
+        assert_eq!(
+            (d.protocol, d.addr),
+            (Protocol::Tcp, "192.0.2.1:5070".parse().unwrap())
+        );
+        let d = literal_destination("sips:bob@[2001:db8::1]").unwrap();
+        assert_eq!(
+            (d.protocol, d.addr),
+            (Protocol::Tls, "[2001:db8::1]:5061".parse().unwrap())
+        );
+        assert!(literal_destination("sip:bob@example.com").is_none());
+        assert!(literal_destination("tel:+1").is_none());
+    }
+}

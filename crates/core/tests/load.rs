@@ -1,0 +1,196 @@
+//! The stack under load: a flood past the high-water mark is refused with
+//! 503 (or dropped) while in-dialog traffic passes, and the stack recovers
+//! when the flood stops; services registered and unregistered while
+//! traffic flows lose nothing; shutdown drains and stops.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::*;
+use sipjet_core::{
+    Handled, IncomingRequest, OverloadConfig, PoolConfig, Service, UdpOverloadAction,
+};
+use sipjet_message::Method;
+
+/// Answers MESSAGE after a pause (slow work that makes the queue grow),
+/// INFO at once.
+struct Slow;
+
+impl Service for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        match request.method() {
+            Method::Message => {
+                std::thread::sleep(Duration::from_millis(5));
+                request.reply(200).unwrap();
+            }
+            _ => request.reply(200).unwrap(),
+        }
+        Handled::Yes
+    }
+}
+
+fn overloadable(udp: UdpOverloadAction) -> sipjet_core::SipStack {
+    let s = stack_with(|c| {
+        c.pool = PoolConfig {
+            initial_size: 1,
+            auto_increment: 1,
+            idle_timeout: Duration::from_secs(60),
+            max_size: 1,
+        };
+        c.overload = OverloadConfig {
+            high_water: 40,
+            low_water: 30,
+            retry_after: 7,
+            udp,
+        };
+    });
+    s.register_service(Arc::new(Slow)).unwrap();
+    s
+}
+
+fn in_dialog(peer: &Peer, method: &str, call_id: &str) -> String {
+    peer.request(method, call_id, "")
+        .replace(">\r\nCall-ID", ">;tag=established\r\nCall-ID")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_refused_while_dialogs_pass_and_then_it_recovers() {
+    let stack = overloadable(UdpOverloadAction::Answer);
+    stack.start().await.unwrap();
+    let flood = Peer::new(udp_addr(&stack)).await;
+    let dialog = Peer::new(udp_addr(&stack)).await;
+    // 400 new requests at once: the single pool thread takes 2 s for them.
+    for i in 0..400 {
+        flood
+            .send(&flood.request("MESSAGE", &format!("flood-{i}"), ""))
+            .await;
+    }
+    // In-dialog traffic during the flood is not refused.
+    dialog.send(&in_dialog(&dialog, "INFO", "dialog-1")).await;
+    let mut busy = 0;
+    let mut ok = 0;
+    for _ in 0..400 {
+        let r = flood.final_response().await;
+        match r.status() {
+            Some(503) => {
+                busy += 1;
+                assert_eq!(r.header(sipjet_message::HeaderName::RetryAfter), Some("7"));
+            }
+            Some(200) => ok += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(busy > 0 && ok > 0, "refused {busy}, served {ok}");
+    assert_eq!(dialog.final_response().await.status(), Some(200));
+    // The flood is over and the queue drained: new requests are served.
+    let r = flood.ask("MESSAGE", "after", "").await;
+    assert_eq!(r.status(), Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_udp_a_flood_may_be_dropped_instead() {
+    let stack = overloadable(UdpOverloadAction::Drop);
+    stack.start().await.unwrap();
+    let flood = Peer::new(udp_addr(&stack)).await;
+    for i in 0..400 {
+        flood
+            .send(&flood.request("MESSAGE", &format!("drop-{i}"), ""))
+            .await;
+    }
+    let mut answered = 0;
+    while !flood.silent(Duration::from_millis(1500)).await {
+        answered += 1;
+    }
+    assert!(answered < 400, "some were dropped ({answered} answered)");
+    assert!(answered > 0);
+    assert_eq!(
+        flood.ask("MESSAGE", "after-drop", "").await.status(),
+        Some(200)
+    );
+}
+
+/// Answers OPTIONS.
+struct Options;
+
+impl Service for Options {
+    fn name(&self) -> &str {
+        "options"
+    }
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        request.reply(200).unwrap();
+        Handled::Yes
+    }
+}
+
+struct Passive(&'static str);
+
+impl Service for Passive {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn priority(&self) -> i32 {
+        1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_while_traffic_flows_loses_nothing() {
+    let stack = stack();
+    stack.register_service(Arc::new(Options)).unwrap();
+    stack.start().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (stack, stop) = (stack.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(Ordering::Relaxed) {
+                stack.register_service(Arc::new(Passive("churn"))).unwrap();
+                assert!(stack.unregister_service("churn"));
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let peer = Peer::new(udp_addr(&stack)).await;
+    for i in 0..300 {
+        peer.send(&peer.request("OPTIONS", &format!("churn-{i}"), ""))
+            .await;
+    }
+    for _ in 0..300 {
+        assert_eq!(peer.final_response().await.status(), Some(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(churn.join().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_queued_work_then_stops_listening() {
+    let stack = stack();
+    stack.register_service(Arc::new(Options)).unwrap();
+    stack.start().await.unwrap();
+    let work = stack.create_work("pending");
+    let ran = Arc::new(AtomicBool::new(false));
+    let r2 = Arc::clone(&ran);
+    work.push(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        r2.store(true, Ordering::SeqCst);
+    })
+    .unwrap();
+    let peer = Peer::new(udp_addr(&stack)).await;
+    assert_eq!(peer.ask("OPTIONS", "before", "").await.status(), Some(200));
+    stack.shutdown(Duration::from_secs(10)).await;
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "queued work ran before the stack stopped"
+    );
+    assert!(!stack.is_running());
+    peer.send(&peer.request("OPTIONS", "after", "")).await;
+    assert!(peer.silent(Duration::from_millis(500)).await);
+    assert!(work.push(|| ()).is_err());
+}
