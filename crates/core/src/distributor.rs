@@ -195,7 +195,9 @@ fn flow_of(peer: &Peer) -> Flow {
 
 impl SipStack {
     fn dispatch_request(&self, request: Message, flow: Flow, transaction: Option<TransactionId>) {
-        let serializer = self.inner.distributor.serializer_for(&request).clone();
+        let serializer = crate::dialog::id_of_request(&request)
+            .and_then(|id| self.dialog_serializer(&id))
+            .unwrap_or_else(|| self.inner.distributor.serializer_for(&request).clone());
         let stack = self.clone();
         let pushed = serializer.push(move || {
             stack.process_request(IncomingRequest::new(

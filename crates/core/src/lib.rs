@@ -23,6 +23,7 @@
 //! "PJSIP endpoint") is [`SipStack`].
 
 pub mod auth;
+pub mod dialog;
 mod distributor;
 pub mod endpoint;
 pub mod error;
@@ -39,7 +40,7 @@ pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;
 pub use request::{IncomingRequest, IncomingResponse};
-pub use send::OutgoingRequest;
+pub use send::{OutgoingRequest, literal_destination};
 pub use service::{Handled, Priority, Service};
 pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
 pub use threadpool::{PoolConfig, PoolStats, PushError, Serializer, ThreadPool};

@@ -71,8 +71,8 @@ impl OutgoingRequest {
 }
 
 /// Where an IP-literal SIP URI goes, without DNS (RFC 3263 §4.2 for
-/// numeric hosts).
-fn literal_destination(uri: &str) -> Option<Destination> {
+/// numeric hosts); `None` for a host name, which needs resolving.
+pub fn literal_destination(uri: &str) -> Option<Destination> {
     let Ok(Uri::Sip(sip)) = Uri::parse(uri) else {
         return None;
     };
@@ -95,8 +95,10 @@ fn literal_destination(uri: &str) -> Option<Destination> {
 }
 
 impl SipStack {
-    /// Builds a request for `req` from this stack's address on `protocol`.
-    fn build_request(
+    /// Builds the request `req` describes, from this stack's address on
+    /// `protocol`, without sending it (to keep it for a dialog, or change
+    /// it first); send it with [`SipStack::send_message`].
+    pub fn build_request(
         &self,
         req: &OutgoingRequest,
         protocol: Protocol,
@@ -201,6 +203,63 @@ impl SipStack {
         }
     }
 
+    /// Sends a request in a dialog (RFC 3261 §12.2.1.1): the dialog builds
+    /// it (route set, remote target, CSeq, tags) and it goes to the first
+    /// route or, with none, to the remote target. An ACK is built with
+    /// [`crate::dialog::Dialog::ack`] and sent with
+    /// [`SipStack::send_stateless`] instead.
+    pub fn send_in_dialog(
+        &self,
+        dialog: &mut crate::dialog::Dialog,
+        method: Method,
+        body: Option<(String, Bytes)>,
+        serializer: Option<Serializer>,
+        on_final: impl FnOnce(Result<Message, SendError>) + Send + 'static,
+    ) {
+        let callback: Callback = Box::new(on_final);
+        let mut request = match dialog.request(method) {
+            Ok(r) => r,
+            Err(e) => return callback(Err(SendError::Build(e.to_string()))),
+        };
+        if let Some((ct, b)) = body {
+            if let Err(e) = request.set_body(&ct, b) {
+                return callback(Err(SendError::Build(e.to_string())));
+            }
+        }
+        let next_hop = next_hop(dialog);
+        let Some(dest) = literal_destination(&next_hop) else {
+            return callback(Err(SendError::Unreachable {
+                target: next_hop,
+                reason: "in-dialog requests to host names are not resolved yet".into(),
+            }));
+        };
+        match self.add_via(&mut request, dest.protocol) {
+            Ok(()) => self.send_message(request, dest, serializer, callback),
+            Err(e) => callback(Err(e)),
+        }
+    }
+
+    /// Puts this stack's Via, with a new branch, on top of `request`.
+    pub fn add_via(&self, request: &mut Message, protocol: Protocol) -> Result<(), SendError> {
+        let me = self
+            .transports()
+            .and_then(|t| t.sent_by(protocol))
+            .ok_or(SendError::NotRunning)?;
+        let via = format!(
+            "SIP/2.0/{} {me};branch={};rport",
+            protocol.via_name(),
+            generate::branch()
+        );
+        request
+            .prepend_header("Via", &via)
+            .map_err(|e| SendError::Build(e.to_string()))
+    }
+
+    /// Where a dialog's requests go: the first route, else the target.
+    pub fn dialog_destination(&self, dialog: &crate::dialog::Dialog) -> Option<Destination> {
+        literal_destination(&next_hop(dialog))
+    }
+
     /// The async form of [`SipStack::send_request`].
     pub async fn send_request_async(&self, req: OutgoingRequest) -> Result<Message, SendError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -292,6 +351,21 @@ impl SipStack {
             }
             None => callback(outcome),
         }
+    }
+}
+
+/// The URI of a dialog's next hop: the first route, else the remote
+/// target.
+fn next_hop(dialog: &crate::dialog::Dialog) -> String {
+    match dialog.route_set().first() {
+        Some(route) => route
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => dialog.remote_target().to_string(),
     }
 }
 

@@ -16,6 +16,7 @@ use sipjet_transport::{Destination, Flow, Resolver, TransportConfig, Transports}
 use crate::auth::{
     AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, challenge_response,
 };
+use crate::dialog::DialogId;
 use crate::distributor::{Distributor, StackHandler, StackUser};
 use crate::endpoint::Endpoint;
 use crate::error::{RegisterError, SendError, StackError};
@@ -111,6 +112,8 @@ pub(crate) struct StackInner {
     pub(crate) pending: Mutex<HashMap<TransactionId, Pending>>,
     pub(crate) artificial: Arc<Endpoint>,
     pub(crate) running: AtomicBool,
+    /// The serializer of each dialog a service registered.
+    pub(crate) dialogs: RwLock<HashMap<DialogId, Serializer>>,
 }
 
 /// The SIP stack: one instance of the seed's `res_sip`. Cloning gives
@@ -151,6 +154,7 @@ impl SipStack {
             pending: Mutex::new(HashMap::new()),
             artificial: Arc::new(Endpoint::artificial()),
             running: AtomicBool::new(false),
+            dialogs: RwLock::new(HashMap::new()),
             config,
         });
         let driver = Driver::new(
@@ -353,6 +357,37 @@ impl SipStack {
     /// The threadpool.
     pub fn pool(&self) -> &ThreadPool {
         &self.inner.pool
+    }
+
+    /// Routes every later request of a dialog to `serializer`, so that the
+    /// dialog's requests run one at a time and in order (the distributor's
+    /// rule for known dialogs).
+    pub fn register_dialog(&self, id: DialogId, serializer: Serializer) {
+        self.inner
+            .dialogs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, serializer);
+    }
+
+    /// Forgets a dialog's serializer; later requests of it are spread like
+    /// any other (and get 481 when nobody knows the dialog).
+    pub fn unregister_dialog(&self, id: &DialogId) -> bool {
+        self.inner
+            .dialogs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .is_some()
+    }
+
+    pub(crate) fn dialog_serializer(&self, id: &DialogId) -> Option<Serializer> {
+        self.inner
+            .dialogs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     // ------------------------------------------------ common methods

@@ -47,7 +47,14 @@ pub struct Peer {
 
 impl Peer {
     pub async fn new(server: SocketAddr) -> Peer {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // Bursts of hundreds of answers overflow the default receive
+        // buffer (each datagram costs the kernel far more than its size).
+        let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&std_sock)
+            .set_recv_buffer_size(4 << 20)
+            .unwrap();
+        std_sock.set_nonblocking(true).unwrap();
+        let sock = UdpSocket::from_std(std_sock).unwrap();
         let addr = sock.local_addr().unwrap();
         Peer { sock, addr, server }
     }

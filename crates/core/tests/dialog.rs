@@ -1,0 +1,158 @@
+//! A dialog between two stacks: INVITE, 200, ACK, and a BYE sent in the
+//! dialog, which the callee's distributor routes to the dialog's own
+//! serializer.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use common::*;
+use sipjet_core::dialog::{Dialog, DialogId};
+use sipjet_core::{
+    Handled, IncomingRequest, OutgoingRequest, Serializer, Service, literal_destination,
+};
+use sipjet_message::Method;
+use sipjet_transport::Protocol;
+
+/// Answers INVITE with 200, keeps the dialog on a serializer of its own,
+/// answers BYE in it.
+struct Callee {
+    contact: Mutex<String>,
+    dialogs: Mutex<HashMap<DialogId, Dialog>>,
+    serializer: Mutex<Option<Serializer>>,
+    acked: Mutex<bool>,
+}
+
+impl Service for Callee {
+    fn name(&self) -> &str {
+        "callee"
+    }
+
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        match request.method() {
+            Method::Invite => {
+                let mut ok = request.response(200);
+                ok.add_header("Contact", &self.contact.lock().unwrap())
+                    .unwrap();
+                let dialog = Dialog::from_uas(&request.message, &ok).unwrap();
+                let work = request.stack().create_work("call");
+                request
+                    .stack()
+                    .register_dialog(dialog.id().clone(), work.clone());
+                *self.serializer.lock().unwrap() = Some(work);
+                self.dialogs
+                    .lock()
+                    .unwrap()
+                    .insert(dialog.id().clone(), dialog);
+                request.respond(ok).unwrap();
+            }
+            Method::Ack => *self.acked.lock().unwrap() = true,
+            Method::Bye => {
+                let id = sipjet_core::dialog::id_of_request(&request.message).unwrap();
+                // A dialog we do not know is the core's to answer (481).
+                let Some(mut dialog) = self.dialogs.lock().unwrap().remove(&id) else {
+                    return Handled::No;
+                };
+                dialog.receive_request(&request.message).unwrap();
+                dialog.terminate();
+                request.stack().unregister_dialog(&id);
+                request.reply(200).unwrap();
+            }
+            _ => return Handled::No,
+        }
+        Handled::Yes
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_ack_bye_in_a_dialog() {
+    let callee_stack = stack();
+    let callee = Arc::new(Callee {
+        contact: Mutex::new(String::new()),
+        dialogs: Mutex::new(HashMap::new()),
+        serializer: Mutex::new(None),
+        acked: Mutex::new(false),
+    });
+    callee_stack.register_service(callee.clone()).unwrap();
+    callee_stack.start().await.unwrap();
+    let callee_addr = udp_addr(&callee_stack);
+    *callee.contact.lock().unwrap() = format!("<sip:callee@{callee_addr}>");
+
+    let caller = stack();
+    caller.start().await.unwrap();
+    let target = format!("sip:callee@{callee_addr}");
+    let invite = caller
+        .build_request(
+            &OutgoingRequest::new(Method::Invite, &target),
+            Protocol::Udp,
+        )
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    caller.send_message(
+        invite.clone(),
+        literal_destination(&target).unwrap(),
+        None,
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    let ok = tokio::time::timeout(PATIENCE, rx)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.status(), Some(200));
+    let mut dialog = Dialog::from_uac(&invite, &ok).unwrap();
+
+    // ACK for the 2xx, outside any transaction.
+    let mut ack = dialog.ack(invite.cseq().unwrap().seq).unwrap();
+    let dest = caller.dialog_destination(&dialog).unwrap();
+    caller.add_via(&mut ack, dest.protocol).unwrap();
+    caller.send_stateless(ack, dest);
+
+    // Hold the dialog's serializer: the BYE must wait for it.
+    let work = loop {
+        if let Some(w) = callee.serializer.lock().unwrap().clone() {
+            break w;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    work.push(move || {
+        let _ = release_rx.recv_timeout(Duration::from_secs(10));
+    })
+    .unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
+        let _ = tx.send(r);
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "the BYE waits behind the dialog's serializer"
+    );
+    release_tx.send(()).unwrap();
+    let bye_ok = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(bye_ok.status(), Some(200));
+    assert!(*callee.acked.lock().unwrap());
+
+    // The dialog is gone: another BYE gets 481.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
+        let _ = tx.send(r);
+    });
+    let second = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.status(), Some(481));
+}
