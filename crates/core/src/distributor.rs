@@ -13,7 +13,8 @@
 //! queued than the high-water mark, new out-of-dialog requests are refused
 //! with a stateless `503` and Retry-After (or, on UDP, dropped if so
 //! configured) without creating a transaction, while in-dialog requests,
-//! ACKs, CANCELs and responses pass.
+//! ACKs, CANCELs, responses and retransmissions of requests already
+//! accepted pass.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,6 +116,7 @@ impl Handler for StackHandler {
         if fresh
             && (!inner.running.load(Ordering::Acquire)
                 || inner.distributor.is_overloaded(&inner.pool))
+            && !self.driver.matches_transaction(m)
         {
             inner.distributor.refused.fetch_add(1, Ordering::Relaxed);
             if incoming.flow.protocol == Protocol::Udp

@@ -508,6 +508,12 @@ impl SipStack {
         }
     }
 
+    /// New requests refused (503 or dropped) since start, for overload or
+    /// shutdown.
+    pub fn refused_requests(&self) -> u64 {
+        self.inner.distributor.refused.load(Ordering::Relaxed)
+    }
+
     /// Live transactions (for metrics and tests).
     pub fn transaction_count(&self) -> usize {
         self.driver().len()

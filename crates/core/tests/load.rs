@@ -194,3 +194,46 @@ async fn shutdown_drains_queued_work_then_stops_listening() {
     assert!(peer.silent(Duration::from_millis(500)).await);
     assert!(work.push(|| ()).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_creates_no_transaction() {
+    let stack = stack_with(|c| {
+        c.pool = PoolConfig {
+            initial_size: 1,
+            auto_increment: 1,
+            idle_timeout: Duration::from_secs(60),
+            max_size: 1,
+        };
+        c.overload = OverloadConfig {
+            high_water: 0,
+            low_water: 0,
+            ..OverloadConfig::default()
+        };
+    });
+    stack.register_service(Arc::new(Options)).unwrap();
+    stack.start().await.unwrap();
+    // Block the only thread and queue one task behind it: overloaded.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let work = stack.create_work("blocker");
+    work.push(move || {
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+    })
+    .unwrap();
+    work.push(|| ()).unwrap();
+    let peer = Peer::new(udp_addr(&stack)).await;
+    for i in 0..5 {
+        assert_eq!(
+            peer.ask("OPTIONS", &format!("refused-{i}"), "")
+                .await
+                .status(),
+            Some(503)
+        );
+    }
+    assert_eq!(stack.refused_requests(), 5);
+    assert_eq!(
+        stack.transaction_count(),
+        0,
+        "a refused request leaves no transaction"
+    );
+    release.send(()).unwrap();
+}

@@ -202,6 +202,17 @@ impl Driver {
         });
     }
 
+    /// True when a received request belongs to a live server transaction
+    /// (a retransmission, or an ACK for a non-2xx): an overload gate must
+    /// let those through, or a request already accepted would be refused
+    /// when its retransmission arrives.
+    pub fn matches_transaction(&self, request: &Message) -> bool {
+        match crate::TransactionKey::of_request(request) {
+            Some(key) => self.lock().find(&key).is_some(),
+            None => false,
+        }
+    }
+
     /// The state of a transaction, while it lives.
     pub fn state(&self, id: TransactionId) -> Option<State> {
         self.lock().state(id)
