@@ -5,5 +5,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod default_config;
 pub mod identify;
+pub mod location;
+pub mod model;
+pub mod modules;
 pub mod security;
+pub mod server;

@@ -324,6 +324,12 @@ pub struct GlobalConf {
     pub contact_expiration_check_interval: Duration,
     /// `debug` (default no): log every message sent and received.
     pub debug: bool,
+    /// `unauthenticated_server_options` (sipjet's own, default yes):
+    /// OPTIONS addressed to the server itself (no user in the
+    /// Request-URI) are answered without a challenge. They reveal only
+    /// that the server is up, and monitors and phones send them to check
+    /// exactly that.
+    pub unauthenticated_server_options: bool,
 }
 
 impl Default for GlobalConf {
@@ -343,6 +349,7 @@ impl Default for GlobalConf {
             unidentified_request_prune_interval: Duration::from_secs(30),
             contact_expiration_check_interval: Duration::from_secs(30),
             debug: false,
+            unauthenticated_server_options: true,
         }
     }
 }
@@ -1143,6 +1150,11 @@ fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .unwrap_or(g.contact_expiration_check_interval);
             }
             "debug" => g.debug = r.value(s, o, value::boolean).unwrap_or(g.debug),
+            "unauthenticated_server_options" => {
+                g.unauthenticated_server_options = r
+                    .value(s, o, value::boolean)
+                    .unwrap_or(g.unauthenticated_server_options);
+            }
             _ => r.ignored(s, "global", o),
         }
     }

@@ -1,3 +1,7 @@
-//! Endpoint identification by source address (`identify` sections).
+//! Endpoint identification: by From user, by Authorization username, by
+//! source address (`identify` sections).
 
+pub mod identifiers;
 pub mod matcher;
+
+pub use identifiers::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};

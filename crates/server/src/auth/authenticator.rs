@@ -1,0 +1,298 @@
+//! The default digest authenticator (RFC 3261 §22, RFC 7616, RFC 8760):
+//! the one the seed says Asterisk provides, built on the core's public
+//! [`Authenticator`] trait.
+//!
+//! - One `WWW-Authenticate` per algorithm the endpoint's auths offer
+//!   (`supported_algorithms_uas`), strongest first, `qop="auth"`.
+//! - Passwords (`userpass`), stored MD5 HA1 (`md5`) or stored per-algorithm
+//!   hashes (`digest`).
+//! - Stateless nonces bound to time, source address and realm; a right
+//!   answer to a stale nonce gets a new challenge with `stale=true`; a
+//!   nonce-count seen before is a replay and fails.
+//! - Responses compared in constant time.
+//! - No enumeration: an unknown user, a wrong password and an unidentified
+//!   source (the core's artificial endpoint) all get the same kind of 401;
+//!   every failure is a security event in the log.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sipjet_core::{AuthOutcome, Authenticator, DigestChallenge, Endpoint, IncomingRequest};
+use sipjet_message::{AuthValue, Method};
+use subtle::ConstantTimeEq;
+
+use super::digest::{DigestAlgorithm, ResponseInput, ha1, response};
+use super::nonce::{NonceCheck, Nonces};
+use crate::config::pjsip::{AuthConf, AuthType};
+use crate::model::Model;
+use crate::security::{SecurityEvent, SecurityEventKind};
+
+/// The default digest authenticator.
+pub struct DigestAuthenticator {
+    model: Arc<Model>,
+    nonces: Nonces,
+}
+
+/// Why credentials failed, logged as the security event's reason.
+enum Refusal {
+    UnknownUser,
+    WrongPassword,
+    BadNonce,
+    Replay,
+    Algorithm,
+    Malformed(&'static str),
+}
+
+impl Refusal {
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::UnknownUser => "no such user",
+            Refusal::WrongPassword => "wrong password",
+            Refusal::BadNonce => "nonce not issued here for this address and realm",
+            Refusal::Replay => "nonce-count replayed",
+            Refusal::Algorithm => "algorithm not offered",
+            Refusal::Malformed(what) => what,
+        }
+    }
+
+    fn kind(&self) -> SecurityEventKind {
+        match self {
+            Refusal::BadNonce | Refusal::Replay => SecurityEventKind::InvalidNonce,
+            _ => SecurityEventKind::ChallengeResponseFailed,
+        }
+    }
+}
+
+impl DigestAuthenticator {
+    /// An authenticator for the auths of `model`.
+    pub fn new(model: Arc<Model>) -> DigestAuthenticator {
+        let horizon = model
+            .config
+            .auths
+            .iter()
+            .map(|a| a.nonce_lifetime)
+            .max()
+            .unwrap_or(Duration::from_secs(32));
+        DigestAuthenticator {
+            model,
+            nonces: Nonces::new(horizon),
+        }
+    }
+
+    /// The auths of an endpoint, with their realm.
+    fn auths_of<'a>(&'a self, endpoint: &Endpoint) -> Vec<(&'a AuthConf, String)> {
+        endpoint
+            .auths
+            .iter()
+            .filter_map(|name| self.model.auth(name))
+            .map(|a| (a, self.model.realm_of(a)))
+            .collect()
+    }
+
+    /// The secret hash for `alg`, if the auth can answer in it.
+    fn ha1_for(auth: &AuthConf, realm: &str, alg: DigestAlgorithm) -> Option<String> {
+        if let Some((_, h)) = auth.password_digests.iter().find(|(a, _)| *a == alg) {
+            return Some(h.clone());
+        }
+        match (&auth.password, &auth.md5_cred, auth.auth_type) {
+            (Some(p), _, AuthType::UserPass | AuthType::Digest) => {
+                Some(ha1(alg, &auth.username, realm, p))
+            }
+            (_, Some(h), AuthType::Md5) if alg == DigestAlgorithm::Md5 => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// Checks one set of Digest credentials against the endpoint's auths.
+    fn verify(
+        &self,
+        endpoint: &Endpoint,
+        request: &IncomingRequest,
+        cred: &AuthValue<'_>,
+        now: SystemTime,
+    ) -> Result<bool, Refusal> {
+        let param = |n: &str| cred.param(n);
+        let username =
+            param("username").ok_or(Refusal::Malformed("credentials without username"))?;
+        let realm = param("realm").ok_or(Refusal::Malformed("credentials without realm"))?;
+        let nonce = param("nonce").ok_or(Refusal::Malformed("credentials without nonce"))?;
+        let uri = param("uri").ok_or(Refusal::Malformed("credentials without uri"))?;
+        let given = param("response").ok_or(Refusal::Malformed("credentials without response"))?;
+        let alg = match param("algorithm") {
+            Some(a) => DigestAlgorithm::parse(&a).map_err(|_| Refusal::Algorithm)?,
+            None => DigestAlgorithm::Md5,
+        };
+        // An artificial endpoint has no auths: everything fails the same way.
+        let (auth, _) = self
+            .auths_of(endpoint)
+            .into_iter()
+            .find(|(a, r)| a.username == *username && *r == *realm)
+            .ok_or(Refusal::UnknownUser)?;
+        if !auth.algorithms.contains(&alg) {
+            return Err(Refusal::Algorithm);
+        }
+        let source = request.source().ip();
+        let freshness = self
+            .nonces
+            .check(&nonce, now, source, &realm, auth.nonce_lifetime);
+        if freshness == NonceCheck::Invalid {
+            return Err(Refusal::BadNonce);
+        }
+        let ha1 = Self::ha1_for(auth, &realm, alg).ok_or(Refusal::Algorithm)?;
+        let qop = param("qop");
+        let (nc, cnonce) = (param("nc"), param("cnonce"));
+        if qop.is_some() && (nc.is_none() || cnonce.is_none()) {
+            return Err(Refusal::Malformed("qop without nc or cnonce"));
+        }
+        if qop
+            .as_deref()
+            .is_some_and(|q| !q.eq_ignore_ascii_case("auth"))
+        {
+            return Err(Refusal::Malformed("qop other than auth"));
+        }
+        let method = request.method().as_str();
+        let expected = response(
+            alg,
+            &ha1,
+            &ResponseInput {
+                nonce: &nonce,
+                nc: nc.as_deref(),
+                cnonce: cnonce.as_deref(),
+                qop: qop.as_deref(),
+                method,
+                uri: &uri,
+            },
+        );
+        let right: bool = expected
+            .as_bytes()
+            .ct_eq(given.to_ascii_lowercase().as_bytes())
+            .into();
+        if !right {
+            return Err(Refusal::WrongPassword);
+        }
+        if freshness == NonceCheck::Stale {
+            return Ok(false);
+        }
+        // Counted only for right answers, so nobody can burn counts.
+        if let Some(nc) = nc {
+            let count = u32::from_str_radix(&nc, 16)
+                .map_err(|_| Refusal::Malformed("nc is not hexadecimal"))?;
+            if !self.nonces.accept_count(&nonce, count, now) {
+                return Err(Refusal::Replay);
+            }
+        }
+        Ok(true)
+    }
+
+    fn log_failure(request: &IncomingRequest, account: &str, refusal: &Refusal) {
+        SecurityEvent {
+            kind: refusal.kind(),
+            time: SystemTime::now(),
+            transport: request.flow.protocol.via_name(),
+            remote: request.source(),
+            account,
+            reason: refusal.reason(),
+        }
+        .log();
+    }
+
+    fn realm_and_algorithms(&self, endpoint: &Endpoint) -> (String, Vec<DigestAlgorithm>) {
+        let auths = self.auths_of(endpoint);
+        match auths.first() {
+            None => (
+                self.model.artificial_realm.clone(),
+                self.model.artificial_algorithms.clone(),
+            ),
+            Some((first, realm)) => {
+                let mut algs: Vec<DigestAlgorithm> = Vec::new();
+                for (a, r) in &auths {
+                    if r == realm {
+                        for alg in &a.algorithms {
+                            if !algs.contains(alg) {
+                                algs.push(*alg);
+                            }
+                        }
+                    }
+                }
+                if algs.is_empty() {
+                    algs = first.algorithms.clone();
+                }
+                (realm.clone(), algs)
+            }
+        }
+    }
+}
+
+/// True when the Request-URI has no user part: the request is for the
+/// server itself.
+fn addressed_to_server(request: &IncomingRequest) -> bool {
+    request
+        .message
+        .request_uri_parsed()
+        .and_then(Result::ok)
+        .is_some_and(|u| u.as_sip().is_some_and(|s| s.user.is_none()))
+}
+
+impl Authenticator for DigestAuthenticator {
+    fn requires_authentication(&self, endpoint: &Endpoint, request: &IncomingRequest) -> bool {
+        if request.method() == &Method::Options
+            && self.model.config.global.unauthenticated_server_options
+            && addressed_to_server(request)
+        {
+            return false;
+        }
+        if endpoint.artificial {
+            return true;
+        }
+        if endpoint.auths.is_empty() {
+            return false;
+        }
+        !(request.method() == &Method::Options && endpoint.allow_unauthenticated_options)
+    }
+
+    fn authenticate_request(&self, endpoint: &Endpoint, request: &IncomingRequest) -> AuthOutcome {
+        let now = SystemTime::now();
+        let creds: Vec<_> = request
+            .message
+            .authorizations()
+            .filter_map(Result::ok)
+            .filter(AuthValue::is_digest)
+            .collect();
+        if creds.is_empty() {
+            return AuthOutcome::Challenge { stale: false };
+        }
+        let mut last = None;
+        for cred in &creds {
+            match self.verify(endpoint, request, cred, now) {
+                Ok(true) => return AuthOutcome::Success,
+                Ok(false) => return AuthOutcome::Challenge { stale: true },
+                Err(r) => last = Some((cred.param("username").map(|u| u.into_owned()), r)),
+            }
+        }
+        let (user, refusal) = last.expect("at least one set of credentials was checked");
+        let account = user.unwrap_or_else(|| endpoint.name.clone());
+        Self::log_failure(request, &account, &refusal);
+        AuthOutcome::Failed(refusal.reason().to_string())
+    }
+
+    fn get_authentication_credentials(
+        &self,
+        endpoint: &Endpoint,
+        request: &IncomingRequest,
+        stale: bool,
+    ) -> Vec<DigestChallenge> {
+        let (realm, algorithms) = self.realm_and_algorithms(endpoint);
+        let source: IpAddr = request.source().ip();
+        let nonce = self.nonces.issue(SystemTime::now(), source, &realm);
+        algorithms
+            .iter()
+            .map(|alg| DigestChallenge {
+                nonce: Some(nonce.clone()),
+                algorithm: Some(alg.as_str().to_string()),
+                stale,
+                ..DigestChallenge::new(realm.clone())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,69 @@
+//! What can go wrong in a location store, named by the step that failed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An error of a [`LocationStore`](super::LocationStore).
+///
+/// The rejections (`StaleCSeq`, `AorMismatch`, `ExpiryOutOfRange`) concern
+/// one update and leave the store unchanged; the registrar answers them as a
+/// failed REGISTER. The others are faults of the storage itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or configured.
+    #[error("cannot open the location database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// SQLite refused write-ahead logging for the file, without which a
+    /// commit per batch would be too slow.
+    #[error("cannot use write-ahead logging for {path}: the journal mode stays {mode}")]
+    NoWal { path: PathBuf, mode: String },
+    /// The schema could not be created or read.
+    #[error("cannot create or read the location schema: {0}")]
+    Schema(#[source] rusqlite::Error),
+    /// The database was written by another version of sipjet.
+    #[error(
+        "the location database has schema version {found}; this sipjet supports version {supported}"
+    )]
+    UnsupportedSchema { found: i64, supported: i64 },
+    /// The stored bindings could not be read when opening.
+    #[error("cannot load the stored bindings: {0}")]
+    Load(#[source] rusqlite::Error),
+    /// Writing the changes of a batch failed; nothing of the batch was kept.
+    #[error("cannot write the location update: {0}")]
+    Write(#[source] Arc<rusqlite::Error>),
+    /// Committing a batch failed; nothing of the batch was kept.
+    #[error("cannot commit the location update: {0}")]
+    Commit(#[source] Arc<rusqlite::Error>),
+    /// The thread that writes the database could not be started.
+    #[error("cannot start the location writer thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The thread that writes the database has stopped, so nothing more can be stored.
+    #[error("the location writer thread has stopped")]
+    WriterStopped,
+    /// RFC 3261 §10.3 step 7: for the same Call-ID, a CSeq that is not higher
+    /// than the stored one must not update the binding.
+    #[error(
+        "binding {contact} of {aor}: CSeq {offered} is not higher than the stored {stored} for Call-ID {call_id}"
+    )]
+    StaleCSeq {
+        aor: String,
+        contact: String,
+        call_id: String,
+        stored: u32,
+        offered: u32,
+    },
+    /// An upserted binding names another AOR than the update it is part of.
+    #[error("binding {contact} names AOR {binding_aor} inside an update of AOR {update_aor}")]
+    AorMismatch {
+        update_aor: String,
+        binding_aor: String,
+        contact: String,
+    },
+    /// The expiry cannot be stored: before 1970 or after 2262.
+    #[error("binding {contact} of {aor}: expiry time out of the storable range (1970..2262)")]
+    ExpiryOutOfRange { aor: String, contact: String },
+}

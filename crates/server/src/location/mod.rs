@@ -1,0 +1,66 @@
+//! The registrar's location service (RFC 3261 §10.3): for each
+//! address-of-record, the contacts registered to it ("bindings").
+//!
+//! The registrar talks to a [`LocationStore`], so that where bindings live
+//! can change without touching it:
+//!
+//! - [`SqliteStore`], the default: bindings survive a restart and a `kill -9`,
+//!   reads are served from memory, concurrent updates share one commit;
+//! - [`MemoryStore`]: bindings live as long as the process (and it is the
+//!   index in front of the SQLite store);
+//! - a server store (PostgreSQL) shared by several sipjet nodes can be added
+//!   as one more implementation.
+
+mod binding;
+mod entry;
+mod error;
+mod memory;
+mod schema;
+mod sqlite;
+mod update;
+mod writer;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod testing;
+
+use std::time::SystemTime;
+
+pub use binding::{AorUpdate, Binding};
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use sqlite::{CommitStats, SqliteStore};
+
+/// Where the registrar keeps bindings.
+///
+/// `apply` may block the calling thread (on disk or network I/O); reads are
+/// meant to be answered from memory.
+pub trait LocationStore: Send + Sync + 'static {
+    /// Applies an update atomically and durably: when it returns `Ok`, the
+    /// change survives a crash (`kill -9` of the process) and a restart (the
+    /// [`MemoryStore`] alone excepted). When it returns an error, nothing of
+    /// the update was applied.
+    fn apply(&self, update: AorUpdate) -> Result<(), StoreError>;
+
+    /// The bindings of an AOR that are valid at `now` (never an expired one,
+    /// pruned or not), in no particular order, without touching the disk.
+    fn bindings(&self, aor: &str, now: SystemTime) -> Vec<Binding>;
+
+    /// Every binding valid at `now`, of every AOR (for `sipjet show
+    /// contacts` and qualify).
+    fn all(&self, now: SystemTime) -> Vec<Binding>;
+
+    /// Removes the bindings expired at `now`, from memory and from storage;
+    /// returns how many.
+    fn prune(&self, now: SystemTime) -> Result<usize, StoreError>;
+
+    /// How many bindings the store holds, counting expired ones that
+    /// [`prune`](Self::prune) has not removed yet.
+    fn len(&self) -> usize;
+
+    /// Whether the store holds no binding at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

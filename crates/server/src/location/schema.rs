@@ -1,0 +1,293 @@
+//! The SQLite form of the location store: connection settings, tables,
+//! and reading and writing bindings.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, Transaction, params};
+use tracing::warn;
+
+use super::binding::Binding;
+use super::entry::{Entry, unix_nanos_clamped};
+use super::error::StoreError;
+use super::memory::MemoryStore;
+use super::update::PreparedUpdate;
+
+/// The version of the tables below; a database of another version is refused
+/// rather than misread.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+const CREATE: &str = "
+    CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS bindings (
+        aor TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        q INTEGER,
+        call_id TEXT NOT NULL,
+        cseq INTEGER NOT NULL,
+        path BLOB NOT NULL,
+        instance_id TEXT,
+        reg_id INTEGER,
+        received TEXT,
+        user_agent TEXT,
+        endpoint TEXT,
+        PRIMARY KEY (aor, contact)
+    ) WITHOUT ROWID;
+";
+
+const UPSERT: &str = "INSERT OR REPLACE INTO bindings
+    (aor, contact, expires_at, q, call_id, cseq, path, instance_id, reg_id, received, user_agent, endpoint)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const SELECT_ALL: &str =
+    "SELECT aor, contact, expires_at, q, call_id, cseq, path, instance_id, reg_id,
+    received, user_agent, endpoint FROM bindings";
+const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2";
+const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = ?1";
+const DELETE_EXPIRED: &str = "DELETE FROM bindings WHERE expires_at <= ?1";
+
+/// Sets up a connection for the store.
+///
+/// - no busy timeout: a database another store holds fails to open at once,
+///   naming the file, rather than after a wait;
+/// - `locking_mode=EXCLUSIVE`: the store's memory is the truth for reads, so
+///   a second process writing the same file would go unseen; the lock makes it
+///   fail to open instead. It also lets WAL keep its index in heap memory.
+/// - `journal_mode=WAL`: a commit appends to the log instead of rewriting pages.
+/// - `synchronous=FULL`: every commit is fsynced, so a binding acknowledged by
+///   a 200 survives a crash of the process *and* of the machine. NORMAL would
+///   survive `kill -9` too (a committed WAL frame is in the OS page cache) but
+///   not a power cut; group commit makes FULL cheap enough.
+pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let open = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    conn.busy_timeout(Duration::ZERO).map_err(open)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(open)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)
+}
+
+/// Creates the tables when absent and checks the schema version.
+pub(crate) fn create(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(StoreError::Schema)?;
+    tx.execute_batch(CREATE).map_err(StoreError::Schema)?;
+    let found: Option<i64> = tx
+        .query_row("SELECT max(version) FROM schema_version", [], |row| {
+            row.get(0)
+        })
+        .map_err(StoreError::Schema)?;
+    match found {
+        None => {
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )
+            .map_err(StoreError::Schema)?;
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(found) => {
+            return Err(StoreError::UnsupportedSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+    }
+    tx.commit().map_err(StoreError::Schema)
+}
+
+/// What opening found on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loaded {
+    /// Bindings now in the index.
+    pub(crate) bindings: usize,
+    /// Expired bindings deleted.
+    pub(crate) expired: usize,
+    /// Unreadable rows deleted.
+    pub(crate) unreadable: usize,
+}
+
+/// Deletes the bindings expired at `now`, then loads the others into `index`.
+///
+/// A row that cannot be read back (written by hand, or damaged) is logged and
+/// deleted instead of stopping the server: a binding is soft state that its
+/// user agent refreshes anyway.
+pub(crate) fn load(
+    conn: &mut Connection,
+    index: &MemoryStore,
+    now: SystemTime,
+) -> Result<Loaded, StoreError> {
+    let tx = conn.transaction().map_err(StoreError::Load)?;
+    let expired = tx
+        .execute(DELETE_EXPIRED, [unix_nanos_clamped(now)])
+        .map_err(StoreError::Load)?;
+    let mut bindings = 0;
+    let mut unreadable = Vec::new();
+    {
+        let mut select = tx.prepare(SELECT_ALL).map_err(StoreError::Load)?;
+        let mut rows = select.query([]).map_err(StoreError::Load)?;
+        while let Some(row) = rows.next().map_err(StoreError::Load)? {
+            match read_binding(row) {
+                Some(binding) => match Entry::new(&binding) {
+                    Some(entry) => {
+                        index.insert_loaded(&binding.aor, entry);
+                        bindings += 1;
+                    }
+                    None => unreadable.push(row_key(row)),
+                },
+                None => unreadable.push(row_key(row)),
+            }
+        }
+    }
+    for (aor, contact) in &unreadable {
+        warn!(
+            ?aor,
+            ?contact,
+            "deleting an unreadable binding from the location database"
+        );
+        tx.execute(DELETE_ONE, params![aor, contact])
+            .map_err(StoreError::Load)?;
+    }
+    tx.commit().map_err(StoreError::Load)?;
+    Ok(Loaded {
+        bindings,
+        expired,
+        unreadable: unreadable.len(),
+    })
+}
+
+/// The key of a row as stored, whatever its type, to delete it.
+fn row_key(row: &Row<'_>) -> (Value, Value) {
+    let value = |index| row.get::<_, Value>(index).unwrap_or(Value::Null);
+    (value(0), value(1))
+}
+
+/// The binding of a row, or `None` when a column does not hold what it should.
+fn read_binding(row: &Row<'_>) -> Option<Binding> {
+    let expires_at: i64 = row.get(2).ok()?;
+    if expires_at < 0 {
+        return None;
+    }
+    Some(Binding {
+        aor: row.get(0).ok()?,
+        contact: row.get(1).ok()?,
+        expires_at: UNIX_EPOCH + Duration::from_nanos(expires_at.unsigned_abs()),
+        q: row.get(3).ok()?,
+        call_id: row.get(4).ok()?,
+        cseq: row.get(5).ok()?,
+        path: decode_path(row.get_ref(6).ok()?.as_blob().ok()?)?,
+        instance_id: row.get(7).ok()?,
+        reg_id: row.get(8).ok()?,
+        received: row.get(9).ok()?,
+        user_agent: row.get(10).ok()?,
+        endpoint: row.get(11).ok()?,
+    })
+}
+
+/// Writes one checked update inside the batch's transaction.
+pub(crate) fn write_update(tx: &Transaction<'_>, update: &PreparedUpdate) -> rusqlite::Result<()> {
+    if update.remove_all {
+        tx.prepare_cached(DELETE_AOR)?.execute([&update.aor])?;
+    }
+    if !update.removals.is_empty() {
+        let mut delete = tx.prepare_cached(DELETE_ONE)?;
+        for contact in &update.removals {
+            delete.execute(params![update.aor, contact])?;
+        }
+    }
+    if !update.upserts.is_empty() {
+        let mut upsert = tx.prepare_cached(UPSERT)?;
+        for entry in &update.upserts {
+            upsert.execute(params![
+                update.aor,
+                entry.contact(),
+                entry.expires_at(),
+                entry.q(),
+                entry.call_id(),
+                entry.cseq(),
+                encode_path(entry.path()),
+                entry.instance_id(),
+                entry.reg_id(),
+                entry.received(),
+                entry.user_agent(),
+                entry.endpoint(),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the given bindings inside a transaction.
+pub(crate) fn delete_bindings(
+    tx: &Transaction<'_>,
+    keys: &[(String, String)],
+) -> rusqlite::Result<()> {
+    let mut delete = tx.prepare_cached(DELETE_ONE)?;
+    for (aor, contact) in keys {
+        delete.execute(params![aor, contact])?;
+    }
+    Ok(())
+}
+
+/// The Path values as one blob: each value's length (8 bytes, little-endian)
+/// then its bytes. A length prefix, unlike a separator, survives any text.
+fn encode_path<'a>(path: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for value in path {
+        blob.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        blob.extend_from_slice(value.as_bytes());
+    }
+    blob
+}
+
+fn decode_path(mut blob: &[u8]) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    while !blob.is_empty() {
+        let (len, rest) = blob.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        let (value, rest) = rest.split_at_checked(len)?;
+        path.push(std::str::from_utf8(value).ok()?.to_owned());
+        blob = rest;
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_blobs_round_trip() {
+        for path in [
+            vec![],
+            vec![""],
+            vec!["<sip:a.example.com;lr>", "", "<sip:b,c@d;lr>"],
+        ] {
+            let blob = encode_path(path.iter().copied());
+            assert_eq!(decode_path(&blob).expect("well formed"), path);
+        }
+    }
+
+    #[test]
+    fn damaged_path_blobs_are_refused() {
+        let blob = encode_path(["<sip:a.example.com;lr>"].into_iter());
+        assert!(decode_path(&blob[..blob.len() - 1]).is_none());
+        assert!(decode_path(&blob[..5]).is_none());
+        let mut not_utf8 = 1u64.to_le_bytes().to_vec();
+        not_utf8.push(0xff);
+        assert!(decode_path(&not_utf8).is_none());
+        assert!(decode_path(&u64::MAX.to_le_bytes()).is_none());
+    }
+}

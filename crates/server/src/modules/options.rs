@@ -1,0 +1,61 @@
+//! The OPTIONS responder: OPTIONS addressed to the server, or to a user it
+//! knows, get `200 OK` with Allow, Accept and Supported (RFC 3261 §11.2);
+//! to a user it does not know, `404`.
+
+use std::sync::Arc;
+
+use sipjet_core::{Handled, IncomingRequest, Service};
+use sipjet_message::Method;
+
+use crate::model::Model;
+
+/// What sipjet answers.
+pub const ALLOW: &str = "OPTIONS, REGISTER, MESSAGE, ACK, CANCEL, BYE";
+/// Bodies sipjet takes (in MESSAGE).
+pub const ACCEPT: &str = "text/plain, application/sdp, */*";
+/// Extensions sipjet supports.
+pub const SUPPORTED: &str = "path, outbound";
+
+/// Answers OPTIONS.
+pub struct OptionsResponder {
+    model: Arc<Model>,
+}
+
+impl OptionsResponder {
+    /// A responder knowing the model's endpoints and AORs.
+    pub fn new(model: Arc<Model>) -> OptionsResponder {
+        OptionsResponder { model }
+    }
+}
+
+impl Service for OptionsResponder {
+    fn name(&self) -> &str {
+        "options"
+    }
+
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        if request.method() != &Method::Options || request.is_in_dialog() {
+            return Handled::No;
+        }
+        let user = request
+            .message
+            .request_uri_parsed()
+            .and_then(Result::ok)
+            .and_then(|u| u.as_sip().and_then(|s| s.user).map(str::to_string));
+        let known = match &user {
+            None => true,
+            Some(u) => self.model.endpoint(u).is_some() || self.model.aor(u).is_some(),
+        };
+        let mut response = request.response(if known { 200 } else { 404 });
+        if known {
+            // Static values without line breaks: these cannot fail.
+            let _ = response.add_header("Allow", ALLOW);
+            let _ = response.add_header("Accept", ACCEPT);
+            let _ = response.add_header("Supported", SUPPORTED);
+        }
+        if let Err(e) = request.respond(response) {
+            tracing::warn!(error = %e, "cannot answer an OPTIONS");
+        }
+        Handled::Yes
+    }
+}

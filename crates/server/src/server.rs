@@ -1,0 +1,189 @@
+//! The server: a configuration turned into a running stack with the
+//! built-in modules registered through the core's public API only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sipjet_core::{PoolConfig, SipStack, StackConfig};
+use sipjet_transaction::TimerConfig;
+use sipjet_transport::{ListenerConfig, Protocol, TlsServerConfig, TransportConfig};
+
+use crate::auth::DigestAuthenticator;
+use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, TransportProtocol};
+use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
+use crate::model::Model;
+use crate::modules::{OptionsResponder, SipLogger};
+use crate::security::UnidentifiedSources;
+
+/// How often host names of `identify` sections are resolved again.
+const IDENTIFY_REFRESH: Duration = Duration::from_secs(300);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A transport's certificate or key could not be loaded.
+    #[error("transport [{name}] ({at}): {error}")]
+    Tls {
+        /// The transport section.
+        name: String,
+        /// Where it is configured.
+        at: String,
+        /// What failed.
+        error: String,
+    },
+    /// The stack could not start (a port in use, say).
+    #[error("{0}")]
+    Stack(#[from] sipjet_core::StackError),
+}
+
+/// Options that are not in pjsip.conf.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Log every SIP message from the start.
+    pub sip_trace: bool,
+    /// Replace every transport's bind address (tests bind port 0).
+    pub bind_override: Option<SocketAddr>,
+}
+
+/// A running server.
+pub struct Server {
+    /// The stack.
+    pub stack: SipStack,
+    /// The configuration it runs.
+    pub model: Arc<Model>,
+    /// Sources that sent requests nobody could be identified for.
+    pub unidentified: Arc<UnidentifiedSources>,
+    /// The SIP logger's switch.
+    pub sip_trace: Arc<AtomicBool>,
+}
+
+fn listener(
+    t: &TransportConf,
+    bind_override: Option<SocketAddr>,
+) -> Result<ListenerConfig, ServerError> {
+    let protocol = match t.protocol {
+        TransportProtocol::Udp => Protocol::Udp,
+        TransportProtocol::Tcp => Protocol::Tcp,
+        TransportProtocol::Tls => Protocol::Tls,
+        TransportProtocol::Ws => Protocol::Ws,
+        TransportProtocol::Wss => Protocol::Wss,
+    };
+    let mut l = ListenerConfig::new(protocol, bind_override.unwrap_or(t.bind));
+    if protocol.is_secure() {
+        let (Some(cert), Some(key)) = (&t.cert_file, &t.priv_key_file) else {
+            return Err(ServerError::Tls {
+                name: t.name.clone(),
+                at: t.at.to_string(),
+                error: "cert_file and priv_key_file are required".into(),
+            });
+        };
+        let tls = TlsServerConfig::from_pem_files(cert, key).map_err(|e| ServerError::Tls {
+            name: t.name.clone(),
+            at: t.at.to_string(),
+            error: e.to_string(),
+        })?;
+        l.tls = Some(tls);
+    }
+    Ok(l)
+}
+
+/// The stack configuration a pjsip.conf describes.
+pub fn stack_config(
+    config: &PjsipConfig,
+    options: &ServerOptions,
+) -> Result<StackConfig, ServerError> {
+    let listeners = config
+        .transports
+        .iter()
+        .map(|t| listener(t, options.bind_override))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut timers = TimerConfig::with_t1(config.system.timer_t1);
+    timers.timer_b = config.system.timer_b;
+    let keepalive = config.global.keep_alive_interval;
+    Ok(StackConfig {
+        pool: PoolConfig {
+            initial_size: config.system.threadpool_initial_size,
+            auto_increment: config.system.threadpool_auto_increment,
+            idle_timeout: config.system.threadpool_idle_timeout,
+            max_size: config.system.threadpool_max_size,
+        },
+        timers,
+        transport: TransportConfig {
+            listeners,
+            keepalive_interval: (!keepalive.is_zero()).then_some(keepalive),
+            ..TransportConfig::default()
+        },
+        user_agent: Some(config.global.user_agent.clone()),
+        max_forwards: config.global.max_forwards,
+        ..StackConfig::default()
+    })
+}
+
+impl Server {
+    /// Builds the stack, registers the modules, starts listening.
+    pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
+        let stack = SipStack::new(stack_config(&model.config, &options)?);
+        let global = &model.config.global;
+        let unidentified = Arc::new(UnidentifiedSources::new(
+            global.unidentified_request_count,
+            global.unidentified_request_period,
+            global.unidentified_request_prune_interval,
+        ));
+        // Identifiers in the configured order; the counter of unidentified
+        // sources last.
+        for method in &global.endpoint_identifier_order {
+            match method {
+                IdentifyMethod::Username => {
+                    let _ = stack.register_endpoint_identifier(Arc::new(ByUsername::new(
+                        Arc::clone(&model),
+                    )));
+                }
+                IdentifyMethod::AuthUsername => {
+                    let _ = stack.register_endpoint_identifier(Arc::new(ByAuthUsername::new(
+                        Arc::clone(&model),
+                    )));
+                }
+                IdentifyMethod::Ip => {
+                    let by_ip = Arc::new(ByIp::new(Arc::clone(&model)));
+                    by_ip.resolve_hosts(IDENTIFY_REFRESH).await;
+                    let _ = stack.register_endpoint_identifier(by_ip);
+                }
+                IdentifyMethod::Header | IdentifyMethod::Anonymous => {
+                    tracing::warn!(
+                        ?method,
+                        "endpoint_identifier_order: this method is not supported and is skipped"
+                    );
+                }
+            }
+        }
+        let _ = stack.register_endpoint_identifier(Arc::new(CountUnidentified::new(Arc::clone(
+            &unidentified,
+        ))));
+        let _ =
+            stack.register_authenticator(Arc::new(DigestAuthenticator::new(Arc::clone(&model))));
+        let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
+        let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
+        let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
+        stack.start().await?;
+        for (protocol, addr) in stack
+            .transports()
+            .map(|t| t.local_addrs())
+            .unwrap_or_default()
+        {
+            tracing::info!(%protocol, %addr, "listening");
+        }
+        Ok(Server {
+            stack,
+            model,
+            unidentified,
+            sip_trace,
+        })
+    }
+
+    /// Stops taking requests, finishes queued work (at most 5 s), closes.
+    pub async fn shutdown(&self) {
+        self.stack.shutdown(Duration::from_secs(5)).await;
+    }
+}
