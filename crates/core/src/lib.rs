@@ -39,7 +39,7 @@ pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, Dig
 pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;
-pub use request::{IncomingRequest, IncomingResponse};
+pub use request::{IncomingRequest, IncomingResponse, ServerTransaction};
 pub use send::{OutgoingRequest, literal_destination};
 pub use service::{Handled, Priority, Service};
 pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};

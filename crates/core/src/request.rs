@@ -72,6 +72,17 @@ impl IncomingRequest {
         self.stack.response_to(&self.message, code)
     }
 
+    /// A response with a reason phrase of the caller's (a refusal that
+    /// says why), otherwise as [`IncomingRequest::response`].
+    pub fn response_with_reason(&self, code: u16, reason: &str) -> Message {
+        let mut r = Message::response_to_with(&self.message, code, Some(reason), None)
+            .unwrap_or_else(|_| self.response(code));
+        if let Some(ua) = &self.stack.config().user_agent {
+            let _ = r.add_header("Server", ua);
+        }
+        r
+    }
+
     /// Sends a response: through the server transaction, or without one
     /// for a request that has none.
     pub fn respond(&self, mut response: Message) -> Result<(), SendError> {
@@ -93,6 +104,18 @@ impl IncomingRequest {
     /// Sends a response with just a status code.
     pub fn reply(&self, code: u16) -> Result<(), SendError> {
         self.respond(self.response(code))
+    }
+
+    /// The server transaction, to answer after the handler returned.
+    /// The request counts as answered from now on: the holder answers it.
+    pub fn server_transaction(&self) -> ServerTransaction {
+        self.answered.store(true, Ordering::Release);
+        ServerTransaction {
+            stack: self.stack.clone(),
+            id: self.transaction,
+            flow: self.flow,
+            request: self.message.clone(),
+        }
     }
 
     /// True once a final response was sent.
@@ -132,6 +155,45 @@ impl IncomingRequest {
     /// The value of a header, by name.
     pub fn header(&self, name: HeaderName) -> Option<&str> {
         self.message.header(name)
+    }
+}
+
+/// A request's server transaction, kept to answer later: a service that
+/// must wait for something (forked requests, a database) takes one and
+/// returns from its handler at once.
+#[derive(Clone)]
+pub struct ServerTransaction {
+    stack: SipStack,
+    id: Option<TransactionId>,
+    flow: Flow,
+    request: Message,
+}
+
+impl ServerTransaction {
+    /// The request being answered.
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// A response to the request (see [`IncomingRequest::response`]).
+    pub fn response(&self, code: u16) -> Message {
+        self.stack.response_to(&self.request, code)
+    }
+
+    /// Sends a response (see [`IncomingRequest::respond`]).
+    pub fn respond(&self, mut response: Message) -> Result<(), SendError> {
+        if response.status().is_none() {
+            return Err(SendError::NotAResponse);
+        }
+        self.stack.run_tx_response_hooks(&mut response, &self.flow);
+        match self.id {
+            Some(id) => self.stack.driver().respond(id, response)?,
+            None => self
+                .stack
+                .driver()
+                .send_stateless(response, Peer::Received(self.flow)),
+        }
+        Ok(())
     }
 }
 

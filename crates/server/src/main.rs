@@ -32,6 +32,9 @@ enum Command {
         /// Log every SIP message sent and received.
         #[arg(long)]
         sip_trace: bool,
+        /// Where registrations are kept across restarts.
+        #[arg(long, default_value = "sipjet-location.db")]
+        location_db: PathBuf,
     },
     /// Loads a pjsip.conf and prints its warnings and errors; exits
     /// non-zero when there is an error.
@@ -89,7 +92,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Run { config, sip_trace } => {
+        Command::Run {
+            config,
+            sip_trace,
+            location_db,
+        } => {
             let Some(report) = load(config.as_ref()) else {
                 eprintln!("the configuration has errors; not starting");
                 return ExitCode::FAILURE;
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
                     model,
                     ServerOptions {
                         sip_trace,
+                        location_db: Some(location_db),
                         ..ServerOptions::default()
                     },
                 )

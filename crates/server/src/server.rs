@@ -2,6 +2,7 @@
 //! built-in modules registered through the core's public API only.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use sipjet_transport::{ListenerConfig, Protocol, TlsServerConfig, TransportConfi
 use crate::auth::DigestAuthenticator;
 use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, TransportProtocol};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
+use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
-use crate::modules::{OptionsResponder, SipLogger};
+use crate::modules::{MessageRouter, OptionsResponder, Registrar, SipLogger};
 use crate::security::UnidentifiedSources;
 
 /// How often host names of `identify` sections are resolved again.
@@ -36,6 +38,14 @@ pub enum ServerError {
     /// The stack could not start (a port in use, say).
     #[error("{0}")]
     Stack(#[from] sipjet_core::StackError),
+    /// The location database could not be opened.
+    #[error("location database {path}: {error}")]
+    Location {
+        /// The file.
+        path: String,
+        /// What failed.
+        error: crate::location::StoreError,
+    },
 }
 
 /// Options that are not in pjsip.conf.
@@ -45,6 +55,8 @@ pub struct ServerOptions {
     pub sip_trace: bool,
     /// Replace every transport's bind address (tests bind port 0).
     pub bind_override: Option<SocketAddr>,
+    /// Where registrations are kept; `None` keeps them in memory only.
+    pub location_db: Option<PathBuf>,
 }
 
 /// A running server.
@@ -57,6 +69,8 @@ pub struct Server {
     pub unidentified: Arc<UnidentifiedSources>,
     /// The SIP logger's switch.
     pub sip_trace: Arc<AtomicBool>,
+    /// The registrar's bindings.
+    pub location: Arc<dyn LocationStore>,
 }
 
 fn listener(
@@ -121,9 +135,42 @@ pub fn stack_config(
     })
 }
 
+/// Removes expired bindings every `every`, off the async threads.
+fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let store = Arc::clone(&store);
+            let pruned =
+                tokio::task::spawn_blocking(move || store.prune(std::time::SystemTime::now()))
+                    .await;
+            match pruned {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(bindings = n, "expired bindings removed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove expired bindings"),
+                _ => {}
+            }
+        }
+    });
+}
+
 impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
+        let location: Arc<dyn LocationStore> = match &options.location_db {
+            Some(path) => {
+                let started = std::time::Instant::now();
+                let store = SqliteStore::open(path).map_err(|error| ServerError::Location {
+                    path: path.display().to_string(),
+                    error,
+                })?;
+                tracing::info!(path = %path.display(), bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
+                Arc::new(store)
+            }
+            None => Arc::new(MemoryStore::new()),
+        };
         let stack = SipStack::new(stack_config(&model.config, &options)?);
         let global = &model.config.global;
         let unidentified = Arc::new(UnidentifiedSources::new(
@@ -166,7 +213,19 @@ impl Server {
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
         let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
         let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
+        let _ = stack.register_service(Arc::new(Registrar::new(
+            Arc::clone(&model),
+            Arc::clone(&location),
+        )));
+        let _ = stack.register_service(Arc::new(MessageRouter::new(
+            Arc::clone(&model),
+            Arc::clone(&location),
+        )));
         stack.start().await?;
+        prune_expired(
+            Arc::clone(&location),
+            global.contact_expiration_check_interval,
+        );
         for (protocol, addr) in stack
             .transports()
             .map(|t| t.local_addrs())
@@ -179,6 +238,7 @@ impl Server {
             model,
             unidentified,
             sip_trace,
+            location,
         })
     }
 

@@ -1,7 +1,11 @@
 //! The services the server registers on the core.
 
 pub mod logger;
+pub mod messaging;
 pub mod options;
+pub mod registrar;
 
 pub use logger::SipLogger;
+pub use messaging::MessageRouter;
 pub use options::OptionsResponder;
+pub use registrar::Registrar;

@@ -1,0 +1,215 @@
+//! MESSAGE routing (RFC 3428): an out-of-dialog MESSAGE to an endpoint or
+//! AOR is delivered to every contact registered to it, in parallel, as a
+//! stateful proxy forwards it (RFC 3261 §16: the same request, a Via of
+//! ours on top, Max-Forwards one less), so body and Content-Type pass
+//! through unchanged. The first 2xx is the sender's answer; when no
+//! contact accepts, the best final response is (RFC 3261 §16.7), and a
+//! target with no reachable contact gets 480.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use sipjet_core::{
+    Handled, IncomingRequest, SendError, ServerTransaction, Service, literal_destination,
+};
+use sipjet_message::{Message, Method};
+use sipjet_transport::{Destination, Protocol};
+
+use crate::location::LocationStore;
+use crate::model::Model;
+
+/// Routes MESSAGE requests to registered contacts.
+pub struct MessageRouter {
+    model: Arc<Model>,
+    store: Arc<dyn LocationStore>,
+}
+
+/// The forks of one MESSAGE still out, and the best answer so far.
+struct Fork {
+    transaction: ServerTransaction,
+    outstanding: usize,
+    best: Option<u16>,
+    answered: bool,
+}
+
+impl Fork {
+    /// RFC 3261 §16.7: a 6xx beats everything, otherwise the lowest class.
+    fn better(current: Option<u16>, new: u16) -> u16 {
+        match current {
+            None => new,
+            Some(c) if c >= 600 => c,
+            Some(_) if new >= 600 => new,
+            Some(c) => c.min(new),
+        }
+    }
+
+    fn outcome(&mut self, result: Result<Message, SendError>) {
+        self.outstanding -= 1;
+        if self.answered {
+            return;
+        }
+        match result.ok().and_then(|r| r.status()) {
+            Some(code) if (200..300).contains(&code) => {
+                self.answered = true;
+                let _ = self.transaction.respond(self.transaction.response(code));
+                return;
+            }
+            // A timeout or a transport failure: that contact is unreachable.
+            None | Some(408) => self.best = Some(Self::better(self.best, 480)),
+            Some(code) => self.best = Some(Self::better(self.best, code)),
+        }
+        if self.outstanding == 0 {
+            self.answered = true;
+            let code = self.best.unwrap_or(480);
+            let _ = self.transaction.respond(self.transaction.response(code));
+        }
+    }
+}
+
+/// Where a binding's requests go: the flow its REGISTER came on (so a
+/// client behind NAT, or on a connection, is reached), else its URI.
+fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
+    if let Some((proto, addr)) = received.and_then(|r| r.split_once(':')) {
+        if let (Some(protocol), Ok(addr)) =
+            (Protocol::from_via_name(proto), addr.parse::<SocketAddr>())
+        {
+            return Some(Destination::new(protocol, addr));
+        }
+    }
+    literal_destination(contact)
+}
+
+impl MessageRouter {
+    /// A router over the model's AORs and the store's bindings.
+    pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> MessageRouter {
+        MessageRouter { model, store }
+    }
+
+    /// The AORs a Request-URI user stands for: an AOR of that name, or an
+    /// endpoint's AORs.
+    fn target_aors(&self, user: &str, host: &str) -> Option<Vec<String>> {
+        for name in [format!("{user}@{host}"), user.to_string()] {
+            if self.model.aor(&name).is_some() {
+                return Some(vec![name]);
+            }
+            if let Some(e) = self.model.endpoint(&name) {
+                return Some(e.aors.clone());
+            }
+        }
+        None
+    }
+}
+
+impl Service for MessageRouter {
+    fn name(&self) -> &str {
+        "messaging"
+    }
+
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        if request.method() != &Method::Message || request.is_in_dialog() {
+            return Handled::No;
+        }
+        let m = &request.message;
+        let Some(Ok(uri)) = m.request_uri_parsed() else {
+            return Handled::No;
+        };
+        let Some(sip) = uri.as_sip() else {
+            return Handled::No;
+        };
+        // A MESSAGE to the server itself is not for routing.
+        let Some(user) = sip
+            .user_unescaped()
+            .and_then(|u| String::from_utf8(u.into_owned()).ok())
+        else {
+            return Handled::No;
+        };
+        let Some(aors) = self.target_aors(&user, &sip.host.to_string()) else {
+            let _ = request.reply(404);
+            return Handled::Yes;
+        };
+        let max_forwards = m.max_forwards().ok().flatten().unwrap_or(70);
+        if max_forwards == 0 {
+            let _ = request.reply(483);
+            return Handled::Yes;
+        }
+        let now = SystemTime::now();
+        let mut targets: Vec<(String, Destination)> = Vec::new();
+        for aor in &aors {
+            for b in self.store.bindings(aor, now) {
+                if let Some(d) = destination(b.received.as_deref(), &b.contact) {
+                    targets.push((b.contact.clone(), d));
+                }
+            }
+            for c in self
+                .model
+                .aor(aor)
+                .map(|a| a.contacts.clone())
+                .unwrap_or_default()
+            {
+                if let Some(d) = literal_destination(&c) {
+                    targets.push((c, d));
+                }
+            }
+        }
+        if targets.is_empty() {
+            let _ = request.reply(480);
+            return Handled::Yes;
+        }
+        let stack = request.stack().clone();
+        let fork = Arc::new(Mutex::new(Fork {
+            transaction: request.server_transaction(),
+            outstanding: targets.len(),
+            best: None,
+            answered: false,
+        }));
+        for (contact, dest) in targets {
+            let mut forwarded = m.clone();
+            let prepared = forwarded
+                .set_request_uri(&contact)
+                .map_err(|e| SendError::Build(e.to_string()))
+                .and_then(|()| {
+                    forwarded
+                        .set_header("Max-Forwards", &(max_forwards - 1).to_string())
+                        .map_err(|e| SendError::Build(e.to_string()))
+                })
+                .and_then(|()| stack.add_via(&mut forwarded, dest.protocol));
+            let fork = Arc::clone(&fork);
+            match prepared {
+                Ok(()) => stack.send_message(forwarded, dest, None, move |result| {
+                    fork.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .outcome(result);
+                }),
+                Err(e) => fork
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .outcome(Err(e)),
+            }
+        }
+        Handled::Yes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_response_and_destinations() {
+        assert_eq!(Fork::better(None, 486), 486);
+        assert_eq!(Fork::better(Some(486), 404), 404);
+        assert_eq!(Fork::better(Some(404), 603), 603);
+        assert_eq!(Fork::better(Some(603), 404), 603);
+        let d = destination(Some("TCP:192.0.2.7:40000"), "sip:a@10.0.0.1").unwrap();
+        assert_eq!(
+            (d.protocol, d.addr),
+            (Protocol::Tcp, "192.0.2.7:40000".parse().unwrap())
+        );
+        let d = destination(None, "sip:a@10.0.0.1:5070").unwrap();
+        assert_eq!(d.addr, "10.0.0.1:5070".parse().unwrap());
+        let d = destination(Some("UDP:[2001:db8::1]:5060"), "sip:a@h").unwrap();
+        assert_eq!(d.addr, "[2001:db8::1]:5060".parse().unwrap());
+        assert!(destination(Some("junk"), "sip:a@example.com").is_none());
+    }
+}

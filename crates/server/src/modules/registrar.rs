@@ -1,0 +1,348 @@
+//! The registrar (RFC 3261 §10.3), for the configured AORs: adds,
+//! refreshes and removes bindings in the location store, which keeps them
+//! across restarts. Only an authenticated endpoint may register to its own
+//! AORs. Path (RFC 3327) and the instance-id and reg-id of RFC 5626 are
+//! stored with each binding.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sipjet_core::{Handled, IncomingRequest, Service};
+use sipjet_message::{Contact, HeaderName, Message, Method, Uri};
+
+use crate::config::pjsip::AorConf;
+use crate::location::{AorUpdate, Binding, LocationStore, StoreError};
+use crate::model::Model;
+use crate::security::{SecurityEvent, SecurityEventKind};
+
+/// Extensions the registrar understands in Require.
+const UNDERSTOOD: &[&str] = &["path", "outbound", "gruu"];
+
+/// The registrar service.
+pub struct Registrar {
+    model: Arc<Model>,
+    store: Arc<dyn LocationStore>,
+}
+
+/// A contact of the REGISTER, read and checked.
+struct Requested {
+    contact: String,
+    expires: u32,
+    q: Option<u16>,
+    instance_id: Option<String>,
+    reg_id: Option<u32>,
+}
+
+/// Why a REGISTER is refused: status, reason, extra header.
+struct Refusal(u16, &'static str, Option<(&'static str, String)>);
+
+impl Registrar {
+    /// A registrar over `store` for the model's AORs.
+    pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> Registrar {
+        Registrar { model, store }
+    }
+
+    /// The AOR a REGISTER is for: the user part of To (`user@domain` if an
+    /// AOR has that name, else `user`).
+    fn aor_of<'a>(&'a self, request: &IncomingRequest) -> Option<&'a AorConf> {
+        let to = request.message.to_header().ok()?;
+        let uri = to.uri().ok()?;
+        let sip = uri.as_sip()?;
+        let user = String::from_utf8(sip.user_unescaped()?.into_owned()).ok()?;
+        self.model
+            .aor(&format!("{user}@{}", sip.host))
+            .or_else(|| self.model.aor(&user))
+    }
+
+    fn requested_contacts(
+        &self,
+        m: &Message,
+        aor: &AorConf,
+    ) -> Result<(bool, Vec<Requested>), Refusal> {
+        let header_expires = m.expires().map_err(|_| Refusal(400, "Bad Expires", None))?;
+        let mut wildcard = false;
+        let mut out = Vec::new();
+        for c in m.contacts() {
+            let c = c.map_err(|_| Refusal(400, "Bad Contact", None))?;
+            let Contact::Addr(addr) = c else {
+                wildcard = true;
+                continue;
+            };
+            let expires = c
+                .expires()
+                .or(header_expires)
+                .unwrap_or(aor.default_expiration);
+            let params = addr.params;
+            out.push(Requested {
+                contact: addr.uri_str().to_string(),
+                expires,
+                q: c.q(),
+                instance_id: params
+                    .value("+sip.instance")
+                    .map(|v| sipjet_message::unquote(v).into_owned()),
+                reg_id: params.value("reg-id").and_then(|v| v.parse().ok()),
+            });
+        }
+        if wildcard && (!out.is_empty() || header_expires != Some(0)) {
+            // RFC 3261 §10.3 step 6.
+            return Err(Refusal(
+                400,
+                "Contact * needs Expires 0 and no other contact",
+                None,
+            ));
+        }
+        for r in &out {
+            if r.expires != 0 && r.expires < aor.minimum_expiration {
+                return Err(Refusal(
+                    423,
+                    "Interval Too Brief",
+                    Some(("Min-Expires", aor.minimum_expiration.to_string())),
+                ));
+            }
+        }
+        Ok((wildcard, out))
+    }
+
+    fn register(&self, request: &IncomingRequest) -> Result<Message, Refusal> {
+        let m = &request.message;
+        let Some(aor) = self.aor_of(request) else {
+            return Err(Refusal(404, "Not Found", None));
+        };
+        // Only its own AORs, for an authenticated endpoint (the core has
+        // authenticated whatever endpoint it gives us).
+        let allowed = request
+            .endpoint
+            .as_ref()
+            .is_some_and(|e| !e.artificial && e.aors.contains(&aor.name));
+        if !allowed {
+            let account = request
+                .endpoint
+                .as_ref()
+                .map_or(String::new(), |e| e.name.clone());
+            SecurityEvent {
+                kind: SecurityEventKind::RequestNotAllowed,
+                time: SystemTime::now(),
+                transport: request.flow.protocol.via_name(),
+                remote: request.source(),
+                account: &account,
+                reason: "REGISTER to an AOR that is not the endpoint's",
+            }
+            .log();
+            return Err(Refusal(403, "Forbidden", None));
+        }
+        if aor.max_contacts == 0 {
+            return Err(Refusal(403, "Registration not allowed for this AOR", None));
+        }
+        let unsupported: Vec<&str> = m
+            .tokens(HeaderName::Require)
+            .filter(|t| !UNDERSTOOD.contains(t))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(Refusal(
+                420,
+                "Bad Extension",
+                Some(("Unsupported", unsupported.join(", "))),
+            ));
+        }
+        let (wildcard, requested) = self.requested_contacts(m, aor)?;
+        let now = SystemTime::now();
+        let call_id = m
+            .call_id()
+            .map_err(|_| Refusal(400, "Bad Call-ID", None))?
+            .to_string();
+        let cseq = m.cseq().map_err(|_| Refusal(400, "Bad CSeq", None))?.seq;
+        let existing = self.store.bindings(&aor.name, now);
+        let path: Vec<String> = if aor.support_path {
+            m.headers(HeaderName::Path)
+                .flat_map(|v| v.split(','))
+                .map(|p| p.trim().to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut update = AorUpdate {
+            aor: aor.name.clone(),
+            remove_all: wildcard,
+            ..AorUpdate::default()
+        };
+        // The interval granted to each contact of this request, as asked
+        // (capped at the maximum), for the 200 without rounding.
+        let mut granted: Vec<(String, u32)> = Vec::new();
+        for r in &requested {
+            let same = existing
+                .iter()
+                .find(|b| same_contact(&b.contact, &r.contact));
+            let key = same.map_or(r.contact.clone(), |b| b.contact.clone());
+            if r.expires == 0 {
+                if same.is_some() {
+                    update.removals.push(key);
+                }
+                continue;
+            }
+            let expires = r.expires.min(aor.maximum_expiration);
+            granted.push((key.clone(), expires));
+            update.upserts.push(Binding {
+                aor: aor.name.clone(),
+                contact: key,
+                expires_at: now + Duration::from_secs(u64::from(expires)),
+                q: r.q,
+                call_id: call_id.clone(),
+                cseq,
+                path: path.clone(),
+                instance_id: r.instance_id.clone(),
+                reg_id: r.reg_id,
+                received: Some(format!(
+                    "{}:{}",
+                    request.flow.protocol.via_name(),
+                    request.source()
+                )),
+                user_agent: m.header(HeaderName::UserAgent).map(str::to_string),
+                endpoint: request.endpoint.as_ref().map(|e| e.name.clone()),
+            });
+        }
+        // max_contacts, making room by removing the bindings closest to
+        // expiring when remove_existing is set.
+        let kept: Vec<&Binding> = if wildcard {
+            Vec::new()
+        } else {
+            existing
+                .iter()
+                .filter(|b| {
+                    !update.removals.contains(&b.contact)
+                        && !update.upserts.iter().any(|u| u.contact == b.contact)
+                })
+                .collect()
+        };
+        let total = kept.len() + update.upserts.len();
+        let max = aor.max_contacts as usize;
+        if total > max {
+            if !aor.remove_existing || update.upserts.len() > max {
+                return Err(Refusal(403, "Too many contacts", None));
+            }
+            let mut oldest = kept.clone();
+            oldest.sort_by_key(|b| b.expires_at);
+            for b in oldest.iter().take(total - max) {
+                update.removals.push(b.contact.clone());
+            }
+        }
+        if !update.upserts.is_empty() || !update.removals.is_empty() || update.remove_all {
+            self.store.apply(update).map_err(|e| match e {
+                StoreError::StaleCSeq { .. } => Refusal(500, "CSeq out of order", None),
+                other => {
+                    tracing::error!(error = %other, aor = %aor.name, "cannot store a registration");
+                    Refusal(500, "Server Internal Error", None)
+                }
+            })?;
+        }
+        let mut ok = request.response(200);
+        for b in self.store.bindings(&aor.name, SystemTime::now()) {
+            let remaining = granted
+                .iter()
+                .find(|(c, _)| *c == b.contact)
+                .map(|(_, e)| *e)
+                .unwrap_or_else(|| remaining_seconds(b.expires_at));
+            let _ = ok.add_header("Contact", &format!("<{}>;expires={remaining}", b.contact));
+        }
+        if !path.is_empty() {
+            let _ = ok.add_header("Path", &path.join(", "));
+            let _ = ok.add_header("Supported", "path");
+        }
+        let _ = ok.add_header("Date", &httpdate(SystemTime::now()));
+        Ok(ok)
+    }
+}
+
+/// RFC 3261 §10.3 compares contacts by URI equivalence (§19.1.4).
+fn same_contact(a: &str, b: &str) -> bool {
+    match (Uri::parse(a), Uri::parse(b)) {
+        (Ok(x), Ok(y)) => x.equivalent(&y),
+        _ => a == b,
+    }
+}
+
+/// Whole seconds left, rounded up, so a binding shows the time it still
+/// has rather than one second less.
+fn remaining_seconds(expires_at: SystemTime) -> u32 {
+    let left = expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// RFC 1123 date for the Date header.
+fn httpdate(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month_name = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
+    format!(
+        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl Service for Registrar {
+    fn name(&self) -> &str {
+        "registrar"
+    }
+
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        if request.method() != &Method::Register {
+            return Handled::No;
+        }
+        let response = match self.register(request) {
+            Ok(ok) => ok,
+            Err(Refusal(code, reason, header)) => {
+                let mut r = request.response_with_reason(code, reason);
+                if let Some((name, value)) = header {
+                    let _ = r.add_header(name, &value);
+                }
+                r
+            }
+        };
+        if let Err(e) = request.respond(response) {
+            tracing::warn!(error = %e, "cannot answer a REGISTER");
+        }
+        Handled::Yes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_contacts() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(httpdate(t), "Wed, 18 Nov 2026 11:06:40 GMT");
+        assert!(sipjet_message::check_date(&httpdate(SystemTime::now())).is_ok());
+        assert!(!same_contact(
+            "sip:alice@192.0.2.1:5060",
+            "sip:alice@192.0.2.1:5060;transport=udp"
+        ));
+        assert!(same_contact(
+            "sip:ALICE@example.com",
+            "sip:ALICE@EXAMPLE.com"
+        ));
+        let later = SystemTime::now() + Duration::from_millis(3_599_500);
+        assert_eq!(remaining_seconds(later), 3600);
+    }
+}
