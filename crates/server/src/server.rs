@@ -16,6 +16,7 @@ use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, Transport
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
+use crate::modules::qualify::{self, ContactStatus};
 use crate::modules::{MessageRouter, OptionsResponder, Registrar, SipLogger};
 use crate::security::UnidentifiedSources;
 
@@ -71,6 +72,8 @@ pub struct Server {
     pub sip_trace: Arc<AtomicBool>,
     /// The registrar's bindings.
     pub location: Arc<dyn LocationStore>,
+    /// What qualify found of each contact.
+    pub contact_status: Arc<ContactStatus>,
 }
 
 fn listener(
@@ -226,6 +229,13 @@ impl Server {
             Arc::clone(&location),
             global.contact_expiration_check_interval,
         );
+        let contact_status = Arc::new(ContactStatus::default());
+        qualify::start(
+            stack.clone(),
+            Arc::clone(&model),
+            Arc::clone(&location),
+            Arc::clone(&contact_status),
+        );
         for (protocol, addr) in stack
             .transports()
             .map(|t| t.local_addrs())
@@ -239,6 +249,7 @@ impl Server {
             unidentified,
             sip_trace,
             location,
+            contact_status,
         })
     }
 

@@ -69,7 +69,7 @@ impl Fork {
 
 /// Where a binding's requests go: the flow its REGISTER came on (so a
 /// client behind NAT, or on a connection, is reached), else its URI.
-fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
+pub(crate) fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
     if let Some((proto, addr)) = received.and_then(|r| r.split_once(':')) {
         if let (Some(protocol), Ok(addr)) =
             (Protocol::from_via_name(proto), addr.parse::<SocketAddr>())

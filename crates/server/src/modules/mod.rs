@@ -3,6 +3,7 @@
 pub mod logger;
 pub mod messaging;
 pub mod options;
+pub mod qualify;
 pub mod registrar;
 
 pub use logger::SipLogger;
