@@ -26,7 +26,7 @@ use sipjet_transport::{Flow, Handler, Incoming, Protocol};
 
 use crate::auth::CheckAuthResult;
 use crate::request::{IncomingRequest, IncomingResponse};
-use crate::service::Handled;
+use crate::service::{Handled, Priority};
 use crate::stack::{OverloadConfig, SipStack, StackInner, UdpOverloadAction};
 use crate::threadpool::{Serializer, ThreadPool};
 
@@ -218,6 +218,19 @@ impl SipStack {
     /// services, answer what nobody took.
     fn process_request(&self, mut request: IncomingRequest) {
         let is_ack = request.method() == &Method::Ack;
+        let services = self.inner.services.snapshot();
+        // Services before the distributor see the request as it arrived.
+        let before = services
+            .iter()
+            .take_while(|s| s.priority() < Priority::DISTRIBUTOR)
+            .count();
+        let (early, late) = services.split_at(before);
+        if early
+            .iter()
+            .any(|s| s.on_rx_request(&request) == Handled::Yes)
+        {
+            return;
+        }
         let endpoint = self.identify_endpoint(&request);
         if !is_ack
             && !request.is_in_dialog()
@@ -235,7 +248,7 @@ impl SipStack {
         } else {
             request.endpoint = endpoint;
         }
-        for service in self.inner.services.snapshot().iter() {
+        for service in late {
             if service.on_rx_request(&request) == Handled::Yes {
                 return;
             }

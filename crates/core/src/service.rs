@@ -14,6 +14,11 @@ pub struct Priority;
 impl Priority {
     /// Transport-level modules (a message logger).
     pub const TRANSPORT: i32 = 8;
+    /// Where the distributor stands (PJSIP's transaction layer less 6):
+    /// services numbered below it see every received request before the
+    /// endpoint is identified and authenticated, so that a logger or a
+    /// counter also sees the requests that are challenged or refused.
+    pub const DISTRIBUTOR: i32 = Self::TRANSACTION - 6;
     /// Transaction-level modules.
     pub const TRANSACTION: i32 = 16;
     /// User agent and proxy cores.

@@ -211,6 +211,12 @@ async fn check_authentication_challenges_accepts_and_refuses() {
             &seen,
         ))
         .unwrap();
+    // A logger stands before the distributor: it sees every request as it
+    // arrived, challenged or not, before any endpoint is known.
+    let logged = Arc::new(Mutex::new(Vec::new()));
+    stack
+        .register_service(recorder("log", Priority::TRANSPORT, None, &logged))
+        .unwrap();
     stack.register_authenticator(Arc::new(TestAuth)).unwrap();
     assert_eq!(
         stack.register_authenticator(Arc::new(TestAuth)),
@@ -235,8 +241,9 @@ async fn check_authentication_challenges_accepts_and_refuses() {
     assert_eq!(www.param("stale"), None);
     assert!(
         seen.lock().unwrap().is_empty(),
-        "a challenged request reaches no service"
+        "a challenged request reaches no service after the distributor"
     );
+    assert_eq!(*logged.lock().unwrap(), ["log:MESSAGE:-"]);
 
     // Right credentials: the services see it, with its endpoint.
     let ok = peer
@@ -248,6 +255,7 @@ async fn check_authentication_challenges_accepts_and_refuses() {
         .await;
     assert_eq!(ok.status(), Some(200));
     assert_eq!(*seen.lock().unwrap(), ["app:MESSAGE:from-alice"]);
+    assert_eq!(logged.lock().unwrap().len(), 2);
 
     // Wrong credentials look like any challenge.
     let wrong = peer

@@ -3,6 +3,7 @@
 //! The sipjet server: configuration in Asterisk's `pjsip.conf` format and
 //! the modules a SIP server runs on the core.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod default_config;

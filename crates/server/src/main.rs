@@ -1,10 +1,14 @@
 //! The `sipjet` command.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sipjet_server::admin::client::AdminClient;
+use sipjet_server::admin::views::View;
+use sipjet_server::admin::{self, AdminOptions};
 use sipjet_server::config::pjsip::{self, LoadReport};
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::model::Model;
@@ -35,6 +39,37 @@ enum Command {
         /// Where registrations are kept across restarts.
         #[arg(long, default_value = "sipjet-location.db")]
         location_db: PathBuf,
+        /// Where the admin interface (HTTP JSON API and Prometheus
+        /// metrics) listens. Off loopback it needs --admin-token.
+        #[arg(long, value_name = "ADDR", default_value = admin::DEFAULT_ADDR)]
+        admin: SocketAddr,
+        /// The bearer token peers off loopback must send to the admin
+        /// interface (default: the SIPJET_ADMIN_TOKEN environment variable).
+        #[arg(long, value_name = "TOKEN")]
+        admin_token: Option<String>,
+        /// Runs without the admin interface.
+        #[arg(long, conflicts_with_all = ["admin", "admin_token"])]
+        no_admin: bool,
+    },
+    /// Shows what the running server has: endpoints, auths, aors,
+    /// contacts, transports or unidentified (sources that sent many
+    /// requests no endpoint was identified for).
+    Show {
+        /// endpoints, auths, aors, contacts, transports or unidentified.
+        what: View,
+        /// Prints the JSON the server answers instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Switches the SIP trace of the running server on or off (shows
+    /// whether it is on when neither is given).
+    Logger {
+        /// on or off.
+        state: Option<Switch>,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Loads a pjsip.conf and prints its warnings and errors; exits
     /// non-zero when there is an error.
@@ -42,6 +77,51 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+}
+
+/// How to reach a running server's admin interface.
+#[derive(Args)]
+struct AdminArgs {
+    /// The admin interface's address.
+    #[arg(long, value_name = "ADDR", default_value = admin::DEFAULT_ADDR)]
+    admin: SocketAddr,
+    /// The bearer token, needed when the server is not on this machine's
+    /// loopback (default: the SIPJET_ADMIN_TOKEN environment variable).
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
+}
+
+impl AdminArgs {
+    fn client(self) -> AdminClient {
+        AdminClient::new(self.admin, token_or_env(self.admin_token))
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+/// The token given, else the one in the environment.
+fn token_or_env(token: Option<String>) -> Option<String> {
+    token
+        .or_else(|| std::env::var(admin::TOKEN_ENV).ok())
+        .filter(|t| !t.is_empty())
+}
+
+/// A runtime for the commands that talk to a running server.
+fn client_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            None
+        }
+    }
 }
 
 fn print_report(report: &LoadReport) {
@@ -92,11 +172,64 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Show { what, json, admin } => {
+            let Some(runtime) = client_runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(admin.client().show(what, json)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sipjet show {what}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Logger { state, admin } => {
+            let Some(runtime) = client_runtime() else {
+                return ExitCode::FAILURE;
+            };
+            let client = admin.client();
+            let result = runtime.block_on(async {
+                match state {
+                    Some(s) => client.set_logger(matches!(s, Switch::On)).await,
+                    None => client.logger().await,
+                }
+            });
+            match result {
+                Ok(on) => {
+                    println!("SIP trace {}", if on { "on" } else { "off" });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sipjet logger: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             config,
             sip_trace,
             location_db,
+            admin,
+            admin_token,
+            no_admin,
         } => {
+            // Checked before anything binds: a listener open to other
+            // machines without a token is refused outright.
+            let admin = if no_admin {
+                None
+            } else {
+                match AdminOptions::new(admin, token_or_env(admin_token)) {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        eprintln!("cannot start: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
             let Some(report) = load(config.as_ref()) else {
                 eprintln!("the configuration has errors; not starting");
                 return ExitCode::FAILURE;
@@ -129,8 +262,20 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
+                let admin_listener = match admin {
+                    Some(options) => match server.start_admin(options).await {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            eprintln!("cannot start: {e}");
+                            server.shutdown().await;
+                            return ExitCode::FAILURE;
+                        }
+                    },
+                    None => None,
+                };
                 wait_for_signal().await;
                 tracing::info!("shutting down");
+                drop(admin_listener);
                 server.shutdown().await;
                 ExitCode::SUCCESS
             })

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What happened.
@@ -121,11 +122,52 @@ impl fmt::Display for SecurityEvent<'_> {
 }
 
 impl SecurityEvent<'_> {
-    /// Writes the event to the log, under the `security` target.
+    /// Writes the event to the log, under the `security` target, and
+    /// counts it.
     pub fn log(&self) {
+        EVENT_COUNTS[self.kind.index()].fetch_add(1, Ordering::Relaxed);
         tracing::warn!(target: "security", "{self}");
     }
 }
+
+// ---- Security event counters (the admin interface's metrics) ----
+
+/// Events logged since the process started, by kind. Process-wide because
+/// the events are logged from wherever they happen, with no handle to a
+/// server; a process runs one server.
+static EVENT_COUNTS: [AtomicU64; SecurityEventKind::ALL.len()] =
+    [const { AtomicU64::new(0) }; SecurityEventKind::ALL.len()];
+
+impl SecurityEventKind {
+    /// Every kind.
+    pub const ALL: [SecurityEventKind; 4] = [
+        SecurityEventKind::ChallengeResponseFailed,
+        SecurityEventKind::InvalidNonce,
+        SecurityEventKind::UnidentifiedSource,
+        SecurityEventKind::RequestNotAllowed,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            SecurityEventKind::ChallengeResponseFailed => 0,
+            SecurityEventKind::InvalidNonce => 1,
+            SecurityEventKind::UnidentifiedSource => 2,
+            SecurityEventKind::RequestNotAllowed => 3,
+        }
+    }
+
+    /// The name written in the event (`SecurityEvent="..."`).
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// How many events of this kind were logged since the process started.
+    pub fn count(self) -> u64 {
+        EVENT_COUNTS[self.index()].load(Ordering::Relaxed)
+    }
+}
+
+// ---- end of the security event counters ----
 
 /// Counts requests from sources no endpoint was identified for, as
 /// Asterisk's `unidentified_request_*` options do: a source that sends
@@ -230,6 +272,29 @@ RemoteAddress=\"IPV4/UDP/192.0.2.7/5060\",AccountID=\"ali\\\"ce,Reason=\\\"x\",R
         assert!(
             v6.to_string()
                 .contains("RemoteAddress=\"IPV6/UDP/2001:db8::1/5070\"")
+        );
+    }
+
+    #[test]
+    fn logged_events_are_counted_by_kind() {
+        for kind in SecurityEventKind::ALL {
+            let before = kind.count();
+            SecurityEvent {
+                kind,
+                time: UNIX_EPOCH,
+                transport: "UDP",
+                remote: "192.0.2.7:5060".parse().unwrap(),
+                account: "",
+                reason: "test",
+            }
+            .log();
+            // Other tests of this process may log events too, never fewer.
+            assert!(kind.count() > before, "{kind:?}");
+        }
+        assert_eq!(
+            SecurityEventKind::ALL.map(|k| k.index()),
+            [0, 1, 2, 3],
+            "every kind has its own counter"
         );
     }
 

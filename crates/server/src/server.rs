@@ -11,11 +11,13 @@ use sipjet_core::{PoolConfig, SipStack, StackConfig};
 use sipjet_transaction::TimerConfig;
 use sipjet_transport::{ListenerConfig, Protocol, TlsServerConfig, TransportConfig};
 
+use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
 use crate::auth::DigestAuthenticator;
 use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, TransportProtocol};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
+use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
 use crate::modules::{MessageRouter, OptionsResponder, Registrar, SipLogger};
 use crate::security::UnidentifiedSources;
@@ -74,6 +76,8 @@ pub struct Server {
     pub location: Arc<dyn LocationStore>,
     /// What qualify found of each contact.
     pub contact_status: Arc<ContactStatus>,
+    /// Messages received and sent, for the admin interface's metrics.
+    pub messages: Arc<MessageCounters>,
 }
 
 fn listener(
@@ -213,6 +217,8 @@ impl Server {
         ))));
         let _ =
             stack.register_authenticator(Arc::new(DigestAuthenticator::new(Arc::clone(&model))));
+        let messages = Arc::new(MessageCounters::new());
+        let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
         let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
         let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
@@ -250,7 +256,14 @@ impl Server {
             sip_trace,
             location,
             contact_status,
+            messages,
         })
+    }
+
+    /// Starts the admin interface (the HTTP JSON API and the metrics) of
+    /// this server; it serves until the returned listener is dropped.
+    pub async fn start_admin(&self, options: AdminOptions) -> Result<AdminListener, AdminError> {
+        crate::admin::start(AdminState::of(self), options).await
     }
 
     /// Stops taking requests, finishes queued work (at most 5 s), closes.

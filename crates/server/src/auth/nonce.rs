@@ -1,6 +1,9 @@
 //! Stateless nonces (as Asterisk issues them): the nonce carries its own
-//! issue time and a keyed hash of that time, the client's source address
-//! and the realm, under a secret made when the process starts. Any nonce
+//! issue time, a serial number and a keyed hash of both, the client's
+//! source address and the realm, under a secret made when the process
+//! starts. The serial makes every challenge's nonce unique: two clients
+//! behind one address challenged in the same second must not share a
+//! nonce, or the second one's `nc=00000001` would look like a replay. Any nonce
 //! can be checked without remembering it; a nonce minted for another
 //! address or realm, or by another process, does not verify; an old one is
 //! stale (RFC 7616 §3.3: the client retries with the same credentials and
@@ -13,6 +16,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -37,15 +41,20 @@ pub enum NonceCheck {
     Invalid,
 }
 
+/// Nonce-counts are kept in this many independently locked shards, so
+/// that concurrent authentications rarely wait for each other.
+const COUNT_SHARDS: usize = 16;
+
 /// Issues and checks nonces; tracks nonce-counts.
 pub struct Nonces {
     secret: [u8; 32],
-    counts: Mutex<NonceCounts>,
+    next_serial: AtomicU64,
+    counts: [Mutex<NonceCounts>; COUNT_SHARDS],
 }
 
 struct NonceCounts {
-    /// nonce → (highest nc seen, issue time in seconds)
-    seen: HashMap<String, (u32, u64)>,
+    /// nonce serial → (highest nc seen, issue time in seconds)
+    seen: HashMap<u64, (u32, u64)>,
     /// Issue times older than this are pruned at the next sweep.
     horizon: Duration,
     last_sweep: u64,
@@ -64,17 +73,21 @@ impl Nonces {
     pub fn new(horizon: Duration) -> Nonces {
         Nonces {
             secret: rand::random(),
-            counts: Mutex::new(NonceCounts {
-                seen: HashMap::new(),
-                horizon,
-                last_sweep: 0,
+            next_serial: AtomicU64::new(rand::random::<u32>().into()),
+            counts: std::array::from_fn(|_| {
+                Mutex::new(NonceCounts {
+                    seen: HashMap::new(),
+                    horizon,
+                    last_sweep: 0,
+                })
             }),
         }
     }
 
-    fn mac(&self, issued: u64, source: IpAddr, realm: &str) -> [u8; MAC_LEN] {
+    fn mac(&self, issued: u64, serial: u64, source: IpAddr, realm: &str) -> [u8; MAC_LEN] {
         let mut m = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         m.update(&issued.to_be_bytes());
+        m.update(&serial.to_be_bytes());
         match source {
             IpAddr::V4(a) => m.update(&a.octets()),
             IpAddr::V6(a) => m.update(&a.octets()),
@@ -89,7 +102,11 @@ impl Nonces {
     /// A nonce for a challenge sent to `source` in `realm`.
     pub fn issue(&self, now: SystemTime, source: IpAddr, realm: &str) -> String {
         let issued = unix_seconds(now);
-        format!("{issued:x}/{}", hex(&self.mac(issued, source, realm)))
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{issued:x}.{serial:x}/{}",
+            hex(&self.mac(issued, serial, source, realm))
+        )
     }
 
     /// Checks a nonce received from `source` in `realm`.
@@ -101,16 +118,13 @@ impl Nonces {
         realm: &str,
         lifetime: Duration,
     ) -> NonceCheck {
-        let Some((issued, mac)) = nonce.split_once('/') else {
-            return NonceCheck::Invalid;
-        };
-        let Ok(issued) = u64::from_str_radix(issued, 16) else {
+        let Some((issued, serial, mac)) = split_nonce(nonce) else {
             return NonceCheck::Invalid;
         };
         let Some(mac) = unhex::<MAC_LEN>(mac) else {
             return NonceCheck::Invalid;
         };
-        if !bool::from(mac.ct_eq(&self.mac(issued, source, realm))) {
+        if !bool::from(mac.ct_eq(&self.mac(issued, serial, source, realm))) {
             return NonceCheck::Invalid;
         }
         let now = unix_seconds(now);
@@ -124,25 +138,30 @@ impl Nonces {
         }
     }
 
-    /// Records nonce-count `nc` for a fresh nonce; false when a count this
-    /// high was already seen for it (a replay).
+    /// Records nonce-count `nc` for a fresh nonce (one [`Nonces::check`]
+    /// found fresh); false when a count this high was already seen for it
+    /// (a replay), or when the text is not a nonce of this form.
     pub fn accept_count(&self, nonce: &str, nc: u32, now: SystemTime) -> bool {
+        let Some((_, serial, _)) = split_nonce(nonce) else {
+            return false;
+        };
         let now = unix_seconds(now);
-        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = &self.counts[(serial % COUNT_SHARDS as u64) as usize];
+        let mut c = shard.lock().unwrap_or_else(|e| e.into_inner());
         let horizon = c.horizon.as_secs().max(1);
         if now.saturating_sub(c.last_sweep) >= horizon {
             c.seen
                 .retain(|_, (_, issued)| now.saturating_sub(*issued) <= horizon * 2);
             c.last_sweep = now;
         }
-        match c.seen.get_mut(nonce) {
+        match c.seen.get_mut(&serial) {
             Some((highest, _)) if nc <= *highest => false,
             Some((highest, _)) => {
                 *highest = nc;
                 true
             }
             None => {
-                c.seen.insert(nonce.to_string(), (nc, now));
+                c.seen.insert(serial, (nc, now));
                 true
             }
         }
@@ -151,11 +170,21 @@ impl Nonces {
     /// Nonces whose counts are remembered (for tests and metrics).
     pub fn tracked(&self) -> usize {
         self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .seen
-            .len()
+            .iter()
+            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).seen.len())
+            .sum()
     }
+}
+
+/// `issued.serial/mac` → its three parts (the first two hexadecimal).
+fn split_nonce(nonce: &str) -> Option<(u64, u64, &str)> {
+    let (payload, mac) = nonce.split_once('/')?;
+    let (issued, serial) = payload.split_once('.')?;
+    Some((
+        u64::from_str_radix(issued, 16).ok()?,
+        u64::from_str_radix(serial, 16).ok()?,
+        mac,
+    ))
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -222,14 +251,28 @@ mod tests {
         let n = Nonces::new(LIFE);
         let ip: IpAddr = "2001:db8::1".parse().unwrap();
         let nonce = n.issue(t(0), ip, "r");
-        let (ts, mac) = nonce.split_once('/').unwrap();
-        // The time cannot be moved without the key.
+        let (payload, mac) = nonce.split_once('/').unwrap();
+        let (ts, serial) = payload.split_once('.').unwrap();
+        // Neither the time nor the serial can be changed without the key.
         let later = u64::from_str_radix(ts, 16).unwrap() + 100;
         assert_eq!(
-            n.check(&format!("{later:x}/{mac}"), t(100), ip, "r", LIFE),
+            n.check(&format!("{later:x}.{serial}/{mac}"), t(100), ip, "r", LIFE),
             NonceCheck::Invalid
         );
-        for bad in ["", "abc", "zz/00", "1/xyz", &format!("{ts}/{}", &mac[2..])] {
+        let next = u64::from_str_radix(serial, 16).unwrap() + 1;
+        assert_eq!(
+            n.check(&format!("{ts}.{next:x}/{mac}"), t(1), ip, "r", LIFE),
+            NonceCheck::Invalid
+        );
+        for bad in [
+            "",
+            "abc",
+            "zz/00",
+            "1/xyz",
+            "1.zz/00",
+            &format!("{ts}/{mac}"),
+            &format!("{payload}/{}", &mac[2..]),
+        ] {
             assert_eq!(
                 n.check(bad, t(0), ip, "r", LIFE),
                 NonceCheck::Invalid,
@@ -242,15 +285,35 @@ mod tests {
     }
 
     #[test]
+    fn every_challenge_gets_its_own_nonce() {
+        let n = Nonces::new(LIFE);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = n.issue(t(0), ip, "r");
+        let second = n.issue(t(0), ip, "r");
+        assert_ne!(first, second);
+        // Two clients answering their own challenge with nc=1 are no replay.
+        assert!(n.accept_count(&first, 1, t(0)));
+        assert!(n.accept_count(&second, 1, t(0)));
+    }
+
+    #[test]
     fn nonce_counts_must_grow() {
         let n = Nonces::new(LIFE);
-        assert!(n.accept_count("a", 1, t(0)));
-        assert!(!n.accept_count("a", 1, t(0)));
-        assert!(n.accept_count("a", 2, t(1)));
-        assert!(!n.accept_count("a", 1, t(1)));
-        assert!(n.accept_count("b", 1, t(1)));
-        // Old counts are forgotten once their nonce cannot be fresh.
-        assert!(n.accept_count("c", 1, t(200)));
-        assert_eq!(n.tracked(), 1);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let [a, b, c] = [0, 1, 200].map(|s| n.issue(t(s), ip, "r"));
+        assert!(n.accept_count(&a, 1, t(0)));
+        assert!(!n.accept_count(&a, 1, t(0)));
+        assert!(n.accept_count(&a, 2, t(1)));
+        assert!(!n.accept_count(&a, 1, t(1)));
+        assert!(n.accept_count(&b, 1, t(1)));
+        assert!(!n.accept_count("not a nonce", 1, t(1)));
+        // Old counts are forgotten once their nonce cannot be fresh: each
+        // shard sweeps when it is next used after the horizon.
+        for s in 0..COUNT_SHARDS as u32 {
+            let d = n.issue(t(200), ip, "r");
+            assert!(n.accept_count(&d, 1, t(200 + u64::from(s))));
+        }
+        assert!(n.accept_count(&c, 1, t(300)));
+        assert!(n.tracked() <= COUNT_SHARDS + 1, "{}", n.tracked());
     }
 }

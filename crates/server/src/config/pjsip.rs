@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::file::{ConfigFile, Location, RawOption, RawSection};
 use super::value;
 pub use crate::auth::digest::DigestAlgorithm;
+use crate::identify::matcher::MatchItem;
 
 /// A warning or an error about the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +157,10 @@ pub struct EndpointConf {
     pub outbound_auth: Vec<String>,
     /// `transport`: the transport to send from.
     pub transport: Option<String>,
+    /// Where each option naming another section (`aors`, `auth`,
+    /// `outbound_auth`, `transport`) was written, so that a dangling
+    /// reference is reported at its own line.
+    pub references_at: Vec<(&'static str, Location)>,
     /// `context` (default `default`).
     pub context: String,
     /// `message_context`: where MESSAGE requests go (default: `context`).
@@ -764,6 +769,7 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         auth: Vec::new(),
         outbound_auth: Vec::new(),
         transport: None,
+        references_at: Vec::new(),
         context: "default".into(),
         message_context: None,
         identify_by: vec![IdentifyMethod::Username, IdentifyMethod::Ip],
@@ -775,6 +781,13 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         allow_unauthenticated_options: false,
     };
     for o in &s.options {
+        if let Some(key) = ["aors", "auth", "outbound_auth", "transport"]
+            .into_iter()
+            .find(|k| *k == o.key)
+        {
+            e.references_at.retain(|(k, _)| *k != key);
+            e.references_at.push((key, o.at.clone()));
+        }
         match o.key.as_str() {
             "type" => {}
             "aors" => e.aors = value::list(&o.value),
@@ -1007,9 +1020,16 @@ fn identify(r: &mut Reader, s: &RawSection) -> Option<IdentifyConf> {
         match o.key.as_str() {
             "type" => {}
             "endpoint" => i.endpoint = o.value.clone(),
-            "match" => i
-                .matches
-                .extend(value::list(&o.value).into_iter().map(|m| (m, o.at.clone()))),
+            "match" => {
+                let items = value::list(&o.value);
+                let bad = items.iter().find_map(|m| MatchItem::parse(m).err());
+                match bad {
+                    Some(e) => r.error(&o.at, format!("[{}] option match: {e}", s.name)),
+                    None => i
+                        .matches
+                        .extend(items.into_iter().map(|m| (m, o.at.clone()))),
+                }
+            }
             "match_header" => {
                 if r.value(s, o, |v| {
                     v.split_once(':')
@@ -1189,19 +1209,36 @@ fn cross_check(r: &mut Reader, cfg: &PjsipConfig) {
         cfg.transports.iter().map(|t| (t.name.as_str(), &t.at)),
     );
     for e in &cfg.endpoints {
-        for a in e.auth.iter().chain(&e.outbound_auth) {
-            if cfg.auth(a).is_none() {
-                r.error(&e.at, format!("[{}] auth {a} does not exist", e.name));
+        // At the option's line (which may be in a template), else the section's.
+        let at = |key: &str| {
+            e.references_at
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(&e.at, |(_, at)| at)
+        };
+        for (key, names) in [("auth", &e.auth), ("outbound_auth", &e.outbound_auth)] {
+            for a in names.iter().filter(|a| cfg.auth(a).is_none()) {
+                r.error(
+                    at(key),
+                    format!("[{}] option {key}: auth {a} does not exist", e.name),
+                );
             }
         }
-        for a in &e.aors {
-            if cfg.aor(a).is_none() {
-                r.error(&e.at, format!("[{}] aor {a} does not exist", e.name));
-            }
+        for a in e.aors.iter().filter(|a| cfg.aor(a).is_none()) {
+            r.error(
+                at("aors"),
+                format!("[{}] option aors: aor {a} does not exist", e.name),
+            );
         }
         if let Some(t) = &e.transport {
             if !cfg.transports.iter().any(|x| &x.name == t) {
-                r.error(&e.at, format!("[{}] transport {t} does not exist", e.name));
+                r.error(
+                    at("transport"),
+                    format!(
+                        "[{}] option transport: transport {t} does not exist",
+                        e.name
+                    ),
+                );
             }
         }
     }

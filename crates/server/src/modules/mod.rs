@@ -2,6 +2,7 @@
 
 pub mod logger;
 pub mod messaging;
+pub mod metrics;
 pub mod options;
 pub mod qualify;
 pub mod registrar;

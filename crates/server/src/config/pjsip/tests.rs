@@ -174,15 +174,15 @@ fn every_error_names_file_line_and_option() {
         ),
         (
             "[e]\ntype=endpoint\nauth=nobody\n",
-            "t.conf:1: [e] auth nobody does not exist",
+            "t.conf:3: [e] option auth: auth nobody does not exist",
         ),
         (
             "[e]\ntype=endpoint\naors=nowhere\n",
-            "t.conf:1: [e] aor nowhere does not exist",
+            "t.conf:3: [e] option aors: aor nowhere does not exist",
         ),
         (
             "[e]\ntype=endpoint\ntransport=none\n",
-            "t.conf:1: [e] transport none does not exist",
+            "t.conf:3: [e] option transport: transport none does not exist",
         ),
         (
             "[a]\ntype=auth\npassword=x\n",

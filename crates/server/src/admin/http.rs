@@ -1,0 +1,299 @@
+//! The admin listener: HTTP/1.1 on one TCP socket, the JSON routes and
+//! `/metrics`.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::AdminState;
+use super::access::{self, Access};
+use super::metrics::{self, Snapshot};
+use super::views::{self, ErrorView, LoggerView, View};
+
+/// Connections served at once; more are closed as they come, so that a
+/// flood of idle connections cannot take the process's file descriptors.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request's header section.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body read (`POST /api/logger` needs a dozen bytes).
+const MAX_BODY: usize = 4096;
+/// How long to wait before accepting again after `accept` failed (out of
+/// file descriptors, say), rather than spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+const JSON: &str = "application/json";
+
+type Answer = Response<Full<Bytes>>;
+
+/// Accepts connections until the task is aborted; aborting it drops the
+/// set of connection tasks, which ends them too.
+pub(super) async fn serve(listener: TcpListener, state: Arc<AdminState>, token: Option<String>) {
+    let token: Option<Arc<str>> = token.map(Arc::from);
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin interface: cannot accept");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        if connections.len() >= MAX_CONNECTIONS {
+            tracing::warn!(%peer, "admin interface: too many connections; closing");
+            continue;
+        }
+        let state = Arc::clone(&state);
+        let token = token.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&state);
+                let token = token.clone();
+                async move {
+                    let answered = answer(request, peer, &state, token.as_deref()).await;
+                    Ok::<_, Infallible>(answered)
+                }
+            });
+            let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "admin interface: connection ended");
+            }
+        });
+    }
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json(status: StatusCode, value: &impl Serialize) -> Answer {
+    match serde_json::to_vec(value) {
+        Ok(body) => response(status, JSON, body),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the answer: {e}"),
+        ),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Answer {
+    let body = serde_json::to_vec(&ErrorView {
+        error: message.to_string(),
+    })
+    .unwrap_or_default();
+    response(status, JSON, body)
+}
+
+/// The routes and the methods each takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    View(View),
+    Logger,
+    Metrics,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Route> {
+        match path {
+            "/api/logger" => Some(Route::Logger),
+            "/metrics" => Some(Route::Metrics),
+            _ => View::from_path(path).map(Route::View),
+        }
+    }
+
+    fn allows(self, method: &Method) -> bool {
+        match self {
+            Route::Logger => method == Method::GET || method == Method::POST,
+            Route::View(_) | Route::Metrics => method == Method::GET,
+        }
+    }
+
+    fn allow_header(self) -> &'static str {
+        match self {
+            Route::Logger => "GET, POST",
+            Route::View(_) | Route::Metrics => "GET",
+        }
+    }
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    state: &AdminState,
+    token: Option<&str>,
+) -> Answer {
+    let authorization = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    if access::authorize(peer.ip(), token, authorization) == Access::Unauthorized {
+        tracing::warn!(%peer, path = request.uri().path(), "admin interface: request refused");
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required from this address",
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"sipjet\""),
+        );
+        return r;
+    }
+    let Some(route) = Route::of(request.uri().path()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("no such resource: {}", request.uri().path()),
+        );
+    };
+    if !route.allows(request.method()) {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "{} does not take {}",
+                request.uri().path(),
+                request.method()
+            ),
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(route.allow_header()));
+        return r;
+    }
+    match route {
+        Route::View(view) => view_of(view, state),
+        Route::Metrics => response(
+            StatusCode::OK,
+            metrics::CONTENT_TYPE,
+            metrics::render(&Snapshot::of(state)),
+        ),
+        Route::Logger if request.method() == Method::POST => {
+            switch_logger(request, peer.ip(), state).await
+        }
+        Route::Logger => json(
+            StatusCode::OK,
+            &LoggerView {
+                on: state.sip_trace.load(Ordering::Relaxed),
+            },
+        ),
+    }
+}
+
+/// A view's records, as JSON.
+fn view_of(view: View, state: &AdminState) -> Answer {
+    let config = &state.model.config;
+    let now = SystemTime::now();
+    let records = match view {
+        View::Endpoints => serde_json::to_vec(&views::endpoints(config)),
+        View::Auths => serde_json::to_vec(&views::auths(config)),
+        View::Aors => serde_json::to_vec(&views::aors(config, state.location.as_ref(), now)),
+        View::Contacts => serde_json::to_vec(&views::contacts(
+            config,
+            state.location.as_ref(),
+            &|aor, contact| state.contact_status.get(aor, contact),
+            now,
+        )),
+        View::Transports => {
+            let bound = state
+                .stack
+                .transports()
+                .map(|t| t.local_addrs())
+                .unwrap_or_default();
+            serde_json::to_vec(&views::transports(config, &bound))
+        }
+        View::Unidentified => serde_json::to_vec(&views::unidentified(
+            state.unidentified.list(),
+            config.global.unidentified_request_period,
+            Instant::now(),
+        )),
+    };
+    match records {
+        Ok(body) => response(StatusCode::OK, JSON, body),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the answer: {e}"),
+        ),
+    }
+}
+
+async fn switch_logger(request: Request<Incoming>, peer: IpAddr, state: &AdminState) -> Answer {
+    let collected = tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(request.into_body(), MAX_BODY).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the body: {e}"),
+            );
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the body did not come within {BODY_TIMEOUT:?}"),
+            );
+        }
+    };
+    let wanted: LoggerView = match serde_json::from_slice(&body) {
+        Ok(w) => w,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"on\": true}} or {{\"on\": false}}: {e}"),
+            );
+        }
+    };
+    let was = state.sip_trace.swap(wanted.on, Ordering::Relaxed);
+    if was != wanted.on {
+        tracing::info!(%peer, on = wanted.on, "SIP trace switched");
+    }
+    json(StatusCode::OK, &wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_their_methods() {
+        assert_eq!(Route::of("/api/logger"), Some(Route::Logger));
+        assert_eq!(Route::of("/metrics"), Some(Route::Metrics));
+        assert_eq!(
+            Route::of("/api/contacts"),
+            Some(Route::View(View::Contacts))
+        );
+        for path in ["/", "/api", "/api/", "/api/endpoints/", "/METRICS"] {
+            assert_eq!(Route::of(path), None, "{path}");
+        }
+        assert!(Route::Logger.allows(&Method::POST));
+        assert!(Route::Logger.allows(&Method::GET));
+        assert!(!Route::Logger.allows(&Method::DELETE));
+        assert!(!Route::Metrics.allows(&Method::POST));
+        assert!(!Route::View(View::Aors).allows(&Method::PUT));
+    }
+}

@@ -1,0 +1,154 @@
+//! The admin interface: the running server answers `sipjet show ...` over
+//! an HTTP JSON API and serves Prometheus metrics on the same listener.
+//!
+//! The listener binds to loopback by default, where anyone on the machine
+//! may use it, as anyone on the machine may use Asterisk's CLI socket. On
+//! any other address the server starts only with a token, which every
+//! request from a peer that is not on loopback must carry
+//! (`Authorization: Bearer <token>`).
+//!
+//! - [`access`]: who may use it;
+//! - [`views`]: what each route answers, as JSON;
+//! - `metrics`: the Prometheus text exposition;
+//! - `http`: the listener and its routes;
+//! - [`client`] and [`table`]: the `sipjet show` and `sipjet logger`
+//!   commands, which talk to the listener.
+
+pub mod access;
+pub mod client;
+mod http;
+mod metrics;
+pub mod table;
+pub mod views;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use sipjet_core::SipStack;
+
+use crate::location::LocationStore;
+use crate::model::Model;
+use crate::modules::metrics::MessageCounters;
+use crate::modules::qualify::ContactStatus;
+use crate::security::UnidentifiedSources;
+use crate::server::Server;
+
+/// Where the admin interface listens unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8088";
+
+/// The environment variable the token is read from when no
+/// `--admin-token` is given.
+pub const TOKEN_ENV: &str = "SIPJET_ADMIN_TOKEN";
+
+/// Why the admin interface cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A listener reachable from other machines without a credential.
+    #[error(
+        "the admin interface address {0} is not a loopback address: give it a token \
+(--admin-token or {TOKEN_ENV}), bind it to 127.0.0.1 or ::1, or turn it off with --no-admin"
+    )]
+    TokenRequired(SocketAddr),
+    /// The address could not be bound (in use, say).
+    #[error("cannot listen for the admin interface on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: io::Error,
+    },
+}
+
+/// Where the admin interface listens and the token it asks of peers that
+/// are not on loopback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminOptions {
+    /// The listening address.
+    pub bind: SocketAddr,
+    /// The token; an empty one counts as none.
+    pub token: Option<String>,
+}
+
+impl AdminOptions {
+    /// Options checked before anything starts: a non-loopback address
+    /// without a token is refused.
+    pub fn new(bind: SocketAddr, token: Option<String>) -> Result<AdminOptions, AdminError> {
+        let token = token.filter(|t| !t.is_empty());
+        access::check_bind(bind, token.as_deref())?;
+        Ok(AdminOptions { bind, token })
+    }
+}
+
+/// What the admin interface reads of a running server.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The stack (transports, transactions, pool).
+    pub stack: SipStack,
+    /// The configuration.
+    pub model: Arc<Model>,
+    /// Unidentified sources.
+    pub unidentified: Arc<UnidentifiedSources>,
+    /// The SIP trace switch.
+    pub sip_trace: Arc<AtomicBool>,
+    /// The registrar's bindings.
+    pub location: Arc<dyn LocationStore>,
+    /// Qualify results.
+    pub contact_status: Arc<ContactStatus>,
+    /// Message counters.
+    pub messages: Arc<MessageCounters>,
+}
+
+impl AdminState {
+    /// The parts of `server` the admin interface reads.
+    pub fn of(server: &Server) -> AdminState {
+        AdminState {
+            stack: server.stack.clone(),
+            model: Arc::clone(&server.model),
+            unidentified: Arc::clone(&server.unidentified),
+            sip_trace: Arc::clone(&server.sip_trace),
+            location: Arc::clone(&server.location),
+            contact_status: Arc::clone(&server.contact_status),
+            messages: Arc::clone(&server.messages),
+        }
+    }
+}
+
+/// A running admin listener; dropping it stops it and closes its
+/// connections.
+pub struct AdminListener {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminListener {
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for AdminListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `options.bind` and serves the admin interface of `state`.
+pub async fn start(state: AdminState, options: AdminOptions) -> Result<AdminListener, AdminError> {
+    let options = AdminOptions::new(options.bind, options.token)?;
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| AdminError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AdminError::Bind {
+        addr: options.bind,
+        source,
+    })?;
+    tracing::info!(%addr, "admin interface listening");
+    let task = tokio::spawn(http::serve(listener, Arc::new(state), options.token));
+    Ok(AdminListener { addr, task })
+}
