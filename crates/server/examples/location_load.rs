@@ -8,6 +8,8 @@
 //!
 //! The memory and reopen figures come from a fresh process (this program run
 //! again with `reopen DB`), so that nothing left over from writing counts.
+//! `location_load fill DB` only writes the 100,000 bindings, for timing a
+//! server that starts on them (`sipjet run --location-db DB`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,8 +27,11 @@ const AORS_PER_CALLER: usize = 100;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if let [_, mode, db] = args.as_slice() {
-        if mode == "reopen" {
-            return reopen(Path::new(db));
+        match mode.as_str() {
+            "reopen" => return reopen(Path::new(db)),
+            // A database of 100,000 bindings to start a server on.
+            "fill" => return fill(Path::new(db)),
+            _ => {}
         }
     }
     let seconds = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);

@@ -1,5 +1,6 @@
 //! The `sipjet` command.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -150,6 +151,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: a log file or a
+        // watcher such as fail2ban reads plain lines.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
         Command::CheckConfig { file } => {

@@ -55,4 +55,9 @@ pub struct AorUpdate {
     pub removals: Vec<String>,
     /// Remove every binding of the AOR (`Contact: *` with `Expires: 0`).
     pub remove_all: bool,
+    /// The Call-ID and CSeq of the REGISTER that makes the removals. A
+    /// removal (or `remove_all`) of a binding that the same Call-ID made
+    /// with a CSeq at least as high is refused as out of order, like an
+    /// upsert (RFC 3261 §10.3 steps 6 and 7). `None` removes unchecked.
+    pub removed_by: Option<(String, u32)>,
 }

@@ -12,6 +12,7 @@ pub(crate) struct PreparedUpdate {
     pub(crate) aor: String,
     pub(crate) remove_all: bool,
     pub(crate) removals: Vec<String>,
+    pub(crate) removed_by: Option<(String, u32)>,
     pub(crate) upserts: Vec<Entry>,
 }
 
@@ -37,15 +38,32 @@ impl PreparedUpdate {
             aor: update.aor,
             remove_all: update.remove_all,
             removals: update.removals,
+            removed_by: update.removed_by,
             upserts,
         })
     }
 
     /// Refuses the update when it would overwrite a binding made by the same
     /// Call-ID with a CSeq that is not higher (RFC 3261 §10.3 step 7). A
-    /// binding the update removes first is not overwritten. Removals carry no
-    /// CSeq, so ordering them is the registrar's part.
+    /// binding the update removes first is not overwritten. Removals are
+    /// checked the same way against `removed_by` (steps 6 and 7).
     pub(crate) fn check(&self, current: &[Entry]) -> Result<(), StoreError> {
+        if let Some((call_id, cseq)) = &self.removed_by {
+            let removed = current.iter().filter(|entry| {
+                self.remove_all || self.removals.iter().any(|r| r == entry.contact())
+            });
+            for stored in removed {
+                if stored.call_id() == call_id && *cseq <= stored.cseq() {
+                    return Err(StoreError::StaleCSeq {
+                        aor: self.aor.clone(),
+                        contact: stored.contact().to_owned(),
+                        call_id: call_id.clone(),
+                        stored: stored.cseq(),
+                        offered: *cseq,
+                    });
+                }
+            }
+        }
         if self.remove_all {
             return Ok(());
         }
@@ -168,6 +186,47 @@ mod tests {
         upsert(vec![binding("sip:bob@192.0.2.1", "c1", 6)])
             .check(&current)
             .expect("higher CSeq");
+    }
+
+    #[test]
+    fn removals_of_the_same_call_id_need_a_higher_cseq() {
+        let current = stored(&[
+            binding("sip:bob@192.0.2.1", "c1", 5),
+            binding("sip:bob@192.0.2.2", "c2", 9),
+        ]);
+        let removal = |remove_all, contact: &str, call_id: &str, cseq| {
+            PreparedUpdate::new(AorUpdate {
+                aor: "bob".into(),
+                remove_all,
+                removals: vec![contact.into()],
+                removed_by: Some((call_id.into(), cseq)),
+                ..Default::default()
+            })
+            .expect("valid update")
+        };
+        for (remove_all, cseq) in [(false, 5), (false, 4), (true, 5)] {
+            let err = removal(remove_all, "sip:bob@192.0.2.1", "c1", cseq)
+                .check(&current)
+                .expect_err("an older or equal CSeq removes nothing");
+            assert!(
+                matches!(err, StoreError::StaleCSeq { stored: 5, .. }),
+                "{err}"
+            );
+        }
+        removal(false, "sip:bob@192.0.2.1", "c1", 6)
+            .check(&current)
+            .expect("a higher CSeq removes");
+        // Another Call-ID removes whatever its CSeq; the wildcard is
+        // refused when any binding of its Call-ID is newer.
+        removal(false, "sip:bob@192.0.2.2", "c1", 1)
+            .check(&current)
+            .expect("other Call-ID");
+        removal(true, "sip:bob@192.0.2.9", "c2", 9)
+            .check(&current)
+            .expect_err("c2's binding has CSeq 9");
+        removal(true, "sip:bob@192.0.2.9", "c3", 1)
+            .check(&current)
+            .expect("no binding of c3");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use sipjet_core::{
     Handled, IncomingRequest, SendError, ServerTransaction, Service, literal_destination,
 };
-use sipjet_message::{Message, Method};
+use sipjet_message::{Message, Method, SipUri};
 use sipjet_transport::{Destination, Protocol};
 
 use crate::location::LocationStore;
@@ -163,8 +163,37 @@ impl Service for MessageRouter {
             best: None,
             answered: false,
         }));
+        let local = request.flow.local;
+        let own_route = |uri: &SipUri| {
+            uri.host.ip().map_or_else(
+                || self.model.is_local_domain(&uri.host.to_string()),
+                |ip| ip == local.ip() && uri.port.unwrap_or(5060) == local.port(),
+            )
+        };
+        let mut template = m.clone();
+        // The credentials were for this server; passed on, they would hand
+        // the receiver what it needs to guess the sender's password.
+        template.remove_header("Authorization");
+        // RFC 3261 §16.4: a Route entry naming this server ends here.
+        let routes: Vec<String> = m
+            .routes()
+            .filter_map(Result::ok)
+            .map(|r| {
+                (
+                    r.as_str().to_string(),
+                    r.uri().ok().and_then(|u| u.as_sip().map(own_route)),
+                )
+            })
+            .skip_while(|(_, own)| *own == Some(true))
+            .map(|(r, _)| r)
+            .collect();
+        if template.remove_header("Route") > 0 {
+            for r in &routes {
+                let _ = template.add_header("Route", r);
+            }
+        }
         for (contact, dest) in targets {
-            let mut forwarded = m.clone();
+            let mut forwarded = template.clone();
             let prepared = forwarded
                 .set_request_uri(&contact)
                 .map_err(|e| SendError::Build(e.to_string()))

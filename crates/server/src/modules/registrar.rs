@@ -163,6 +163,7 @@ impl Registrar {
         let mut update = AorUpdate {
             aor: aor.name.clone(),
             remove_all: wildcard,
+            removed_by: Some((call_id.clone(), cseq)),
             ..AorUpdate::default()
         };
         // The interval granted to each contact of this request, as asked

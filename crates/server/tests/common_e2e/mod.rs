@@ -1,0 +1,396 @@
+//! What the end-to-end tests of the registrar, MESSAGE routing and real
+//! user agents share: a server started in-process on loopback from a
+//! pjsip.conf text, SIPp agents whose every message is logged and read
+//! back, scratch folders, and views of the location store and of REGISTER
+//! answers.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+pub mod sipp_log;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use sipjet_message::{Contact, HeaderName, Message, Method};
+use sipjet_server::config::pjsip;
+use sipjet_server::location::Binding;
+use sipjet_server::model::Model;
+use sipjet_server::server::{Server, ServerOptions};
+use sipjet_testkit::{Sipp, SippOutcome, SippProcess, free_port, scenarios_dir};
+use sipjet_transport::Protocol;
+
+use sipp_log::{Direction, Logged};
+
+/// The longest a SIPp run may take before it is killed and the test fails.
+pub const SIPP_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a test waits for something it polls for (a binding to appear).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A server running `conf` (a pjsip.conf text) in this process, every
+/// transport on an ephemeral port of 127.0.0.1, bindings in memory; and
+/// its UDP address.
+pub async fn start(conf: &str) -> (Server, SocketAddr) {
+    let report = pjsip::from_str("e2e.conf", conf);
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let server = Server::start(
+        Arc::new(Model::new(report.config)),
+        ServerOptions {
+            bind_override: Some("127.0.0.1:0".parse().unwrap()),
+            ..ServerOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let udp = server
+        .stack
+        .transports()
+        .unwrap()
+        .sent_by(Protocol::Udp)
+        .unwrap();
+    (server, udp)
+}
+
+/// A folder of its own under the system's temporary folder, removed when
+/// dropped.
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// A new, empty folder whose name starts with `label`.
+    pub fn new(label: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "sipjet-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A SIPp user agent playing one of this crate's scenarios against the
+/// server over UDP, from a port of its own, logging every message it sends
+/// and receives.
+pub struct Agent {
+    sipp: Sipp,
+    calls: u64,
+    rate: u64,
+    log: PathBuf,
+    scratch: Scratch,
+}
+
+impl Agent {
+    /// `scenario` (a file of `tests/sipp`) against `server`, one call.
+    pub fn new(scenario: &str, server: SocketAddr) -> Agent {
+        Agent::on_port(scenario, server, free_port())
+    }
+
+    /// The same, from `port`.
+    pub fn on_port(scenario: &str, server: SocketAddr, port: u16) -> Agent {
+        let scratch = Scratch::new("sipp");
+        let log = scratch.join("messages.log");
+        let sipp = Sipp::scenario(scenario_path(scenario))
+            .target(server)
+            .local_port(port)
+            .args(["-t", "u1", "-trace_msg", "-message_file"])
+            .arg(log.display().to_string());
+        Agent {
+            sipp,
+            calls: 1,
+            rate: 1,
+            log,
+            scratch,
+        }
+    }
+
+    /// Plays `user` (the scenario's `[service]`) and answers challenges
+    /// with `user` and `password`.
+    pub fn user(self, user: &str, password: &str) -> Agent {
+        self.args(["-s", user, "-au", user, "-ap", password])
+    }
+
+    /// Sets the scenario keyword `[name]` to `value`.
+    pub fn key(self, name: &str, value: &str) -> Agent {
+        self.args(["-key", name, value])
+    }
+
+    /// Answers requests outside its own calls with `scenario` (a file of
+    /// `tests/sipp`), one call per request.
+    pub fn out_of_call(self, scenario: &str) -> Agent {
+        let path = scenario_path(scenario).display().to_string();
+        self.args(["-oocsf".to_string(), path])
+    }
+
+    /// More SIPp arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Agent {
+        self.sipp = self.sipp.args(args);
+        self
+    }
+
+    /// Places `calls` calls (one by default) at `rate` per second.
+    pub fn calls(mut self, calls: u64, rate: u64) -> Agent {
+        self.calls = calls;
+        self.rate = rate;
+        self
+    }
+
+    /// The command line, with the number of calls, all allowed at once.
+    fn command(&self) -> Sipp {
+        self.sipp
+            .clone()
+            .calls(self.calls, self.rate)
+            .args(["-l".to_string(), self.calls.to_string()])
+    }
+
+    /// Plays the scenario to its end (at most [`SIPP_LIMIT`]).
+    pub async fn run(self) -> Run {
+        let sipp = self.command();
+        let Agent {
+            calls,
+            log,
+            scratch,
+            ..
+        } = self;
+        let outcome = tokio::task::spawn_blocking(move || sipp.run(SIPP_LIMIT))
+            .await
+            .unwrap();
+        Run {
+            outcome,
+            calls,
+            messages: read_log(&log),
+            _scratch: scratch,
+        }
+    }
+
+    /// Starts the scenario and returns while it plays.
+    pub fn spawn(self) -> Background {
+        Background {
+            process: self.command().spawn(),
+            calls: self.calls,
+            log: self.log,
+            scratch: self.scratch,
+        }
+    }
+}
+
+/// A SIPp agent playing in the background; killed when dropped.
+pub struct Background {
+    process: SippProcess,
+    calls: u64,
+    log: PathBuf,
+    scratch: Scratch,
+}
+
+impl Background {
+    /// Stops the agent (it may be waiting for more) and returns what it
+    /// logged.
+    pub fn stop(self) -> Vec<Logged> {
+        drop(self.process);
+        read_log(&self.log)
+    }
+
+    /// Waits for the agent to end on its own (at most `limit`).
+    pub async fn finish(self, limit: Duration) -> Run {
+        let Background {
+            process,
+            calls,
+            log,
+            scratch,
+        } = self;
+        let outcome = tokio::task::spawn_blocking(move || process.wait(limit))
+            .await
+            .unwrap();
+        Run {
+            outcome,
+            calls,
+            messages: read_log(&log),
+            _scratch: scratch,
+        }
+    }
+}
+
+/// A finished SIPp run.
+pub struct Run {
+    /// How SIPp ended.
+    pub outcome: SippOutcome,
+    calls: u64,
+    /// Every message it sent and received.
+    pub messages: Vec<Logged>,
+    _scratch: Scratch,
+}
+
+impl Run {
+    /// Panics, with SIPp's report and its messages, unless every call of
+    /// the run succeeded.
+    pub fn assert_success(&self) {
+        let ok = self.outcome.exit_code == Some(0)
+            && self.outcome.successful == self.calls
+            && self.outcome.failed == 0;
+        assert!(
+            ok,
+            "SIPp: exit {:?}, {} successful, {} failed (expected {} successful)\n{}\n\
+             messages:\n{}",
+            self.outcome.exit_code,
+            self.outcome.successful,
+            self.outcome.failed,
+            self.calls,
+            self.outcome.output,
+            self.transcript()
+        );
+    }
+
+    /// The final responses SIPp received, in order, each once (a
+    /// retransmitted answer is left out).
+    pub fn finals(&self) -> Vec<&Message> {
+        let mut seen = Vec::new();
+        sipp_log::responses_received(&self.messages)
+            .into_iter()
+            .filter(|r| r.status().is_some_and(|s| s >= 200))
+            .filter(|r| {
+                let key = (
+                    r.header(HeaderName::CallId).map(str::to_string),
+                    r.cseq().ok().map(|c| c.seq),
+                    r.status(),
+                );
+                let fresh = !seen.contains(&key);
+                seen.push(key);
+                fresh
+            })
+            .collect()
+    }
+
+    /// The status codes of [`Run::finals`].
+    pub fn final_codes(&self) -> Vec<u16> {
+        self.finals().iter().filter_map(|r| r.status()).collect()
+    }
+
+    /// The requests of `method` SIPp sent (retransmissions included).
+    pub fn sent(&self, method: &Method) -> Vec<&Message> {
+        sipp_log::requests(&self.messages, Direction::Sent, method)
+    }
+
+    /// The request of `method` with CSeq number `seq` SIPp sent.
+    pub fn sent_with_cseq(&self, method: &Method, seq: u32) -> &Message {
+        self.sent(method)
+            .into_iter()
+            .find(|m| m.cseq().is_ok_and(|c| c.seq == seq))
+            .unwrap_or_else(|| {
+                panic!(
+                    "SIPp sent no {method} with CSeq {seq}\n{}",
+                    self.transcript()
+                )
+            })
+    }
+
+    /// Every message, as text, for failure reports.
+    pub fn transcript(&self) -> String {
+        transcript(&self.messages)
+    }
+}
+
+/// Messages as text, each after a line saying which way it went.
+pub fn transcript(messages: &[Logged]) -> String {
+    let mut out = String::new();
+    for m in messages {
+        let way = match m.direction {
+            Direction::Sent => "sent by SIPp",
+            Direction::Received => "received by SIPp",
+        };
+        out.push_str(&format!(
+            "--- {way}:\n{}\n",
+            String::from_utf8_lossy(&m.message.to_bytes())
+        ));
+    }
+    out
+}
+
+fn scenario_path(name: &str) -> PathBuf {
+    scenarios_dir(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+fn read_log(path: &Path) -> Vec<Logged> {
+    std::fs::read(path)
+        .map(|bytes| sipp_log::parse(&bytes))
+        .unwrap_or_default()
+}
+
+/// The Contacts of a REGISTER answer: each URI with its `expires`, sorted
+/// by URI.
+pub fn listed_contacts(response: &Message) -> Vec<(String, Option<u32>)> {
+    let mut out: Vec<(String, Option<u32>)> = response
+        .contacts()
+        .map(|c| {
+            let c =
+                c.unwrap_or_else(|e| panic!("a Contact that does not parse ({e}): {response:?}"));
+            let Contact::Addr(addr) = c else {
+                panic!("Contact: * in an answer: {response:?}");
+            };
+            (addr.uri_str().to_string(), c.expires())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The bindings the server keeps for `aor`, sorted by contact.
+pub fn bindings(server: &Server, aor: &str) -> Vec<Binding> {
+    let mut b = server.location.bindings(aor, SystemTime::now());
+    b.sort_by(|x, y| x.contact.cmp(&y.contact));
+    b
+}
+
+/// The contacts of [`bindings`].
+pub fn bound_contacts(server: &Server, aor: &str) -> Vec<String> {
+    bindings(server, aor)
+        .into_iter()
+        .map(|b| b.contact)
+        .collect()
+}
+
+/// Seconds from now until `binding` expires (rounded down).
+pub fn seconds_left(binding: &Binding) -> u64 {
+    binding
+        .expires_at
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Waits until `aor` has `count` bindings; false if it does not within
+/// [`PATIENCE`].
+pub async fn wait_for_bindings(server: &Server, aor: &str, count: usize) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if server.location.bindings(aor, SystemTime::now()).len() == count {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
