@@ -262,6 +262,10 @@ sipp_step() { # test rate
   local ok=0 failed=0 achieved=0
   for p in $(seq 0 $((procs - 1))); do
     out=$(cat "$work/sipp-$p.out")
+    if ! echo "$out" | grep -q "Successful call"; then
+      echo "SIPp process $p gave no statistics; its output ends:" >&2
+      tail -5 "$work/sipp-$p.out" >&2
+    fi
     ok=$((ok + $(echo "$out" | awk -F'|' '/Successful call/ {v=$3} END {gsub(/ /,"",v); print v+0}')))
     failed=$((failed + $(echo "$out" | awk -F'|' '/Failed call/ {v=$3} END {gsub(/ /,"",v); print v+0}')))
     achieved=$((achieved + $(echo "$out" | awk -F'|' '/Call Rate/ {v=$3} END {gsub(/[ cps]/,"",v); printf "%.0f", v}')))

@@ -201,14 +201,19 @@ impl SipStack {
             .and_then(|id| self.dialog_serializer(&id))
             .unwrap_or_else(|| self.inner.distributor.serializer_for(&request).clone());
         let stack = self.clone();
-        let pushed = serializer.push(move || {
+        let task = move || {
             stack.process_request(IncomingRequest::new(
                 request,
                 flow,
                 transaction,
                 stack.clone(),
             ))
-        });
+        };
+        let pushed = if self.dispatch_inline() {
+            serializer.run_or_push(task).map(|_| ())
+        } else {
+            serializer.push(task)
+        };
         if pushed.is_err() {
             tracing::warn!("a request arrived while the pool shuts down; it is dropped");
         }

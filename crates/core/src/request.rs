@@ -75,12 +75,8 @@ impl IncomingRequest {
     /// A response with a reason phrase of the caller's (a refusal that
     /// says why), otherwise as [`IncomingRequest::response`].
     pub fn response_with_reason(&self, code: u16, reason: &str) -> Message {
-        let mut r = Message::response_to_with(&self.message, code, Some(reason), None)
-            .unwrap_or_else(|_| self.response(code));
-        if let Some(ua) = &self.stack.config().user_agent {
-            let _ = r.add_header("Server", ua);
-        }
-        r
+        self.stack
+            .response_with_reason_to(&self.message, code, reason)
     }
 
     /// Sends a response: through the server transaction, or without one
@@ -178,6 +174,13 @@ impl ServerTransaction {
     /// A response to the request (see [`IncomingRequest::response`]).
     pub fn response(&self, code: u16) -> Message {
         self.stack.response_to(&self.request, code)
+    }
+
+    /// A response with a reason phrase of the caller's (see
+    /// [`IncomingRequest::response_with_reason`]).
+    pub fn response_with_reason(&self, code: u16, reason: &str) -> Message {
+        self.stack
+            .response_with_reason_to(&self.request, code, reason)
     }
 
     /// Sends a response (see [`IncomingRequest::respond`]).

@@ -50,6 +50,17 @@ pub trait Service: Send + Sync + 'static {
         Priority::APPLICATION
     }
 
+    /// True when its work on a received request never waits: no blocking
+    /// I/O, no lock held for long, no synchronous push to a serializer.
+    /// When everything a request meets says so, the core runs the
+    /// request's task on the thread that received it instead of handing it
+    /// to a pool thread, which saves a wake-up and a context switch per
+    /// request. The default, false, keeps the seed's behaviour: the task
+    /// goes through the threadpool.
+    fn runs_inline(&self) -> bool {
+        false
+    }
+
     /// A received request, on its serializer. Return [`Handled::Yes`] to
     /// take it (and answer it).
     fn on_rx_request(&self, _request: &IncomingRequest) -> Handled {

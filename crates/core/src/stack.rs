@@ -309,6 +309,23 @@ impl SipStack {
         self.authenticator().is_some()
     }
 
+    /// True when every service, the authenticator and every identifier
+    /// may run on the receiving thread ([`crate::Service::runs_inline`]).
+    pub(crate) fn dispatch_inline(&self) -> bool {
+        self.inner
+            .services
+            .snapshot()
+            .iter()
+            .all(|s| s.runs_inline())
+            && self.authenticator().is_none_or(|a| a.runs_inline())
+            && self
+                .inner
+                .identifiers
+                .snapshot()
+                .iter()
+                .all(|i| i.runs_inline())
+    }
+
     /// Registers an endpoint identifier
     /// (`ast_sip_register_endpoint_identifier`); identifiers are asked in
     /// registration order.
@@ -490,6 +507,18 @@ impl SipStack {
             Message::new_response(code, None)
                 .unwrap_or_else(|_| Message::new_response(500, None).expect("500"))
         });
+        if let Some(ua) = &self.inner.config.user_agent {
+            let _ = r.add_header("Server", ua);
+        }
+        r
+    }
+
+    /// As [`SipStack::response_to`], with a reason phrase of the caller's
+    /// (a refusal that says why).
+    pub fn response_with_reason_to(&self, request: &Message, code: u16, reason: &str) -> Message {
+        let Ok(mut r) = Message::response_to_with(request, code, Some(reason), None) else {
+            return self.response_to(request, code);
+        };
         if let Some(ua) = &self.inner.config.user_agent {
             let _ = r.add_header("Server", ua);
         }

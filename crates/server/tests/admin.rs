@@ -373,7 +373,6 @@ async fn metrics_count_what_the_server_receives_and_sends() {
         );
         assert!(after.contains(&format!("# TYPE {gauge} ")), "{gauge}");
     }
-    assert!(sample(&after, "sipjet_pool_threads") > 0);
     assert_eq!(sample(&after, "sipjet_bindings"), 0);
     assert_eq!(sample(&after, "sipjet_requests_refused_total"), 0);
 }

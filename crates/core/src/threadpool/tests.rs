@@ -23,8 +23,10 @@ fn pool(initial: usize, increment: usize, max: usize) -> ThreadPool {
 /// Pushes `tasks` tasks to each of `works` serializers from `pushers`
 /// threads (each serializer always from the same thread, so its order is
 /// defined) and checks every serializer ran its tasks in order and never
-/// two at once.
-fn order_and_exclusion(p: &ThreadPool, works: usize, tasks: usize, pushers: usize) {
+/// two at once. With `inline`, every other task goes through
+/// [`Serializer::run_or_push`], which runs it on the pushing thread when
+/// the serializer is idle.
+fn order_and_exclusion(p: &ThreadPool, works: usize, tasks: usize, pushers: usize, inline: bool) {
     struct Work {
         serializer: Serializer,
         running: AtomicBool,
@@ -52,22 +54,25 @@ fn order_and_exclusion(p: &ThreadPool, works: usize, tasks: usize, pushers: usiz
                         let all2 = Arc::clone(&all);
                         let remaining = Arc::clone(&remaining);
                         let done_tx = done_tx.clone();
-                        all[w]
-                            .serializer
-                            .push(move || {
-                                let work = &all2[w];
-                                assert!(
-                                    !work.running.swap(true, Ordering::SeqCst),
-                                    "two tasks of one serializer ran at once"
-                                );
-                                work.log.lock().unwrap().push(seq);
-                                std::hint::spin_loop();
-                                work.running.store(false, Ordering::SeqCst);
-                                if remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
-                                    done_tx.send(()).unwrap();
-                                }
-                            })
-                            .unwrap();
+                        let task = move || {
+                            let work = &all2[w];
+                            assert!(
+                                !work.running.swap(true, Ordering::SeqCst),
+                                "two tasks of one serializer ran at once"
+                            );
+                            work.log.lock().unwrap().push(seq);
+                            std::hint::spin_loop();
+                            work.running.store(false, Ordering::SeqCst);
+                            if remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                done_tx.send(()).unwrap();
+                            }
+                        };
+                        let serializer = &all[w].serializer;
+                        if inline && seq % 2 == 1 {
+                            serializer.run_or_push(task).unwrap();
+                        } else {
+                            serializer.push(task).unwrap();
+                        }
                     }
                 }
             })
@@ -90,7 +95,53 @@ fn order_and_exclusion(p: &ThreadPool, works: usize, tasks: usize, pushers: usiz
 #[test]
 fn thousands_of_serializers_keep_order_and_exclusion() {
     let p = pool(4, 2, 8);
-    order_and_exclusion(&p, 2_000, 50, 4);
+    order_and_exclusion(&p, 2_000, 50, 4, false);
+    assert!(p.shutdown(GUARD));
+}
+
+#[test]
+fn running_on_the_callers_thread_keeps_order_and_exclusion() {
+    let p = pool(2, 1, 4);
+    order_and_exclusion(&p, 500, 100, 4, true);
+    assert!(p.shutdown(GUARD));
+}
+
+#[test]
+fn run_or_push_runs_here_only_when_idle() {
+    let p = pool(1, 1, 1);
+    let s = p.create_serializer("here");
+    let me = std::thread::current().id();
+    let (tx, rx) = mpsc::channel();
+    let t = tx.clone();
+    assert_eq!(
+        s.run_or_push(move || t.send(std::thread::current().id()).unwrap()),
+        Ok(true)
+    );
+    assert_eq!(rx.recv_timeout(GUARD).unwrap(), me);
+    // Busy: a task holds the serializer until released, so the next one
+    // queues behind it and runs on the pool.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    s.push(move || release_rx.recv_timeout(GUARD).unwrap())
+        .unwrap();
+    let t = tx.clone();
+    assert_eq!(
+        s.run_or_push(move || t.send(std::thread::current().id()).unwrap()),
+        Ok(false)
+    );
+    release_tx.send(()).unwrap();
+    assert_ne!(rx.recv_timeout(GUARD).unwrap(), me);
+    // A task run here that pushes to its own serializer hands the new task
+    // to the pool when it is done.
+    let inner = s.clone();
+    assert_eq!(
+        s.run_or_push(move || {
+            inner
+                .push(move || tx.send(std::thread::current().id()).unwrap())
+                .unwrap();
+        }),
+        Ok(true)
+    );
+    assert_ne!(rx.recv_timeout(GUARD).unwrap(), me);
     assert!(p.shutdown(GUARD));
 }
 
@@ -264,9 +315,10 @@ proptest::proptest! {
         works in 1usize..200,
         tasks in 1usize..40,
         pushers in 1usize..4,
+        inline in proptest::bool::ANY,
     ) {
         let p = pool(initial, increment, max);
-        order_and_exclusion(&p, works, tasks, pushers);
+        order_and_exclusion(&p, works, tasks, pushers, inline);
         proptest::prop_assert!(p.shutdown(GUARD));
     }
 }

@@ -235,6 +235,11 @@ fn addressed_to_server(request: &IncomingRequest) -> bool {
 }
 
 impl Authenticator for DigestAuthenticator {
+    fn runs_inline(&self) -> bool {
+        // Hashes and a nonce check in memory.
+        true
+    }
+
     fn requires_authentication(&self, endpoint: &Endpoint, request: &IncomingRequest) -> bool {
         if request.method() == &Method::Options
             && self.model.config.global.unauthenticated_server_options

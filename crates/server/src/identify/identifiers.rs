@@ -28,6 +28,11 @@ impl ByUsername {
 }
 
 impl EndpointIdentifier for ByUsername {
+    fn runs_inline(&self) -> bool {
+        // A lookup in the model.
+        true
+    }
+
     fn name(&self) -> &str {
         "username"
     }
@@ -66,6 +71,11 @@ impl ByAuthUsername {
 }
 
 impl EndpointIdentifier for ByAuthUsername {
+    fn runs_inline(&self) -> bool {
+        // A lookup in the model.
+        true
+    }
+
     fn name(&self) -> &str {
         "auth_username"
     }
@@ -139,6 +149,11 @@ impl ByIp {
 }
 
 impl EndpointIdentifier for ByIp {
+    fn runs_inline(&self) -> bool {
+        // Addresses resolved in the background; a lookup in memory.
+        true
+    }
+
     fn name(&self) -> &str {
         "ip"
     }
@@ -167,6 +182,11 @@ impl CountUnidentified {
 }
 
 impl EndpointIdentifier for CountUnidentified {
+    fn runs_inline(&self) -> bool {
+        // A counter under a short lock.
+        true
+    }
+
     fn name(&self) -> &str {
         "count-unidentified"
     }

@@ -290,6 +290,27 @@ fn aors_are_independent(store: &dyn LocationStore) {
     }
 }
 
+/// `apply_then` reports what `apply` would, once the change is visible.
+fn apply_then_reports_once_applied(store: &dyn LocationStore) {
+    let outcome = |update: AorUpdate| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.apply_then(update, Box::new(move |r| tx.send(r).unwrap()));
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("done is called")
+    };
+    let alice = binding("alice", "sip:alice@192.0.2.1:5060", now() + HOUR, "c1", 5);
+    outcome(upsert("alice", vec![alice.clone()])).expect("stored");
+    assert_eq!(store.bindings("alice", now()), vec![alice]);
+    let older = binding("alice", "sip:alice@192.0.2.1:5060", now() + HOUR, "c1", 4);
+    let err = outcome(upsert("alice", vec![older])).expect_err("older CSeq");
+    assert!(matches!(err, StoreError::StaleCSeq { .. }), "{err}");
+    let mut foreign = binding("bob", "sip:bob@192.0.2.2:5060", now() + HOUR, "c2", 1);
+    foreign.aor = "carol".into();
+    let err = outcome(upsert("bob", vec![foreign])).expect_err("another AOR's binding");
+    assert!(matches!(err, StoreError::AorMismatch { .. }), "{err}");
+    assert_eq!(store.len(), 1);
+}
+
 macro_rules! for_each_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -335,4 +356,5 @@ for_each_store!(
     a_stale_cseq_is_refused_and_changes_nothing,
     updates_that_cannot_be_stored_are_refused,
     aors_are_independent,
+    apply_then_reports_once_applied,
 );

@@ -32,16 +32,27 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use sqlite::{CommitStats, SqliteStore};
 
+/// What [`LocationStore::apply_then`] calls with the outcome.
+pub type ApplyDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 /// Where the registrar keeps bindings.
 ///
-/// `apply` may block the calling thread (on disk or network I/O); reads are
-/// meant to be answered from memory.
+/// `apply` may block the calling thread (on disk or network I/O);
+/// `apply_then` must not. Reads are meant to be answered from memory.
 pub trait LocationStore: Send + Sync + 'static {
     /// Applies an update atomically and durably: when it returns `Ok`, the
     /// change survives a crash (`kill -9` of the process) and a restart (the
     /// [`MemoryStore`] alone excepted). When it returns an error, nothing of
     /// the update was applied.
     fn apply(&self, update: AorUpdate) -> Result<(), StoreError>;
+
+    /// As [`apply`](Self::apply), without waiting: `done` gets the outcome
+    /// once the update is durable (or refused), perhaps on another thread.
+    /// A registrar answers from `done`, so that no thread sits blocked on
+    /// a commit. The default applies at once and calls `done` here.
+    fn apply_then(&self, update: AorUpdate, done: ApplyDone) {
+        done(self.apply(update));
+    }
 
     /// The bindings of an AOR that are valid at `now` (never an expired one,
     /// pruned or not), in no particular order, without touching the disk.

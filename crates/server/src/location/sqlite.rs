@@ -12,13 +12,13 @@ use std::time::{Instant, SystemTime};
 use rusqlite::Connection;
 use tracing::{error, info};
 
-use super::LocationStore;
 use super::binding::{AorUpdate, Binding};
 use super::error::StoreError;
 use super::memory::MemoryStore;
 use super::schema;
 use super::update::PreparedUpdate;
-use super::writer::{Counters, Job, Reply, Writer};
+use super::writer::{Counters, Job, Reply, Waiter, Writer};
+use super::{ApplyDone, LocationStore};
 
 /// Bindings in a SQLite database (WAL, `synchronous=FULL`), served from
 /// memory.
@@ -151,7 +151,24 @@ impl SqliteStore {
 impl LocationStore for SqliteStore {
     fn apply(&self, update: AorUpdate) -> Result<(), StoreError> {
         let update = PreparedUpdate::new(update)?;
-        self.ask(|done| Job::Apply { update, done })
+        self.ask(|done| Job::Apply {
+            update,
+            done: Waiter::Blocked(done),
+        })
+    }
+
+    fn apply_then(&self, update: AorUpdate, done: ApplyDone) {
+        let update = match PreparedUpdate::new(update) {
+            Ok(u) => u,
+            Err(e) => return done(Err(e)),
+        };
+        let job = Job::Apply {
+            update,
+            done: Waiter::Callback(done),
+        };
+        if let Err(mpsc::SendError(Job::Apply { done, .. })) = self.jobs.send(job) {
+            done.send(Err(StoreError::WriterStopped));
+        }
     }
 
     fn bindings(&self, aor: &str, now: SystemTime) -> Vec<Binding> {

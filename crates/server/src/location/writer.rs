@@ -25,12 +25,30 @@ const MAX_BATCH: usize = 1024;
 /// Where the writer sends a caller its outcome.
 pub(crate) type Reply<T> = SyncSender<Result<T, StoreError>>;
 
+/// Who waits for an update: a blocked caller, or a callback.
+pub(crate) enum Waiter {
+    Blocked(Reply<()>),
+    Callback(super::ApplyDone),
+}
+
+impl Waiter {
+    pub(crate) fn send(self, outcome: Result<(), StoreError>) {
+        match self {
+            // A caller that stopped waiting still has its update stored.
+            Waiter::Blocked(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Waiter::Callback(done) => done(outcome),
+        }
+    }
+}
+
 /// Work for the writer thread.
 pub(crate) enum Job {
     /// Store an update; the outcome goes to `done`.
     Apply {
         update: PreparedUpdate,
-        done: Reply<()>,
+        done: Waiter,
     },
     /// Remove the bindings expired at `now`; their number goes to `done`.
     Prune { now: SystemTime, done: Reply<usize> },
@@ -104,7 +122,7 @@ impl Writer {
     /// Writes the batch in one transaction and answers every caller: a
     /// refused update at once, the others after the commit (and after the
     /// index shows the change) or with the fault that lost the batch.
-    fn commit_batch(&mut self, applies: &mut Vec<(PreparedUpdate, Option<Reply<()>>)>) {
+    fn commit_batch(&mut self, applies: &mut Vec<(PreparedUpdate, Option<Waiter>)>) {
         let mut changed = HashMap::new();
         let outcome = self.write_batch(applies, &mut changed);
         let waiting = applies.drain(..).filter_map(|(_, done)| done);
@@ -118,15 +136,14 @@ impl Writer {
                     self.counters.updates.fetch_add(stored, Ordering::Relaxed);
                 }
                 for done in waiting {
-                    // A caller that stopped waiting still has its update stored.
-                    let _ = done.send(Ok(()));
+                    done.send(Ok(()));
                 }
             }
             Err(fault) => {
                 let err = fault.to_error();
                 error!(%err, "location batch lost");
                 for done in waiting {
-                    let _ = done.send(Err(fault.to_error()));
+                    done.send(Err(fault.to_error()));
                 }
             }
         }
@@ -137,7 +154,7 @@ impl Writer {
     /// entries of every AOR the batch touched. Returns how many were stored.
     fn write_batch(
         &mut self,
-        applies: &mut [(PreparedUpdate, Option<Reply<()>>)],
+        applies: &mut [(PreparedUpdate, Option<Waiter>)],
         changed: &mut HashMap<String, Vec<Entry>>,
     ) -> Result<u64, BatchFault> {
         let write = |source| BatchFault::Write(Arc::new(source));
@@ -149,7 +166,7 @@ impl Writer {
                 .or_insert_with(|| self.index.entries_of(&update.aor));
             if let Err(refused) = update.check(entries) {
                 if let Some(done) = done.take() {
-                    let _ = done.send(Err(refused));
+                    done.send(Err(refused));
                 }
                 continue;
             }
@@ -210,7 +227,11 @@ mod tests {
     ) -> mpsc::Receiver<Result<(), StoreError>> {
         let (done, outcome) = mpsc::sync_channel(1);
         let update = PreparedUpdate::new(update).expect("valid update");
-        jobs.send(Job::Apply { update, done }).expect("queued");
+        jobs.send(Job::Apply {
+            update,
+            done: Waiter::Blocked(done),
+        })
+        .expect("queued");
         outcome
     }
 

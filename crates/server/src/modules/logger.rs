@@ -25,6 +25,11 @@ impl SipLogger {
 }
 
 impl Service for SipLogger {
+    fn runs_inline(&self) -> bool {
+        // One log line per message.
+        true
+    }
+
     fn name(&self) -> &str {
         "logger"
     }

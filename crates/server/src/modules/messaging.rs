@@ -102,6 +102,11 @@ impl MessageRouter {
 }
 
 impl Service for MessageRouter {
+    fn runs_inline(&self) -> bool {
+        // Looks up bindings in memory; the forwarded requests are sent without waiting.
+        true
+    }
+
     fn name(&self) -> &str {
         "messaging"
     }

@@ -217,6 +217,11 @@ impl MessageMetrics {
 }
 
 impl Service for MessageMetrics {
+    fn runs_inline(&self) -> bool {
+        // Atomic counters.
+        true
+    }
+
     fn name(&self) -> &str {
         "metrics"
     }

@@ -29,6 +29,11 @@ impl OptionsResponder {
 }
 
 impl Service for OptionsResponder {
+    fn runs_inline(&self) -> bool {
+        // Builds a response from configuration.
+        true
+    }
+
     fn name(&self) -> &str {
         "options"
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sipjet_core::{Handled, IncomingRequest, Service};
+use sipjet_core::{Handled, IncomingRequest, ServerTransaction, Service};
 use sipjet_message::{Contact, HeaderName, Message, Method, Uri};
 
 use crate::config::pjsip::AorConf;
@@ -35,6 +35,51 @@ struct Requested {
 
 /// Why a REGISTER is refused: status, reason, extra header.
 struct Refusal(u16, &'static str, Option<(&'static str, String)>);
+
+impl Refusal {
+    fn of_store(e: StoreError, aor: &str) -> Refusal {
+        match e {
+            StoreError::StaleCSeq { .. } => Refusal(500, "CSeq out of order", None),
+            other => {
+                tracing::error!(error = %other, %aor, "cannot store a registration");
+                Refusal(500, "Server Internal Error", None)
+            }
+        }
+    }
+}
+
+/// A REGISTER checked and turned into a change of its AOR, and what the
+/// 200 will need once the change is stored.
+struct Accepted {
+    aor: String,
+    /// `None` for a REGISTER that only asks for the current bindings.
+    update: Option<AorUpdate>,
+    /// The interval granted to each contact of this request, as asked
+    /// (capped at the maximum), for the 200 without rounding.
+    granted: Vec<(String, u32)>,
+    path: Vec<String>,
+}
+
+impl Accepted {
+    /// The 200: every current binding with its expiry, Path, Date.
+    fn ok(&self, store: &dyn LocationStore, mut ok: Message) -> Message {
+        for b in store.bindings(&self.aor, SystemTime::now()) {
+            let remaining = self
+                .granted
+                .iter()
+                .find(|(c, _)| *c == b.contact)
+                .map(|(_, e)| *e)
+                .unwrap_or_else(|| remaining_seconds(b.expires_at));
+            let _ = ok.add_header("Contact", &format!("<{}>;expires={remaining}", b.contact));
+        }
+        if !self.path.is_empty() {
+            let _ = ok.add_header("Path", &self.path.join(", "));
+            let _ = ok.add_header("Supported", "path");
+        }
+        let _ = ok.add_header("Date", &httpdate(SystemTime::now()));
+        ok
+    }
+}
 
 impl Registrar {
     /// A registrar over `store` for the model's AORs.
@@ -103,7 +148,8 @@ impl Registrar {
         Ok((wildcard, out))
     }
 
-    fn register(&self, request: &IncomingRequest) -> Result<Message, Refusal> {
+    /// Checks a REGISTER and works out the change it makes.
+    fn register(&self, request: &IncomingRequest) -> Result<Accepted, Refusal> {
         let m = &request.message;
         let Some(aor) = self.aor_of(request) else {
             return Err(Refusal(404, "Not Found", None));
@@ -166,8 +212,6 @@ impl Registrar {
             removed_by: Some((call_id.clone(), cseq)),
             ..AorUpdate::default()
         };
-        // The interval granted to each contact of this request, as asked
-        // (capped at the maximum), for the 200 without rounding.
         let mut granted: Vec<(String, u32)> = Vec::new();
         for r in &requested {
             let same = existing
@@ -226,30 +270,14 @@ impl Registrar {
                 update.removals.push(b.contact.clone());
             }
         }
-        if !update.upserts.is_empty() || !update.removals.is_empty() || update.remove_all {
-            self.store.apply(update).map_err(|e| match e {
-                StoreError::StaleCSeq { .. } => Refusal(500, "CSeq out of order", None),
-                other => {
-                    tracing::error!(error = %other, aor = %aor.name, "cannot store a registration");
-                    Refusal(500, "Server Internal Error", None)
-                }
-            })?;
-        }
-        let mut ok = request.response(200);
-        for b in self.store.bindings(&aor.name, SystemTime::now()) {
-            let remaining = granted
-                .iter()
-                .find(|(c, _)| *c == b.contact)
-                .map(|(_, e)| *e)
-                .unwrap_or_else(|| remaining_seconds(b.expires_at));
-            let _ = ok.add_header("Contact", &format!("<{}>;expires={remaining}", b.contact));
-        }
-        if !path.is_empty() {
-            let _ = ok.add_header("Path", &path.join(", "));
-            let _ = ok.add_header("Supported", "path");
-        }
-        let _ = ok.add_header("Date", &httpdate(SystemTime::now()));
-        Ok(ok)
+        let changes =
+            !update.upserts.is_empty() || !update.removals.is_empty() || update.remove_all;
+        Ok(Accepted {
+            aor: aor.name.clone(),
+            update: changes.then_some(update),
+            granted,
+            path,
+        })
     }
 }
 
@@ -300,6 +328,27 @@ fn httpdate(t: SystemTime) -> String {
     )
 }
 
+/// Sends the 200 or the refusal.
+fn answer(
+    transaction: &ServerTransaction,
+    outcome: Result<&Accepted, Refusal>,
+    store: &dyn LocationStore,
+) {
+    let response = match outcome {
+        Ok(accepted) => accepted.ok(store, transaction.response(200)),
+        Err(Refusal(code, reason, header)) => {
+            let mut r = transaction.response_with_reason(code, reason);
+            if let Some((name, value)) = header {
+                let _ = r.add_header(name, &value);
+            }
+            r
+        }
+    };
+    if let Err(e) = transaction.respond(response) {
+        tracing::warn!(error = %e, "cannot answer a REGISTER");
+    }
+}
+
 impl Service for Registrar {
     fn name(&self) -> &str {
         "registrar"
@@ -309,20 +358,37 @@ impl Service for Registrar {
         if request.method() != &Method::Register {
             return Handled::No;
         }
-        let response = match self.register(request) {
-            Ok(ok) => ok,
-            Err(Refusal(code, reason, header)) => {
-                let mut r = request.response_with_reason(code, reason);
-                if let Some((name, value)) = header {
-                    let _ = r.add_header(name, &value);
-                }
-                r
+        let transaction = request.server_transaction();
+        let mut accepted = match self.register(request) {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                answer(&transaction, Err(refusal), &*self.store);
+                return Handled::Yes;
             }
         };
-        if let Err(e) = request.respond(response) {
-            tracing::warn!(error = %e, "cannot answer a REGISTER");
-        }
+        let Some(update) = accepted.update.take() else {
+            answer(&transaction, Ok(&accepted), &*self.store);
+            return Handled::Yes;
+        };
+        // Answered once the change is on disk, by the store's thread, so
+        // that no thread sits waiting for the commit.
+        let store = Arc::clone(&self.store);
+        self.store.apply_then(
+            update,
+            Box::new(move |stored| {
+                let outcome = match stored {
+                    Ok(()) => Ok(&accepted),
+                    Err(e) => Err(Refusal::of_store(e, &accepted.aor)),
+                };
+                answer(&transaction, outcome, &*store);
+            }),
+        );
         Handled::Yes
+    }
+
+    fn runs_inline(&self) -> bool {
+        // Checks in memory; the store writes on its own thread.
+        true
     }
 }
 
