@@ -81,10 +81,27 @@ impl IncomingRequest {
 
     /// Sends a response: through the server transaction, or without one
     /// for a request that has none.
-    pub fn respond(&self, mut response: Message) -> Result<(), SendError> {
+    pub fn respond(&self, response: Message) -> Result<(), SendError> {
+        self.send_response(response, false)
+    }
+
+    /// Sends a final response and keeps no transaction state for it (RFC
+    /// 3261 §8.2.7, PJSIP's `pjsip_endpt_respond_stateless`): a
+    /// retransmission of the request arrives again as a new request. For
+    /// answers that are cheap to give twice, where holding the response for
+    /// Timer J (32 s over UDP) would cost memory for nothing: challenges,
+    /// OPTIONS. An INVITE is still answered statefully.
+    pub fn respond_stateless(&self, response: Message) -> Result<(), SendError> {
+        self.send_response(response, true)
+    }
+
+    fn send_response(&self, mut response: Message, stateless: bool) -> Result<(), SendError> {
         let code = response.status().ok_or(SendError::NotAResponse)?;
         self.stack.run_tx_response_hooks(&mut response, &self.flow);
         match self.transaction {
+            Some(id) if stateless && code >= 200 => {
+                self.stack.driver().respond_stateless(id, response)?
+            }
             Some(id) => self.stack.driver().respond(id, response)?,
             None => self
                 .stack

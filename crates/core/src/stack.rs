@@ -475,14 +475,17 @@ impl SipStack {
 
     /// `ast_sip_challenge_request`: answers `request` with a 401 carrying
     /// one WWW-Authenticate per challenge; the core fills in nonce and
-    /// opaque where the challenge leaves them empty.
+    /// opaque where the challenge leaves them empty. The challenge is sent
+    /// statelessly (RFC 3261 §26.3.2.4: a flood of unauthenticated requests
+    /// must not pile up transaction state); a retransmitted request is
+    /// simply challenged again.
     pub fn challenge_request(
         &self,
         request: &IncomingRequest,
         challenges: &[DigestChallenge],
     ) -> Result<(), SendError> {
         let response = challenge_response(request.response(401), challenges);
-        request.respond(response)
+        request.respond_stateless(response)
     }
 
     /// `ast_sip_identify_endpoint`: asks each identifier in registration

@@ -191,6 +191,19 @@ impl Driver {
         Ok(())
     }
 
+    /// Answers a server transaction with a final response and keeps no
+    /// state for it (see [`Transactions::respond_stateless`]).
+    pub fn respond_stateless(
+        &self,
+        id: TransactionId,
+        response: Message,
+    ) -> Result<(), TransactionError> {
+        let (step, ()) =
+            self.step(|layer| layer.respond_stateless(id, response, Instant::now()))?;
+        self.finish(Some(step));
+        Ok(())
+    }
+
     /// Sends a message outside any transaction: an ACK for a 2xx, or a
     /// stateless response (to a request that created no transaction, such
     /// as an ACK, or one refused before a transaction was worth keeping).

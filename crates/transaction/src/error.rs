@@ -46,6 +46,9 @@ pub enum TransactionError {
         /// The method.
         method: Method,
     },
+    /// A response that ends the transaction at once must be final.
+    #[error("a stateless answer must be a final response, not a {0}")]
+    NotFinal(u16),
     /// The transaction has sent its final response; only a further 2xx
     /// can follow a 2xx to an INVITE.
     #[error("transaction {id} has sent its final response; a {status} cannot follow")]

@@ -226,11 +226,34 @@ impl<D: Clone> Transactions<D> {
                 Machine::ClientInvite(_) | Machine::ClientNonInvite(_) => Err(Refusal::NotServer),
             })
             .ok_or(TransactionError::UnknownTransaction(id))?;
-        result.map_err(|refusal| match refusal {
-            Refusal::NotAResponse => TransactionError::NotAResponse,
-            Refusal::NotServer => TransactionError::NotServer(id),
-            Refusal::FinalResponseSent => TransactionError::FinalResponseSent { id, status },
-        })
+        result.map_err(|refusal| refused(refusal, id, status))
+    }
+
+    /// Answers a non-INVITE server transaction with a final response and
+    /// ends it at once, keeping no state (RFC 3261 §8.2.7): the response
+    /// is not kept for retransmissions of the request, which arrive as new
+    /// requests. For answers that are cheap to give again and should not
+    /// cost memory for Timer J's 32 seconds: a challenge to an
+    /// unauthenticated request (§26.3.2.4 warns that stateful challenges
+    /// let a flood of requests pile up state), an OPTIONS to the server.
+    /// An INVITE transaction is answered statefully as by
+    /// [`Transactions::respond`]: its non-2xx must be retransmitted until
+    /// the ACK.
+    pub fn respond_stateless(
+        &mut self,
+        id: TransactionId,
+        response: Message,
+        now: Instant,
+    ) -> Result<(), TransactionError> {
+        let status = response.status().ok_or(TransactionError::NotAResponse)?;
+        let result = self
+            .step(id, |m, timers, out| match m {
+                Machine::ServerInvite(m) => m.respond(response, timers, now, out),
+                Machine::ServerNonInvite(m) => m.respond_and_end(response, out),
+                Machine::ClientInvite(_) | Machine::ClientNonInvite(_) => Err(Refusal::NotServer),
+            })
+            .ok_or(TransactionError::UnknownTransaction(id))?;
+        result.map_err(|refusal| refused(refusal, id, status))
     }
 
     /// The transport could not send for `id` (connection refused or
@@ -491,6 +514,15 @@ impl<D: Clone> Transactions<D> {
     }
 }
 
+fn refused(refusal: Refusal, id: TransactionId, status: u16) -> TransactionError {
+    match refusal {
+        Refusal::NotAResponse => TransactionError::NotAResponse,
+        Refusal::NotServer => TransactionError::NotServer(id),
+        Refusal::NotFinal => TransactionError::NotFinal(status),
+        Refusal::FinalResponseSent => TransactionError::FinalResponseSent { id, status },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +544,51 @@ mod tests {
         layer.transport_error(id);
         assert_eq!(layer.queue.len(), 0);
         assert!(layer.is_empty() && layer.index.is_empty());
+    }
+
+    #[test]
+    fn a_stateless_answer_ends_the_transaction_at_once() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        let options = request(Method::Options, "z9hG4bKs1");
+        layer.handle_incoming(options.clone(), 7, false, t0);
+        let Some(Event::Request { id, .. }) = layer.poll_event() else {
+            panic!("a request event");
+        };
+        assert_eq!(
+            layer.respond_stateless(id, reply(&options, 100), t0),
+            Err(TransactionError::NotFinal(100))
+        );
+        layer
+            .respond_stateless(id, reply(&options, 401), t0)
+            .unwrap();
+        let sent = layer.poll_transmit().expect("the 401 goes out");
+        assert_eq!((sent.message.status(), sent.dest), (Some(401), 7));
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id: t }) if t == id));
+        // Nothing kept: no Timer J, no key, no response to resend.
+        assert!(layer.is_empty() && layer.index.is_empty() && layer.queue.len() == 0);
+        // A retransmission is a new request for the TU.
+        layer.handle_incoming(options.clone(), 7, false, t0 + ms(500));
+        assert!(layer.poll_transmit().is_none());
+        let Some(Event::Request { id: again, .. }) = layer.poll_event() else {
+            panic!("the retransmission arrives as a new request");
+        };
+        assert_ne!(again, id);
+        // A stateful answer, by contrast, is kept for Timer J.
+        layer
+            .respond(again, reply(&options, 200), t0 + ms(500))
+            .unwrap();
+        assert_eq!(layer.len(), 1);
+        // An INVITE is answered statefully even when asked otherwise.
+        let invite = request(Method::Invite, "z9hG4bKs2");
+        layer.handle_incoming(invite.clone(), 7, false, t0);
+        let Some(Event::Request { id: inv, .. }) = layer.poll_event() else {
+            panic!("an INVITE event");
+        };
+        layer
+            .respond_stateless(inv, reply(&invite, 401), t0)
+            .unwrap();
+        assert_eq!(layer.len(), 2);
     }
 
     #[test]

@@ -58,7 +58,9 @@ impl Service for OptionsResponder {
             let _ = response.add_header("Accept", ACCEPT);
             let _ = response.add_header("Supported", SUPPORTED);
         }
-        if let Err(e) = request.respond(response) {
+        // Statelessly, as Kamailio's sl_send_reply: the answer is the same
+        // when asked again, and keep-alive probes come by the thousand.
+        if let Err(e) = request.respond_stateless(response) {
             tracing::warn!(error = %e, "cannot answer an OPTIONS");
         }
         Handled::Yes

@@ -11,6 +11,8 @@ pub(crate) enum Refusal {
     NotAResponse,
     /// The transaction is a client transaction.
     NotServer,
+    /// A provisional response where only a final one will do.
+    NotFinal,
     /// A final response was already sent (a 2xx may follow a 2xx of an
     /// INVITE, nothing else).
     FinalResponseSent,

@@ -92,6 +92,27 @@ impl ServerNonInvite {
         Ok(())
     }
 
+    /// The TU answers with a final response and wants no state kept
+    /// (RFC 3261 §8.2.7, a stateless UAS): the response goes out once and
+    /// the transaction ends at once, instead of holding the response for
+    /// Timer J. A retransmitted request then arrives as a new one.
+    pub(crate) fn respond_and_end(
+        &mut self,
+        response: Message,
+        out: &mut Output,
+    ) -> Result<(), Refusal> {
+        let code = response.status().ok_or(Refusal::NotAResponse)?;
+        if code < 200 {
+            return Err(Refusal::NotFinal);
+        }
+        if !matches!(self.phase, Phase::Trying | Phase::Proceeding) {
+            return Err(Refusal::FinalResponseSent);
+        }
+        self.phase = Phase::Terminated;
+        out.transmit(response);
+        Ok(())
+    }
+
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         if let Phase::Completed { timer_j } = self.phase {
             if timer_j <= now {
