@@ -17,7 +17,7 @@ use super::error::StoreError;
 use super::memory::MemoryStore;
 use super::schema;
 use super::update::PreparedUpdate;
-use super::writer::{Counters, Job, Reply, Waiter, Writer};
+use super::writer::{Counters, Job, Reply, Waiter, Writer, run_completions};
 use super::{ApplyDone, LocationStore};
 
 /// Bindings in a SQLite database (WAL, `synchronous=FULL`), served from
@@ -112,11 +112,17 @@ impl SqliteStore {
         );
         let (jobs, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let (completions, batches) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sipjet-location-done".into())
+            .spawn(move || run_completions(batches))
+            .map_err(StoreError::Spawn)?;
         let writer = Writer {
             conn,
             index: Arc::clone(&index),
             counters: Arc::clone(&counters),
             jobs: queue,
+            completions: Some(completions),
         };
         let writer = std::thread::Builder::new()
             .name("sipjet-location".into())

@@ -32,6 +32,8 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
+    /// Answers now: a blocked caller through its channel, a callback on
+    /// this thread.
     pub(crate) fn send(self, outcome: Result<(), StoreError>) {
         match self {
             // A caller that stopped waiting still has its update stored.
@@ -39,6 +41,29 @@ impl Waiter {
                 let _ = reply.send(outcome);
             }
             Waiter::Callback(done) => done(outcome),
+        }
+    }
+
+    /// Answers a blocked caller now; keeps a callback in `later`, for the
+    /// completion thread.
+    fn send_or_defer(self, outcome: Result<(), StoreError>, later: &mut Completions) {
+        match self {
+            Waiter::Callback(done) => later.push((done, outcome)),
+            blocked => blocked.send(outcome),
+        }
+    }
+}
+
+/// Callbacks with their outcomes, run together off the writer thread.
+pub(crate) type Completions = Vec<(super::ApplyDone, Result<(), StoreError>)>;
+
+/// Runs the callbacks of committed batches (a registrar building and
+/// sending its 200s), so that the writer starts the next commit while the
+/// last one's answers go out. Ends when the writer does.
+pub(crate) fn run_completions(batches: Receiver<Completions>) {
+    while let Ok(batch) = batches.recv() {
+        for (done, outcome) in batch {
+            done(outcome);
         }
     }
 }
@@ -69,6 +94,9 @@ pub(crate) struct Writer {
     pub(crate) index: Arc<MemoryStore>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) jobs: Receiver<Job>,
+    /// Where callbacks go once their batch is committed; `None` runs them
+    /// on the writer thread.
+    pub(crate) completions: Option<std::sync::mpsc::Sender<Completions>>,
 }
 
 /// Why a batch was not stored: shared by all its callers.
@@ -123,8 +151,27 @@ impl Writer {
     /// refused update at once, the others after the commit (and after the
     /// index shows the change) or with the fault that lost the batch.
     fn commit_batch(&mut self, applies: &mut Vec<(PreparedUpdate, Option<Waiter>)>) {
+        let mut later = Completions::new();
+        self.commit_batch_into(applies, &mut later);
+        if later.is_empty() {
+            return;
+        }
+        let unsent = match &self.completions {
+            Some(to) => to.send(later).err().map(|e| e.0),
+            None => Some(later),
+        };
+        for (done, outcome) in unsent.into_iter().flatten() {
+            done(outcome);
+        }
+    }
+
+    fn commit_batch_into(
+        &mut self,
+        applies: &mut Vec<(PreparedUpdate, Option<Waiter>)>,
+        later: &mut Completions,
+    ) {
         let mut changed = HashMap::new();
-        let outcome = self.write_batch(applies, &mut changed);
+        let outcome = self.write_batch(applies, &mut changed, later);
         let waiting = applies.drain(..).filter_map(|(_, done)| done);
         match outcome {
             Ok(stored) => {
@@ -136,14 +183,14 @@ impl Writer {
                     self.counters.updates.fetch_add(stored, Ordering::Relaxed);
                 }
                 for done in waiting {
-                    done.send(Ok(()));
+                    done.send_or_defer(Ok(()), later);
                 }
             }
             Err(fault) => {
                 let err = fault.to_error();
                 error!(%err, "location batch lost");
                 for done in waiting {
-                    done.send(Err(fault.to_error()));
+                    done.send_or_defer(Err(fault.to_error()), later);
                 }
             }
         }
@@ -156,6 +203,7 @@ impl Writer {
         &mut self,
         applies: &mut [(PreparedUpdate, Option<Waiter>)],
         changed: &mut HashMap<String, Vec<Entry>>,
+        later: &mut Completions,
     ) -> Result<u64, BatchFault> {
         let write = |source| BatchFault::Write(Arc::new(source));
         let tx = self.conn.transaction().map_err(write)?;
@@ -166,7 +214,7 @@ impl Writer {
                 .or_insert_with(|| self.index.entries_of(&update.aor));
             if let Err(refused) = update.check(entries) {
                 if let Some(done) = done.take() {
-                    done.send(Err(refused));
+                    done.send_or_defer(Err(refused), later);
                 }
                 continue;
             }
@@ -215,6 +263,7 @@ mod tests {
         let writer = Writer {
             conn,
             index: Arc::new(MemoryStore::new()),
+            completions: None,
             counters: Arc::new(Counters::default()),
             jobs: queue,
         };

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use sipjet_message::Message;
 
 use crate::config::TimerConfig;
@@ -26,7 +27,11 @@ enum Phase {
 pub(crate) struct ServerNonInvite {
     reliable: bool,
     phase: Phase,
-    last_response: Option<Message>,
+    /// The last response as sent, serialized: over UDP a completed
+    /// transaction lives for Timer J (32 s), and a built response would
+    /// keep the whole request's receive buffer and its header index alive
+    /// for that long. A retransmission, which is rare, parses it again.
+    last_response: Option<Bytes>,
 }
 
 impl ServerNonInvite {
@@ -59,7 +64,11 @@ impl ServerNonInvite {
     pub(crate) fn on_retransmission(&mut self, out: &mut Output) {
         match (&self.phase, &self.last_response) {
             (Phase::Proceeding | Phase::Completed { .. }, Some(last)) => {
-                out.transmit(last.clone());
+                match Message::parse(last.clone()) {
+                    Ok(m) => out.transmit(m),
+                    // It was serialized here from a valid message.
+                    Err(e) => tracing::error!(error = %e, "a stored response does not parse"),
+                }
             }
             _ => tracing::trace!(state = %self.state(), "request retransmission absorbed"),
         }
@@ -87,8 +96,13 @@ impl ServerNonInvite {
                 timer_j: later(now, timers.timer_j),
             }
         };
-        out.transmit(response.clone());
-        self.last_response = Some(response);
+        let bytes = response.to_bytes();
+        // Sent as these very bytes, so that a retransmission is identical.
+        match Message::parse(bytes.clone()) {
+            Ok(sent) => out.transmit(sent),
+            Err(_) => out.transmit(response),
+        }
+        self.last_response = Some(bytes);
         Ok(())
     }
 
