@@ -244,10 +244,12 @@ sipp_step() { # test rate
   [ "$test" = register-udp ] || [ "$test" = register-tcp ] && write_users $procs
   calls=$((rate * duration / procs))
   before=$(server_ticks)
+  # Ports apart: SIPp also binds media ports (from 6000 by default), and
+  # two processes must not take each other's.
   for p in $(seq 0 $((procs - 1))); do
     local inf=()
     case $test in register-*) inf=(-inf "$work/users-$procs-$p.csv") ;; esac
-    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p $((6000 + p)) \
+    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p $((15060 + 2 * p)) -mp $((24000 + 100 * p)) \
       -r $((rate / procs)) -m "$calls" -buff_size 8388608 -nostdin \
       -timeout $((duration + 15)) -timeout_error "127.0.0.1:$port" >"$work/sipp-$p.out" 2>&1 &
     pids+=($!)
@@ -287,7 +289,7 @@ rates_for() { # test
   case $1 in
     options-udp) echo "5000 10000 15000 20000 25000 30000 35000 40000 50000" ;;
     options-tcp) echo "5000 10000 15000 20000 25000 30000 40000" ;;
-    register-*) echo "1000 2000 3000 4000 5000 6000 7000 8000 9000 10000 12000 14000 16000" ;;
+    register-*) echo "2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000" ;;
   esac
 }
 
