@@ -146,7 +146,10 @@ impl UdpSender {
                 limit: max_datagram,
             }));
         }
-        match self.socket.try_send_to(data, to) {
+        // Straight to the socket rather than through tokio's readiness
+        // flag: a fresh socket is writable before the reactor has said so,
+        // and a UDP send either goes out at once or would block.
+        match socket2::SockRef::from(&self.socket).send_to(data, &to.into()) {
             Ok(_) => Some(Ok(Flow {
                 protocol: Protocol::Udp,
                 local: self.local,
