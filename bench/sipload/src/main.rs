@@ -8,8 +8,12 @@
 //! sipload --target 127.0.0.1:5060 --scenario register --algorithm SHA-256 --rate 2000 --duration 10
 //! ```
 //!
+//! With `--answer` it is instead the peer that answers: every request to
+//! `--target` gets `200 OK` for `--duration` seconds.
+//!
 //! The last line printed is `key=value` pairs for scripts.
 
+mod answer;
 mod digest;
 mod wire;
 
@@ -69,6 +73,9 @@ struct Args {
     /// How long after the last request an unanswered exchange counts as failed.
     #[arg(long, default_value_t = 5)]
     grace: u64,
+    /// Answer requests on `--target` (UDP) instead of sending any.
+    #[arg(long)]
+    answer: bool,
 }
 
 /// An exchange under way.
@@ -91,6 +98,16 @@ struct Run {
 
 fn main() {
     let args = Args::parse();
+    if args.answer {
+        match answer::answer(args.target, Duration::from_secs(args.duration)) {
+            Ok((answered, other)) => println!("answered={answered} unanswerable={other}"),
+            Err(e) => {
+                eprintln!("sipload: answering on {}: {e}", args.target);
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let Some(algorithm) = Algorithm::parse(&args.algorithm) else {
         eprintln!(
             "sipload: unknown algorithm {:?} (MD5 or SHA-256)",
@@ -249,6 +266,14 @@ fn on_response(run: &Run, bytes: &[u8]) {
     let Ok(response) = Message::parse(bytes.to_vec()) else {
         return;
     };
+    if response.is_request() {
+        // The server checking the contact we registered (qualify): answer
+        // as a phone would, so that it is not retransmitting at us.
+        if let Ok(ok) = Message::response_to(&response, 200) {
+            let _ = run.wire.send(&ok.to_bytes());
+        }
+        return;
+    }
     let (Some(status), Some(i)) = (response.status(), exchange_of(&response, run.tag)) else {
         return;
     };

@@ -10,6 +10,8 @@
 //! again with `reopen DB`), so that nothing left over from writing counts.
 //! `location_load fill DB` only writes the 100,000 bindings, for timing a
 //! server that starts on them (`sipjet run --location-db DB`).
+//! `location_load contacts DB USERS PER_USER HOST:PORT` writes PER_USER
+//! contacts at one address for each of USERS users.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +34,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // A database of 100,000 bindings to start a server on.
             "fill" => return fill(Path::new(db)),
             _ => {}
+        }
+    }
+    if let [_, mode, db, users, per_user, at] = args.as_slice() {
+        if mode == "contacts" {
+            return fill_contacts(Path::new(db), users.parse()?, per_user.parse()?, at);
         }
     }
     let seconds = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
@@ -159,6 +166,39 @@ fn fill(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
     if store.len() != BINDINGS {
         return Err(format!("stored {} bindings instead of {BINDINGS}", store.len()).into());
     }
+    Ok(())
+}
+
+/// Users `user1`..`userN`, each with `per_user` contacts at the address
+/// `at` (`sip:userK-J@at`): a store for measuring qualify against one
+/// answering peer (`bench/qualify.sh`).
+fn fill_contacts(
+    db: &Path,
+    users: usize,
+    per_user: usize,
+    at: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = SqliteStore::open(db)?;
+    let expires_at = SystemTime::now() + Duration::from_secs(3600);
+    for user in 1..=users {
+        let aor = format!("user{user}");
+        let upserts = (0..per_user)
+            .map(|j| Binding {
+                contact: format!("sip:{aor}-{j}@{at}"),
+                call_id: format!("fill-{user}-{j}"),
+                received: None,
+                instance_id: None,
+                reg_id: None,
+                ..binding(&aor, user, 1, expires_at)
+            })
+            .collect();
+        store.apply(AorUpdate {
+            aor,
+            upserts,
+            ..Default::default()
+        })?;
+    }
+    println!("stored {} bindings", store.len());
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! contacts every minute are some eight hundred OPTIONS a second, not a
 //! burst that would delay registrations.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,8 +19,10 @@ use super::messaging::destination;
 use crate::location::LocationStore;
 use crate::model::Model;
 
-/// How often the scheduler looks for contacts that are due.
-const TICK: Duration = Duration::from_millis(250);
+/// How often the scheduler looks for contacts that are due: often, so that
+/// checks leave a few at a time rather than in bursts that queue behind
+/// each other (and ahead of registrations).
+const TICK: Duration = Duration::from_millis(10);
 
 /// What the last check of a contact found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,11 +35,10 @@ pub struct Status {
     pub checked_at: SystemTime,
 }
 
-/// Contact statuses by (AOR, contact URI), and when each is next due.
+/// Contact statuses by (AOR, contact URI).
 #[derive(Default)]
 pub struct ContactStatus {
     status: RwLock<HashMap<(String, String), Status>>,
-    due: RwLock<HashMap<(String, String), Instant>>,
 }
 
 impl ContactStatus {
@@ -54,6 +56,14 @@ impl ContactStatus {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, status);
+    }
+
+    /// Forgets the contacts that are no longer scheduled.
+    fn retain_scheduled(&self, schedule: &Schedule) {
+        self.status
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(aor, contact), _| schedule.contains(aor, contact));
     }
 
     /// Contacts checked so far.
@@ -77,76 +87,200 @@ pub fn start(
     if !model.config.aors.iter().any(|a| a.qualify_frequency > 0) {
         return;
     }
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(TICK).await;
-            if !stack.is_running() {
-                return;
+    // A thread of its own: walking the store to find new contacts takes
+    // milliseconds with tens of thousands of them, which must not hold up
+    // a runtime worker that is receiving requests.
+    let runtime = tokio::runtime::Handle::current();
+    let spawned = std::thread::Builder::new()
+        .name("sipjet-qualify".into())
+        .spawn(move || {
+            let _runtime = runtime.enter();
+            let mut schedule = Schedule::default();
+            let mut scanned: Option<Instant> = None;
+            while stack.is_running() {
+                let now = Instant::now();
+                if scanned.is_none_or(|at| now.duration_since(at) >= RESCAN) {
+                    rescan(&mut schedule, &model, store.as_ref(), now);
+                    status.retain_scheduled(&schedule);
+                    scanned = Some(now);
+                }
+                for due in schedule.due(now) {
+                    check(&stack, &status, due);
+                }
+                std::thread::sleep(TICK);
             }
-            for (aor, contact, received, timeout) in due_contacts(&model, store.as_ref(), &status) {
-                check(&stack, &status, aor, contact, received, timeout);
-            }
-        }
-    });
-}
-
-type Due = (String, String, Option<String>, Duration);
-
-/// The contacts whose check is due now; new ones are given a phase.
-fn due_contacts(model: &Model, store: &dyn LocationStore, status: &ContactStatus) -> Vec<Due> {
-    let now = Instant::now();
-    let wall = SystemTime::now();
-    let mut out = Vec::new();
-    let mut due = status.due.write().unwrap_or_else(|e| e.into_inner());
-    let mut seen = std::collections::HashSet::new();
-    for aor in model.config.aors.iter().filter(|a| a.qualify_frequency > 0) {
-        let every = Duration::from_secs(u64::from(aor.qualify_frequency));
-        let mut contacts: Vec<(String, Option<String>)> = store
-            .bindings(&aor.name, wall)
-            .into_iter()
-            .map(|b| (b.contact, b.received))
-            .collect();
-        contacts.extend(aor.contacts.iter().map(|c| (c.clone(), None)));
-        for (contact, received) in contacts {
-            let key = (aor.name.clone(), contact.clone());
-            seen.insert(key.clone());
-            let next = *due.entry(key.clone()).or_insert_with(|| {
-                // A phase from the contact itself, stable and spread out.
-                let period = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
-                let phase = fxhash(&contact) % period;
-                now + Duration::from_millis(phase)
-            });
-            if next <= now {
-                due.insert(key, now + every);
-                out.push((aor.name.clone(), contact, received, aor.qualify_timeout));
-            }
-        }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the qualify thread; contacts are not qualified");
     }
-    // Contacts gone from the store are no longer checked.
-    due.retain(|k, _| seen.contains(k));
-    drop(due);
-    status
-        .status
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|k, _| seen.contains(k));
-    out
 }
 
-fn fxhash(s: &str) -> u64 {
+/// Takes the qualified AORs' current contacts from the store and the
+/// configuration into the schedule.
+fn rescan(schedule: &mut Schedule, model: &Model, store: &dyn LocationStore, now: Instant) {
+    let wall = SystemTime::now();
+    let targets = model
+        .config
+        .aors
+        .iter()
+        .filter(|a| a.qualify_frequency > 0)
+        .map(|aor| {
+            let mut contacts: Vec<(String, Option<String>)> = store
+                .bindings(&aor.name, wall)
+                .into_iter()
+                .map(|b| (b.contact, b.received))
+                .collect();
+            contacts.extend(aor.contacts.iter().map(|c| (c.clone(), None)));
+            Target {
+                aor: &aor.name,
+                every: Duration::from_secs(u64::from(aor.qualify_frequency)),
+                timeout: aor.qualify_timeout,
+                contacts,
+            }
+        });
+    schedule.rescan(targets, now);
+}
+
+/// How often the schedule is compared with the location store: a new
+/// binding waits at most this long (plus its phase) for its first check.
+/// Comparing walks every binding, so it is not done on every tick.
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// One AOR's contacts as the store and the configuration give them.
+struct Target<'a> {
+    aor: &'a str,
+    every: Duration,
+    timeout: Duration,
+    /// Contact URI and the address it registered from, if any.
+    contacts: Vec<(String, Option<String>)>,
+}
+
+/// A contact check that is due.
+#[derive(Debug, PartialEq, Eq)]
+struct Due {
+    aor: String,
+    contact: String,
+    received: Option<String>,
+    timeout: Duration,
+}
+
+/// A scheduled contact.
+struct Entry {
+    received: Option<String>,
+    every: Duration,
+    timeout: Duration,
+    next: Instant,
+    /// The rescan that last saw it; older ones are gone from the store.
+    seen: u64,
+}
+
+/// When each contact is next checked: the contacts by AOR, and a queue
+/// ordered by due time, so that a tick costs only the checks it sends
+/// rather than a walk over every contact. Queue items whose time no longer
+/// matches their contact's are stale and skipped.
+#[derive(Default)]
+struct Schedule {
+    contacts: HashMap<String, HashMap<String, Entry>>,
+    queue: BinaryHeap<Reverse<(Instant, String, String)>>,
+    scan: u64,
+}
+
+impl Schedule {
+    fn contains(&self, aor: &str, contact: &str) -> bool {
+        self.contacts
+            .get(aor)
+            .is_some_and(|c| c.contains_key(contact))
+    }
+
+    /// Takes in the current contacts: new ones get a phase within their
+    /// period, derived from the contact so that restarts keep the spread;
+    /// contacts no longer present are dropped.
+    fn rescan<'a>(&mut self, targets: impl Iterator<Item = Target<'a>>, now: Instant) {
+        self.scan += 1;
+        let scan = self.scan;
+        for target in targets {
+            let period_ms = u64::try_from(target.every.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let aor = match self.contacts.get_mut(target.aor) {
+                Some(aor) => aor,
+                None => self.contacts.entry(target.aor.to_string()).or_default(),
+            };
+            for (contact, received) in target.contacts {
+                if let Some(entry) = aor.get_mut(&contact) {
+                    entry.received = received;
+                    entry.seen = scan;
+                    continue;
+                }
+                let next = now + Duration::from_millis(fnv1a(&contact) % period_ms);
+                self.queue
+                    .push(Reverse((next, target.aor.to_string(), contact.clone())));
+                aor.insert(
+                    contact,
+                    Entry {
+                        received,
+                        every: target.every,
+                        timeout: target.timeout,
+                        next,
+                        seen: scan,
+                    },
+                );
+            }
+        }
+        self.contacts.retain(|_, aor| {
+            aor.retain(|_, e| e.seen == scan);
+            !aor.is_empty()
+        });
+    }
+
+    /// The checks due at `now`, each rescheduled one period later.
+    fn due(&mut self, now: Instant) -> Vec<Due> {
+        let mut out = Vec::new();
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, aor, contact))) = self.queue.pop() else {
+                break;
+            };
+            let Some(entry) = self
+                .contacts
+                .get_mut(&aor)
+                .and_then(|c| c.get_mut(&contact))
+            else {
+                continue;
+            };
+            if entry.next != at {
+                continue;
+            }
+            // Keep the phase, unless the scheduler fell a whole period behind.
+            entry.next = (at + entry.every).max(now);
+            self.queue
+                .push(Reverse((entry.next, aor.clone(), contact.clone())));
+            out.push(Due {
+                received: entry.received.clone(),
+                timeout: entry.timeout,
+                aor,
+                contact,
+            });
+        }
+        out
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
 
-fn check(
-    stack: &SipStack,
-    status: &Arc<ContactStatus>,
-    aor: String,
-    contact: String,
-    received: Option<String>,
-    timeout: Duration,
-) {
+fn check(stack: &SipStack, status: &Arc<ContactStatus>, due: Due) {
+    let Due {
+        aor,
+        contact,
+        received,
+        timeout,
+    } = due;
     let mut req = OutgoingRequest::new(Method::Options, &contact);
     req.destination = destination(received.as_deref(), &contact);
     let started = Instant::now();
@@ -174,4 +308,84 @@ fn check(
             },
         );
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn target(aor: &str, contacts: std::ops::Range<usize>) -> Target<'_> {
+        Target {
+            aor,
+            every: MINUTE,
+            timeout: Duration::from_secs(3),
+            contacts: contacts
+                .map(|n| (format!("sip:c{n}@192.0.2.1:5060"), None))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_contact_is_checked_once_per_period_spread_over_it() {
+        let t0 = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.rescan([target("a", 0..600)].into_iter(), t0);
+        // Over the first period each contact comes due exactly once, and
+        // not all at once: no ten seconds hold more than a third of them.
+        let mut seen = std::collections::HashSet::new();
+        let mut busiest = 0;
+        let just_before = |period: u32| t0 + period * MINUTE - Duration::from_millis(1);
+        for at in (0..60)
+            .map(|s| t0 + Duration::from_secs(s))
+            .chain([just_before(1)])
+        {
+            let due = schedule.due(at);
+            for d in &due {
+                assert!(seen.insert(d.contact.clone()), "{} twice", d.contact);
+            }
+            busiest = busiest.max(due.len());
+        }
+        assert_eq!(seen.len(), 600);
+        assert!(busiest < 200, "{busiest} checks in one second");
+        // The next period brings each one again, and only once.
+        assert_eq!(schedule.due(just_before(2)).len(), 600);
+        assert!(schedule.due(just_before(2)).is_empty());
+        assert_eq!(schedule.queue.len(), 600);
+    }
+
+    #[test]
+    fn contacts_gone_from_the_store_are_no_longer_checked() {
+        let t0 = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.rescan([target("a", 0..10), target("b", 0..5)].into_iter(), t0);
+        schedule.rescan([target("a", 0..4)].into_iter(), t0);
+        assert!(schedule.contains("a", "sip:c3@192.0.2.1:5060"));
+        assert!(!schedule.contains("a", "sip:c4@192.0.2.1:5060"));
+        assert!(!schedule.contains("b", "sip:c0@192.0.2.1:5060"));
+        let due = schedule.due(t0 + MINUTE);
+        assert_eq!(due.len(), 4);
+        assert!(due.iter().all(|d| d.aor == "a"));
+        // The stale queue items are gone once their time passed.
+        assert_eq!(schedule.queue.len(), 4);
+    }
+
+    #[test]
+    fn a_known_contact_keeps_its_time_and_takes_its_new_source() {
+        let t0 = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.rescan([target("a", 0..1)].into_iter(), t0);
+        let first = schedule.due(t0 + MINUTE);
+        assert_eq!(first.len(), 1);
+        let mut moved = target("a", 0..1);
+        moved.contacts[0].1 = Some("198.51.100.7:5062".into());
+        schedule.rescan([moved].into_iter(), t0 + MINUTE);
+        assert!(
+            schedule.due(t0 + MINUTE).is_empty(),
+            "rescan reset the time"
+        );
+        let second = schedule.due(t0 + 2 * MINUTE);
+        assert_eq!(second[0].received.as_deref(), Some("198.51.100.7:5062"));
+    }
 }
