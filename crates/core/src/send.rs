@@ -221,10 +221,10 @@ impl SipStack {
             Ok(r) => r,
             Err(e) => return callback(Err(SendError::Build(e.to_string()))),
         };
-        if let Some((ct, b)) = body {
-            if let Err(e) = request.set_body(&ct, b) {
-                return callback(Err(SendError::Build(e.to_string())));
-            }
+        if let Some((ct, b)) = body
+            && let Err(e) = request.set_body(&ct, b)
+        {
+            return callback(Err(SendError::Build(e.to_string())));
         }
         let next_hop = next_hop(dialog);
         let Some(dest) = literal_destination(&next_hop) else {
@@ -310,10 +310,10 @@ impl SipStack {
                     .insert(id, p);
             }
         });
-        if let Err(e) = sent {
-            if let Some(p) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                (p.callback)(Err(e.into()));
-            }
+        if let Err(e) = sent
+            && let Some(p) = slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            (p.callback)(Err(e.into()));
         }
     }
 

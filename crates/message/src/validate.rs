@@ -37,14 +37,13 @@ impl Message {
         if !self.version().eq_ignore_ascii_case("SIP/2.0") {
             return Err(ParseError::Version(self.version().to_string()));
         }
-        if let Some(uri) = self.request_uri_parsed() {
-            if let Uri::Sip(sip) = uri? {
-                if sip.headers.is_some() {
-                    return Err(ParseError::RequestUri(SyntaxError::new(
-                        "a Request-URI must not contain headers (RFC 3261 §19.1.5)",
-                    )));
-                }
-            }
+        if let Some(uri) = self.request_uri_parsed()
+            && let Uri::Sip(sip) = uri?
+            && sip.headers.is_some()
+        {
+            return Err(ParseError::RequestUri(SyntaxError::new(
+                "a Request-URI must not contain headers (RFC 3261 §19.1.5)",
+            )));
         }
         let mut seen: u128 = 0;
         for field in self.fields() {

@@ -36,10 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
     }
-    if let [_, mode, db, users, per_user, at] = args.as_slice() {
-        if mode == "contacts" {
-            return fill_contacts(Path::new(db), users.parse()?, per_user.parse()?, at);
-        }
+    if let [_, mode, db, users, per_user, at] = args.as_slice()
+        && mode == "contacts"
+    {
+        return fill_contacts(Path::new(db), users.parse()?, per_user.parse()?, at);
     }
     let seconds = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let dir = ScratchDir::new()?;

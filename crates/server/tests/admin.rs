@@ -72,11 +72,11 @@ async fn answering_peer() -> SocketAddr {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                 return;
             };
-            if let Ok(req) = Message::parse(buf[..n].to_vec()) {
-                if req.method().is_some() {
-                    let ok = Message::response_to(&req, 200).unwrap();
-                    let _ = sock.send_to(&ok.to_bytes(), from).await;
-                }
+            if let Ok(req) = Message::parse(buf[..n].to_vec())
+                && req.method().is_some()
+            {
+                let ok = Message::response_to(&req, 200).unwrap();
+                let _ = sock.send_to(&ok.to_bytes(), from).await;
             }
         }
     });

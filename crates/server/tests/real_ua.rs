@@ -156,16 +156,16 @@ Content-Length: 0\r\n\r\n",
             );
             let _ = probe.send_to(options.as_bytes(), SERVER);
             let mut buf = [0u8; 4096];
-            if let Ok(n) = probe.recv(&mut buf) {
-                if let Ok(answer) = Message::parse(buf[..n].to_vec()) {
-                    assert_eq!(
-                        answer.header(HeaderName::Server),
-                        Some("sipjet"),
-                        "something other than this sipjet answers on {SERVER}: {answer:?}"
-                    );
-                    assert_eq!(answer.status(), Some(200), "{answer:?}");
-                    return;
-                }
+            if let Ok(n) = probe.recv(&mut buf)
+                && let Ok(answer) = Message::parse(buf[..n].to_vec())
+            {
+                assert_eq!(
+                    answer.header(HeaderName::Server),
+                    Some("sipjet"),
+                    "something other than this sipjet answers on {SERVER}: {answer:?}"
+                );
+                assert_eq!(answer.status(), Some(200), "{answer:?}");
+                return;
             }
         }
         panic!(

@@ -15,10 +15,10 @@ struct Answer;
 
 impl TransactionUser for Answer {
     fn on_event(&self, driver: &Driver, event: Event<Peer>) {
-        if let Event::Request { id, request, .. } = event {
-            if let Ok(ok) = Message::response_to(&request, 200) {
-                let _ = driver.respond(id, ok);
-            }
+        if let Event::Request { id, request, .. } = event
+            && let Ok(ok) = Message::response_to(&request, 200)
+        {
+            let _ = driver.respond(id, ok);
         }
     }
 }

@@ -58,7 +58,11 @@ use crate::timer_queue::TimerQueue;
 pub struct Transactions<D> {
     timers: TimerConfig,
     next_id: u64,
-    live: HashMap<TransactionId, Entry<D>>,
+    /// Boxed: with tens of thousands of transactions held for Timer J,
+    /// growing the map moves every value, and moving pointers instead of
+    /// whole state machines keeps that pause short (it stalls every
+    /// message behind it).
+    live: HashMap<TransactionId, Box<Entry<D>>>,
     /// RFC 3261 keys of client and server transactions and RFC 2543 keys
     /// of server transactions; [`TransactionKey`] keeps them apart.
     index: HashMap<TransactionKey, TransactionId>,
@@ -140,14 +144,14 @@ impl<D: Clone> Transactions<D> {
                 method,
             });
         }
-        if method == Method::Cancel {
-            if let Some(&invite) = self.index.get(&key.cancelled_invite()) {
-                self.step(invite, |m, timers, _| {
-                    if let Machine::ClientInvite(m) = m {
-                        m.on_cancel_sent(timers, now);
-                    }
-                });
-            }
+        if method == Method::Cancel
+            && let Some(&invite) = self.index.get(&key.cancelled_invite())
+        {
+            self.step(invite, |m, timers, _| {
+                if let Machine::ClientInvite(m) = m {
+                    m.on_cancel_sent(timers, now);
+                }
+            });
         }
         let id = self.allocate_id();
         tracing::debug!(
@@ -336,12 +340,12 @@ impl<D: Clone> Transactions<D> {
         self.index.entry(key.clone()).or_insert(id);
         self.live.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 machine,
                 peer,
                 key,
                 queued: [None, None],
-            },
+            }),
         );
     }
 

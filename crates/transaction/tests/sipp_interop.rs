@@ -160,10 +160,11 @@ impl TransactionUser for TestUac {
             .cseq()
             .map(|c| c.method.to_string())
             .unwrap_or_default();
-        if response.status() == Some(200) && method == "INVITE" {
-            if let Some((ack, dest)) = self.acks.lock().unwrap().get(&call_id) {
-                driver.send_stateless(ack.clone(), Peer::Sent(dest.clone()));
-            }
+        if response.status() == Some(200)
+            && method == "INVITE"
+            && let Some((ack, dest)) = self.acks.lock().unwrap().get(&call_id)
+        {
+            driver.send_stateless(ack.clone(), Peer::Sent(dest.clone()));
         }
         if let Some(tx) = self.waiting.lock().unwrap().get(&(call_id, method)) {
             let _ = tx.send(response);

@@ -176,12 +176,12 @@ impl Drop for ConnectionPermit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         counts.total -= 1;
-        if let Some(ip) = self.peer {
-            if let Some(n) = counts.per_ip.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.per_ip.remove(&ip);
-                }
+        if let Some(ip) = self.peer
+            && let Some(n) = counts.per_ip.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&ip);
             }
         }
     }

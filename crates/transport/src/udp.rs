@@ -59,15 +59,15 @@ pub(crate) fn bind(
     }
     // The kernel caps the sizes at its maximum; a refusal only costs
     // burst tolerance, so it is logged rather than fatal.
-    if let Some(size) = options.recv_buffer_size {
-        if let Err(e) = socket.set_recv_buffer_size(size) {
-            tracing::warn!(%addr, size, error = %e, "cannot set SO_RCVBUF");
-        }
+    if let Some(size) = options.recv_buffer_size
+        && let Err(e) = socket.set_recv_buffer_size(size)
+    {
+        tracing::warn!(%addr, size, error = %e, "cannot set SO_RCVBUF");
     }
-    if let Some(size) = options.send_buffer_size {
-        if let Err(e) = socket.set_send_buffer_size(size) {
-            tracing::warn!(%addr, size, error = %e, "cannot set SO_SNDBUF");
-        }
+    if let Some(size) = options.send_buffer_size
+        && let Err(e) = socket.set_send_buffer_size(size)
+    {
+        tracing::warn!(%addr, size, error = %e, "cannot set SO_SNDBUF");
     }
     socket.set_nonblocking(true).map_err(bind_error)?;
     socket.bind(&addr.into()).map_err(bind_error)?;

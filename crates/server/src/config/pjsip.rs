@@ -1230,16 +1230,16 @@ fn cross_check(r: &mut Reader, cfg: &PjsipConfig) {
                 format!("[{}] option aors: aor {a} does not exist", e.name),
             );
         }
-        if let Some(t) = &e.transport {
-            if !cfg.transports.iter().any(|x| &x.name == t) {
-                r.error(
-                    at("transport"),
-                    format!(
-                        "[{}] option transport: transport {t} does not exist",
-                        e.name
-                    ),
-                );
-            }
+        if let Some(t) = &e.transport
+            && !cfg.transports.iter().any(|x| &x.name == t)
+        {
+            r.error(
+                at("transport"),
+                format!(
+                    "[{}] option transport: transport {t} does not exist",
+                    e.name
+                ),
+            );
         }
     }
     for i in &cfg.identifies {

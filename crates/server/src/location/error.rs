@@ -17,6 +17,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another store, in this process or another, has the database open.
+    #[error(
+        "the location database {path} is in use by another sipjet (or another store in this one)"
+    )]
+    InUse { path: PathBuf },
+    /// The lock file beside the database could not be created or locked.
+    #[error("cannot lock the location database with {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// SQLite refused write-ahead logging for the file, without which a
     /// commit per batch would be too slow.
     #[error("cannot use write-ahead logging for {path}: the journal mode stays {mode}")]

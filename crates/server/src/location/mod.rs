@@ -12,6 +12,7 @@
 //!   as one more implementation.
 
 mod binding;
+mod checkpoint;
 mod entry;
 mod error;
 mod memory;

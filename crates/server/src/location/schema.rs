@@ -47,26 +47,25 @@ const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2";
 const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = ?1";
 const DELETE_EXPIRED: &str = "DELETE FROM bindings WHERE expires_at <= ?1";
 
-/// Sets up a connection for the store.
+/// Sets up the writer's connection.
 ///
-/// - no busy timeout: a database another store holds fails to open at once,
-///   naming the file, rather than after a wait;
-/// - `locking_mode=EXCLUSIVE`: the store's memory is the truth for reads, so
-///   a second process writing the same file would go unseen; the lock makes it
-///   fail to open instead. It also lets WAL keep its index in heap memory.
+/// - a busy timeout: the checkpoint connection holds a lock for moments at a
+///   time, and a commit should wait those out, not fail. (A second store on
+///   the same file is kept out by [`lock`] instead.)
 /// - `journal_mode=WAL`: a commit appends to the log instead of rewriting pages.
 /// - `synchronous=FULL`: every commit is fsynced, so a binding acknowledged by
 ///   a 200 survives a crash of the process *and* of the machine. NORMAL would
 ///   survive `kill -9` too (a committed WAL frame is in the OS page cache) but
 ///   not a power cut; group commit makes FULL cheap enough.
+/// - `wal_autocheckpoint` high: checkpoints are the checkpoint thread's job
+///   (see `checkpoint.rs`); the writer's own is a backstop should that
+///   thread fall behind.
 pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let open = |source| StoreError::Open {
         path: path.to_owned(),
         source,
     };
-    conn.busy_timeout(Duration::ZERO).map_err(open)?;
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-        .map_err(open)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(open)?;
@@ -77,7 +76,62 @@ pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError
         });
     }
     conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)
         .map_err(open)
+}
+
+/// Sets up the checkpoint thread's connection: it fsyncs what it copies
+/// (`synchronous=FULL`) and never checkpoints on its own.
+pub(crate) fn configure_checkpointer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let open = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(open)
+}
+
+/// How long a connection waits for a lock the other holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The log size (in pages of 4 KiB: 64 MiB) at which the writer
+/// checkpoints by itself.
+const BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// Takes the lock that keeps a second store, in this process or another,
+/// from opening the same database: the store's memory is the truth for
+/// reads, so a second writer of the file would go unseen. An advisory lock
+/// on a file beside the database, held for as long as the returned file is
+/// open; the operating system drops it when the process dies.
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let lock_path = {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".lock");
+        std::path::PathBuf::from(p)
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StoreError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock {
+            path: lock_path,
+            source,
+        }),
+    }
 }
 
 /// Creates the tables when absent and checks the schema version.

@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use tracing::{error, info};
 
 use super::binding::{AorUpdate, Binding};
+use super::checkpoint::Checkpointer;
 use super::error::StoreError;
 use super::memory::MemoryStore;
 use super::schema;
@@ -59,7 +60,7 @@ use super::{ApplyDone, LocationStore};
 /// let reopened = SqliteStore::open(&path)?;
 /// assert_eq!(reopened.bindings("alice", now), vec![binding]);
 /// # drop(reopened);
-/// # for suffix in ["", "-wal", "-shm"] {
+/// # for suffix in ["", "-wal", "-shm", ".lock"] {
 /// #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
 /// # }
 /// # Ok::<(), sipjet_server::location::StoreError>(())
@@ -69,6 +70,9 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
     writer: Option<JoinHandle<()>>,
+    checkpointer: Option<Checkpointer>,
+    /// Held open for as long as the store: see [`schema::lock`].
+    _lock: std::fs::File,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -94,6 +98,7 @@ impl SqliteStore {
     /// deletes the expired bindings and loads the others into memory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let started = Instant::now();
+        let lock = schema::lock(path)?;
         let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -110,6 +115,7 @@ impl SqliteStore {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "location database opened"
         );
+        let checkpointer = Checkpointer::start(path)?;
         let (jobs, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let (completions, batches) = mpsc::channel();
@@ -133,6 +139,8 @@ impl SqliteStore {
             jobs,
             counters,
             writer: Some(writer),
+            checkpointer: Some(checkpointer),
+            _lock: lock,
         })
     }
 
@@ -142,6 +150,13 @@ impl SqliteStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             updates: self.counters.updates.load(Ordering::Relaxed),
         }
+    }
+
+    /// Log frames the checkpoint thread has copied into the database file.
+    pub fn checkpointed_frames(&self) -> u64 {
+        self.checkpointer
+            .as_ref()
+            .map_or(0, |c| c.frames.load(Ordering::Relaxed))
     }
 
     /// Hands a job to the writer and waits for its answer.
@@ -201,11 +216,13 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // The writer is gone already if this fails; the join says why.
         let _ = self.jobs.send(Job::Stop);
-        if let Some(writer) = self.writer.take() {
-            if writer.join().is_err() {
-                error!("the location writer thread panicked");
-            }
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            error!("the location writer thread panicked");
         }
+        // Both connections are closed before the lock is let go.
+        drop(self.checkpointer.take());
     }
 }
 
@@ -263,11 +280,41 @@ mod tests {
     }
 
     #[test]
+    fn the_log_is_checkpointed_beside_the_writer() {
+        let dir = TempDir::new("checkpoint");
+        let store = SqliteStore::open(&dir.db()).expect("open");
+        for n in 0..50 {
+            let b = binding(
+                "alice",
+                &format!("sip:alice@192.0.2.{n}:5060"),
+                now() + HOUR,
+                "c1",
+                n + 1,
+            );
+            store
+                .apply(AorUpdate {
+                    aor: "alice".into(),
+                    upserts: vec![b],
+                    ..Default::default()
+                })
+                .expect("apply");
+        }
+        // Far below the writer's own checkpoint size: only the thread copies.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.checkpointed_frames() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(store.checkpointed_frames() > 0, "nothing was checkpointed");
+        // While the store is open, a reader sees every committed row.
+        assert_eq!(rows(&dir.db()), 50);
+    }
+
+    #[test]
     fn a_second_store_cannot_open_an_open_database() {
         let dir = TempDir::new("exclusive");
         let store = SqliteStore::open(&dir.db()).expect("open");
         let err = SqliteStore::open(&dir.db()).expect_err("the file is in use");
-        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
         drop(store);
         SqliteStore::open(&dir.db()).expect("free again once closed");
     }

@@ -78,16 +78,17 @@ impl PreparedUpdate {
             let stored = current
                 .iter()
                 .find(|entry| entry.contact() == upsert.contact());
-            if let Some(stored) = stored {
-                if stored.call_id() == upsert.call_id() && upsert.cseq() <= stored.cseq() {
-                    return Err(StoreError::StaleCSeq {
-                        aor: self.aor.clone(),
-                        contact: upsert.contact().to_owned(),
-                        call_id: upsert.call_id().to_owned(),
-                        stored: stored.cseq(),
-                        offered: upsert.cseq(),
-                    });
-                }
+            if let Some(stored) = stored
+                && stored.call_id() == upsert.call_id()
+                && upsert.cseq() <= stored.cseq()
+            {
+                return Err(StoreError::StaleCSeq {
+                    aor: self.aor.clone(),
+                    contact: upsert.contact().to_owned(),
+                    call_id: upsert.call_id().to_owned(),
+                    stored: stored.cseq(),
+                    offered: upsert.cseq(),
+                });
             }
         }
         Ok(())

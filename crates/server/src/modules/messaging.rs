@@ -70,12 +70,11 @@ impl Fork {
 /// Where a binding's requests go: the flow its REGISTER came on (so a
 /// client behind NAT, or on a connection, is reached), else its URI.
 pub(crate) fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
-    if let Some((proto, addr)) = received.and_then(|r| r.split_once(':')) {
-        if let (Some(protocol), Ok(addr)) =
+    if let Some((proto, addr)) = received.and_then(|r| r.split_once(':'))
+        && let (Some(protocol), Ok(addr)) =
             (Protocol::from_via_name(proto), addr.parse::<SocketAddr>())
-        {
-            return Some(Destination::new(protocol, addr));
-        }
+    {
+        return Some(Destination::new(protocol, addr));
     }
     literal_destination(contact)
 }

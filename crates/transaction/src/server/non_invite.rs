@@ -128,10 +128,10 @@ impl ServerNonInvite {
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant) {
-        if let Phase::Completed { timer_j } = self.phase {
-            if timer_j <= now {
-                self.phase = Phase::Terminated;
-            }
+        if let Phase::Completed { timer_j } = self.phase
+            && timer_j <= now
+        {
+            self.phase = Phase::Terminated;
         }
     }
 
