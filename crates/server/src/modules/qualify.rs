@@ -16,6 +16,7 @@ use sipjet_core::{OutgoingRequest, SipStack};
 use sipjet_message::Method;
 
 use super::messaging::destination;
+use crate::config::pjsip::AorConf;
 use crate::location::LocationStore;
 use crate::model::Model;
 
@@ -58,12 +59,15 @@ impl ContactStatus {
             .insert(key, status);
     }
 
-    /// Forgets the contacts that are no longer scheduled.
-    fn retain_scheduled(&self, schedule: &Schedule) {
-        self.status
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(aor, contact), _| schedule.contains(aor, contact));
+    /// Forgets contacts of `aor` that are no longer scheduled.
+    fn forget(&self, aor: &str, contacts: Vec<String>) {
+        if contacts.is_empty() {
+            return;
+        }
+        let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
+        for contact in contacts {
+            status.remove(&(aor.to_string(), contact));
+        }
     }
 
     /// Contacts checked so far.
@@ -96,13 +100,25 @@ pub fn start(
         .spawn(move || {
             let _runtime = runtime.enter();
             let mut schedule = Schedule::default();
-            let mut scanned: Option<Instant> = None;
+            let qualified: Vec<usize> = (0..model.config.aors.len())
+                .filter(|&i| model.config.aors[i].qualify_frequency > 0)
+                .collect();
+            // The store is compared with the schedule a few AORs per tick,
+            // a whole pass every RESCAN: a pass over every binding at once
+            // is a burst of milliseconds that delays requests on a small
+            // machine; a slice per tick is not noticed.
+            let per_tick = qualified
+                .len()
+                .div_ceil((RESCAN.as_millis() / TICK.as_millis()).max(1) as usize)
+                .max(1);
+            let mut cursor = 0;
             while stack.is_running() {
                 let now = Instant::now();
-                if scanned.is_none_or(|at| now.duration_since(at) >= RESCAN) {
-                    rescan(&mut schedule, &model, store.as_ref(), now);
-                    status.retain_scheduled(&schedule);
-                    scanned = Some(now);
+                for _ in 0..per_tick.min(qualified.len()) {
+                    let aor = &model.config.aors[qualified[cursor]];
+                    cursor = (cursor + 1) % qualified.len();
+                    let gone = schedule.rescan_aor(target(aor, store.as_ref()), now);
+                    status.forget(&aor.name, gone);
                 }
                 for due in schedule.due(now) {
                     check(&stack, &status, due);
@@ -115,35 +131,24 @@ pub fn start(
     }
 }
 
-/// Takes the qualified AORs' current contacts from the store and the
-/// configuration into the schedule.
-fn rescan(schedule: &mut Schedule, model: &Model, store: &dyn LocationStore, now: Instant) {
-    let wall = SystemTime::now();
-    let targets = model
-        .config
-        .aors
-        .iter()
-        .filter(|a| a.qualify_frequency > 0)
-        .map(|aor| {
-            let mut contacts: Vec<(String, Option<String>)> = store
-                .bindings(&aor.name, wall)
-                .into_iter()
-                .map(|b| (b.contact, b.received))
-                .collect();
-            contacts.extend(aor.contacts.iter().map(|c| (c.clone(), None)));
-            Target {
-                aor: &aor.name,
-                every: Duration::from_secs(u64::from(aor.qualify_frequency)),
-                timeout: aor.qualify_timeout,
-                contacts,
-            }
-        });
-    schedule.rescan(targets, now);
+/// An AOR's current contacts, from the store and the configuration.
+fn target<'a>(aor: &'a AorConf, store: &dyn LocationStore) -> Target<'a> {
+    let mut contacts: Vec<(String, Option<String>)> = store
+        .bindings(&aor.name, SystemTime::now())
+        .into_iter()
+        .map(|b| (b.contact, b.received))
+        .collect();
+    contacts.extend(aor.contacts.iter().map(|c| (c.clone(), None)));
+    Target {
+        aor: &aor.name,
+        every: Duration::from_secs(u64::from(aor.qualify_frequency)),
+        timeout: aor.qualify_timeout,
+        contacts,
+    }
 }
 
 /// How often the schedule is compared with the location store: a new
 /// binding waits at most this long (plus its phase) for its first check.
-/// Comparing walks every binding, so it is not done on every tick.
 const RESCAN: Duration = Duration::from_secs(5);
 
 /// One AOR's contacts as the store and the configuration give them.
@@ -170,8 +175,6 @@ struct Entry {
     every: Duration,
     timeout: Duration,
     next: Instant,
-    /// The rescan that last saw it; older ones are gone from the store.
-    seen: u64,
 }
 
 /// When each contact is next checked: the contacts by AOR, and a queue
@@ -182,55 +185,62 @@ struct Entry {
 struct Schedule {
     contacts: HashMap<String, HashMap<String, Entry>>,
     queue: BinaryHeap<Reverse<(Instant, String, String)>>,
-    scan: u64,
 }
 
 impl Schedule {
+    #[cfg(test)]
     fn contains(&self, aor: &str, contact: &str) -> bool {
         self.contacts
             .get(aor)
             .is_some_and(|c| c.contains_key(contact))
     }
 
-    /// Takes in the current contacts: new ones get a phase within their
-    /// period, derived from the contact so that restarts keep the spread;
-    /// contacts no longer present are dropped.
+    /// Takes in the current contacts of every AOR in `targets` (and of no
+    /// other AOR).
+    #[cfg(test)]
     fn rescan<'a>(&mut self, targets: impl Iterator<Item = Target<'a>>, now: Instant) {
-        self.scan += 1;
-        let scan = self.scan;
+        let mut kept = std::collections::HashSet::new();
         for target in targets {
-            let period_ms = u64::try_from(target.every.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1);
-            let aor = match self.contacts.get_mut(target.aor) {
-                Some(aor) => aor,
-                None => self.contacts.entry(target.aor.to_string()).or_default(),
-            };
-            for (contact, received) in target.contacts {
-                if let Some(entry) = aor.get_mut(&contact) {
+            kept.insert(target.aor.to_string());
+            self.rescan_aor(target, now);
+        }
+        self.contacts.retain(|aor, _| kept.contains(aor));
+    }
+
+    /// Takes in an AOR's current contacts: new ones get a phase within
+    /// their period, derived from the contact so that restarts keep the
+    /// spread; known ones keep their time. Returns the contacts that are
+    /// gone.
+    fn rescan_aor(&mut self, target: Target<'_>, now: Instant) -> Vec<String> {
+        let period_ms = u64::try_from(target.every.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut before = self.contacts.remove(target.aor).unwrap_or_default();
+        let mut now_known = HashMap::with_capacity(target.contacts.len());
+        for (contact, received) in target.contacts {
+            let entry = match before.remove(&contact) {
+                Some(mut entry) => {
                     entry.received = received;
-                    entry.seen = scan;
-                    continue;
+                    entry
                 }
-                let next = now + Duration::from_millis(fnv1a(&contact) % period_ms);
-                self.queue
-                    .push(Reverse((next, target.aor.to_string(), contact.clone())));
-                aor.insert(
-                    contact,
+                None => {
+                    let next = now + Duration::from_millis(fnv1a(&contact) % period_ms);
+                    self.queue
+                        .push(Reverse((next, target.aor.to_string(), contact.clone())));
                     Entry {
                         received,
                         every: target.every,
                         timeout: target.timeout,
                         next,
-                        seen: scan,
-                    },
-                );
-            }
+                    }
+                }
+            };
+            now_known.insert(contact, entry);
         }
-        self.contacts.retain(|_, aor| {
-            aor.retain(|_, e| e.seen == scan);
-            !aor.is_empty()
-        });
+        if !now_known.is_empty() {
+            self.contacts.insert(target.aor.to_string(), now_known);
+        }
+        before.into_keys().collect()
     }
 
     /// The checks due at `now`, each rescheduled one period later.
@@ -369,6 +379,12 @@ mod tests {
         assert!(due.iter().all(|d| d.aor == "a"));
         // The stale queue items are gone once their time passed.
         assert_eq!(schedule.queue.len(), 4);
+        // One AOR at a time: it says which contacts went, for their status.
+        let mut gone = schedule.rescan_aor(target("a", 0..2), t0);
+        gone.sort();
+        assert_eq!(gone, ["sip:c2@192.0.2.1:5060", "sip:c3@192.0.2.1:5060"]);
+        assert!(schedule.rescan_aor(target("a", 0..0), t0).len() == 2);
+        assert!(!schedule.contains("a", "sip:c0@192.0.2.1:5060"));
     }
 
     #[test]
