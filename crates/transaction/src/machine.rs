@@ -109,15 +109,20 @@ pub(crate) fn due(deadline: Option<Instant>, now: Instant) -> bool {
 }
 
 /// One transaction's state machine.
+///
+/// The machines that keep a request are boxed, so that the most numerous
+/// one, a completed non-INVITE server transaction held for Timer J (a
+/// REGISTER answered over UDP, tens of thousands at a time), takes only
+/// its own few bytes.
 #[derive(Debug)]
 #[expect(
     clippy::enum_variant_names,
     reason = "one variant per Kind, named alike"
 )]
 pub(crate) enum Machine {
-    ClientInvite(ClientInvite),
-    ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
+    ClientInvite(Box<ClientInvite>),
+    ClientNonInvite(Box<ClientNonInvite>),
+    ServerInvite(Box<ServerInvite>),
     ServerNonInvite(ServerNonInvite),
 }
 

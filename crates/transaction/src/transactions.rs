@@ -163,21 +163,21 @@ impl<D: Clone> Transactions<D> {
         );
         let mut out = std::mem::take(&mut self.scratch);
         let machine = if method == Method::Invite {
-            Machine::ClientInvite(ClientInvite::start(
+            Machine::ClientInvite(Box::new(ClientInvite::start(
                 request,
                 reliable,
                 &self.timers,
                 now,
                 &mut out,
-            ))
+            )))
         } else {
-            Machine::ClientNonInvite(ClientNonInvite::start(
+            Machine::ClientNonInvite(Box::new(ClientNonInvite::start(
                 request,
                 reliable,
                 &self.timers,
                 now,
                 &mut out,
-            ))
+            )))
         };
         self.insert(id, machine, dest, key);
         self.settle(id, &mut out);
@@ -394,13 +394,13 @@ impl<D: Clone> Transactions<D> {
         );
         let mut out = std::mem::take(&mut self.scratch);
         let machine = if method == Method::Invite {
-            Machine::ServerInvite(ServerInvite::start(
+            Machine::ServerInvite(Box::new(ServerInvite::start(
                 request.clone(),
                 reliable,
                 &self.timers,
                 now,
                 &mut out,
-            ))
+            )))
         } else {
             Machine::ServerNonInvite(ServerNonInvite::start(reliable))
         };
