@@ -130,6 +130,16 @@ fn run_or_push_runs_here_only_when_idle() {
     );
     release_tx.send(()).unwrap();
     assert_ne!(rx.recv_timeout(GUARD).unwrap(), me);
+    // The pool thread lets go of the serializer just after the task
+    // returns; wait for that (a no-op that ran here says it is idle).
+    let deadline = std::time::Instant::now() + GUARD;
+    while s.run_or_push(|| {}) != Ok(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the serializer stays busy"
+        );
+        std::thread::yield_now();
+    }
     // A task run here that pushes to its own serializer hands the new task
     // to the pool when it is done.
     let inner = s.clone();
