@@ -515,10 +515,17 @@ async fn check_authentication_is_callable_directly() {
         .replace(">\r\nCall-ID", ">;tag=t\r\nCall-ID");
     peer.send(&text).await;
     assert_eq!(peer.final_response().await.status(), Some(401));
-    assert_eq!(
-        *result.lock().unwrap(),
-        Some(CheckAuthResult::ChallengeSent)
-    );
+    // The challenge leaves from inside check_authentication, so it can
+    // arrive before the service has stored what the call returned.
+    let mut checked = None;
+    for _ in 0..200 {
+        checked = *result.lock().unwrap();
+        if checked.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(checked, Some(CheckAuthResult::ChallengeSent));
     let text = peer
         .request(
             "INFO",
