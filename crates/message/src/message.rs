@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{BuildError, ParseError, SyntaxError, excerpt};
 use crate::lex::{CommaList, is_token};
@@ -628,7 +628,7 @@ impl Message {
         if !self.modified {
             return self.buf.clone();
         }
-        let mut out = BytesMut::with_capacity(self.encoded_len_estimate());
+        let mut out = BytesMut::with_capacity(self.changed_len());
         self.write_to(&mut out);
         out.freeze()
     }
@@ -640,8 +640,25 @@ impl Message {
             out.extend_from_slice(&self.buf);
             return;
         }
+        self.write_changed(|bytes| out.extend_from_slice(bytes));
+    }
+
+    /// The length a changed message serializes to, counted by the same
+    /// walk that writes, so that [`Message::to_bytes`] allocates exactly
+    /// that. An estimate from the received buffer over-reserved for a
+    /// response built from a request (room for the whole request), and a
+    /// serialized message can be held a while: over UDP a transaction
+    /// keeps its last response for Timer J, 32 s.
+    fn changed_len(&self) -> usize {
+        let mut len = 0;
+        self.write_changed(|bytes| len += bytes.len());
+        len
+    }
+
+    /// Hands a changed message to `put` piece by piece, in order.
+    fn write_changed(&self, mut put: impl FnMut(&[u8])) {
         match (self.start_line_end, &self.start) {
-            (Some(end), _) => out.extend_from_slice(&self.buf[..end as usize]),
+            (Some(end), _) => put(&self.buf[..end as usize]),
             (
                 None,
                 StartLine::Request {
@@ -650,11 +667,11 @@ impl Message {
                     version,
                 },
             ) => {
-                out.put_slice(method.as_str().as_bytes());
-                out.put_u8(b' ');
-                out.put_slice(self.text(*uri).as_bytes());
-                out.put_u8(b' ');
-                out.put_slice(self.text(*version).as_bytes());
+                put(method.as_str().as_bytes());
+                put(b" ");
+                put(self.text(*uri).as_bytes());
+                put(b" ");
+                put(self.text(*version).as_bytes());
             }
             (
                 None,
@@ -664,38 +681,34 @@ impl Message {
                     reason,
                 },
             ) => {
-                out.put_slice(self.text(*version).as_bytes());
-                out.put_u8(b' ');
-                out.put_slice(itoa_u32(u32::from(*code)).as_bytes());
-                out.put_u8(b' ');
-                out.put_slice(self.text(*reason).as_bytes());
+                put(self.text(*version).as_bytes());
+                put(b" ");
+                put(itoa_u32(u32::from(*code)).as_bytes());
+                put(b" ");
+                put(self.text(*reason).as_bytes());
             }
         }
-        out.put_slice(b"\r\n");
+        put(b"\r\n");
         for f in &self.fields {
             if f.name == HeaderName::ContentLength {
                 continue;
             }
             match f.line_end {
                 Some(end) if !f.raw_name.owned => {
-                    out.put_slice(&self.buf[f.raw_name.start as usize..end as usize]);
+                    put(&self.buf[f.raw_name.start as usize..end as usize]);
                 }
                 _ => {
-                    out.put_slice(self.text(f.raw_name).as_bytes());
-                    out.put_slice(b": ");
-                    out.put_slice(self.text(f.value).as_bytes());
+                    put(self.text(f.raw_name).as_bytes());
+                    put(b": ");
+                    put(self.text(f.value).as_bytes());
                 }
             }
-            out.put_slice(b"\r\n");
+            put(b"\r\n");
         }
-        out.put_slice(b"Content-Length: ");
-        out.put_slice(itoa_u32(self.body.len() as u32).as_bytes());
-        out.put_slice(b"\r\n\r\n");
-        out.put_slice(&self.body);
-    }
-
-    fn encoded_len_estimate(&self) -> usize {
-        self.buf.len() + self.extra.len() + self.fields.len() * 4 + self.body.len() + 64
+        put(b"Content-Length: ");
+        put(itoa_u32(self.body.len() as u32).as_bytes());
+        put(b"\r\n\r\n");
+        put(&self.body);
     }
 
     // ----- construction -------------------------------------------------
@@ -1131,6 +1144,25 @@ v=0\n";
         assert_eq!(m.received_content_length(), Some(4));
         assert_eq!(m.field_count(), 9);
         assert_eq!(m.to_bytes().as_ref(), INVITE.as_bytes());
+    }
+
+    #[test]
+    fn a_changed_message_is_counted_as_it_is_written() {
+        let request = Message::parse(INVITE.as_bytes()).unwrap();
+        let mut response = Message::response_to(&request, 200).unwrap();
+        response
+            .add_header("Contact", "<sip:bob@192.0.2.4>")
+            .unwrap();
+        let mut changed = request.clone();
+        changed
+            .set_body("text/plain", Bytes::from_static(b"hi"))
+            .unwrap();
+        for m in [&response, &changed] {
+            let mut written = BytesMut::new();
+            m.write_to(&mut written);
+            assert_eq!(m.changed_len(), written.len());
+            assert_eq!(m.to_bytes(), written.freeze());
+        }
     }
 
     #[test]

@@ -102,14 +102,7 @@ impl ServerNonInvite {
             Ok(sent) => out.transmit(sent),
             Err(_) => out.transmit(response),
         }
-        // Kept in an allocation of its own size: serializing reserves room
-        // for the request the response was built from, and a completed
-        // transaction over UDP holds these bytes for Timer J.
-        self.last_response = Some(if self.reliable || code < 200 {
-            bytes
-        } else {
-            Bytes::copy_from_slice(&bytes)
-        });
+        self.last_response = Some(bytes);
         Ok(())
     }
 
