@@ -38,10 +38,7 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Opens a second connection to `path` and starts checkpointing.
     pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let conn = Connection::open(path).map_err(|e| schema::open_error(path, e))?;
         schema::configure_checkpointer(&conn, path)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let path = path.to_owned();

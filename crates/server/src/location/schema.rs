@@ -61,38 +61,42 @@ const DELETE_EXPIRED: &str = "DELETE FROM bindings WHERE expires_at <= ?1";
 ///   (see `checkpoint.rs`); the writer's own is a backstop should that
 ///   thread fall behind.
 pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let open = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+    configure_both(conn, path, BACKSTOP_CHECKPOINT_PAGES)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(open)?;
+        .map_err(|source| open_error(path, source))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NoWal {
             path: path.to_owned(),
             mode,
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(open)?;
-    conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)
-        .map_err(open)
+    Ok(())
 }
 
 /// Sets up the checkpoint thread's connection: it fsyncs what it copies
 /// (`synchronous=FULL`) and never checkpoints on its own.
 pub(crate) fn configure_checkpointer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let open = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
+    configure_both(conn, path, 0)
+}
+
+/// What both connections share: the busy timeout, FULL synchronous, and
+/// the log size at which the connection checkpoints by itself (0: never).
+fn configure_both(conn: &Connection, path: &Path, autocheckpoint: i64) -> Result<(), StoreError> {
+    let open = |source| open_error(path, source);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 0)
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
         .map_err(open)
+}
+
+/// Opening or configuring the database at `path` failed.
+pub(crate) fn open_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Open {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// How long a connection waits for a lock the other holds.

@@ -99,10 +99,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let started = Instant::now();
         let lock = schema::lock(path)?;
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut conn = Connection::open(path).map_err(|e| schema::open_error(path, e))?;
         schema::configure(&conn, path)?;
         schema::create(&mut conn)?;
         let index = Arc::new(MemoryStore::new());
