@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 tests="options-udp options-tcp register-udp register-tcp register-sha256-udp"
 servers="sipjet kamailio"
@@ -97,11 +99,7 @@ supported_algorithms_uas = MD5,SHA-256
 type = aor
 max_contacts = 10
 EOF
-  for i in $(seq 1 "$users"); do
-    printf '\n[user%d](phone)\nauth = user%d\naors = user%d\n' "$i" "$i" "$i"
-    printf '[user%d](secret)\nusername = user%d\npassword = pass%d\n' "$i" "$i" "$i"
-    printf '[user%d](mailbox)\n' "$i"
-  done
+  user_sections "$users"
 } >"$work/pjsip.conf"
 
 cat >"$work/kamailio.cfg" <<EOF
@@ -311,8 +309,7 @@ sipload_step() { # transport scenario algorithm rate -> "rate failed ticks peak 
   wait $pid || true
   after=$(server_ticks)
   out=$(tail -1 "$work/sipload.out")
-  kv() { echo "$out" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-  echo "$(kv rate) $(kv failed) $((after - before)) $peak $(kv p50_us) $(kv p99_us) $(kv completed)"
+  echo "$(kv "$out" rate) $(kv "$out" failed) $((after - before)) $peak $(kv "$out" p50_us) $(kv "$out" p99_us) $(kv "$out" completed)"
 }
 
 # --- the run ---------------------------------------------------------------------

@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 rounds=2
 duration=30
@@ -78,11 +80,7 @@ type = aor
 max_contacts = $((per_user + 10))
 qualify_frequency = $qualify
 EOF
-    for i in $(seq 1 "$users"); do
-      printf '\n[user%d](phone)\nauth = user%d\naors = user%d\n' "$i" "$i" "$i"
-      printf '[user%d](secret)\nusername = user%d\npassword = pass%d\n' "$i" "$i" "$i"
-      printf '[user%d](mailbox)\n' "$i"
-    done
+    user_sections "$users"
   } >"$work/qualify-$qualify.conf"
 done
 
@@ -90,7 +88,6 @@ done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 seconds() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.2f", t / hz}'; }
-kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
 # One round: prints "idle_cpu qualify_only_cpu options_p50 options_p99
 # options_failed options_cpu register_p50 register_p99 register_failed
