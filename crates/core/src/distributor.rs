@@ -109,10 +109,12 @@ impl Handler for StackHandler {
             return;
         };
         let m = &incoming.message;
+        // New work: a request other than ACK and CANCEL that no dialog of
+        // the stack vouches for (a To tag anyone can write does not).
         let fresh = m
             .method()
             .is_some_and(|method| !matches!(method, Method::Ack | Method::Cancel))
-            && !m.to_header().is_ok_and(|to| to.tag().is_some());
+            && !inner.holds_dialog_of(m);
         if fresh
             && (!inner.running.load(Ordering::Acquire)
                 || inner.distributor.is_overloaded(&inner.pool))
@@ -197,15 +199,26 @@ fn flow_of(peer: &Peer) -> Flow {
 
 impl SipStack {
     fn dispatch_request(&self, request: Message, flow: Flow, transaction: Option<TransactionId>) {
-        let serializer = crate::dialog::id_of_request(&request)
-            .and_then(|id| self.dialog_serializer(&id))
-            .unwrap_or_else(|| self.inner.distributor.serializer_for(&request).clone());
+        // RFC 3261 §10.2: a REGISTER never belongs to a dialog, whatever
+        // its To header says.
+        let dialog = (request.method() != Some(&Method::Register))
+            .then(|| crate::dialog::id_of_request(&request))
+            .flatten()
+            .and_then(|id| self.dialog_serializer(&id).map(|s| (id, s)));
+        let (dialog, serializer) = match dialog {
+            Some((id, serializer)) => (Some(id), serializer),
+            None => (
+                None,
+                self.inner.distributor.serializer_for(&request).clone(),
+            ),
+        };
         let stack = self.clone();
         let task = move || {
             stack.process_request(IncomingRequest::new(
                 request,
                 flow,
                 transaction,
+                dialog,
                 stack.clone(),
             ))
         };
@@ -237,21 +250,24 @@ impl SipStack {
             return;
         }
         let endpoint = self.identify_endpoint(&request);
-        if !is_ack
-            && !request.is_in_dialog()
-            && request.is_challengeable()
-            && self.has_authenticator()
-        {
-            let who = endpoint
-                .clone()
-                .unwrap_or_else(|| self.artificial_endpoint());
+        // Only a dialog the stack holds vouches for a request; any other
+        // request (whatever tags it carries) is checked here, in this
+        // request, before a service sees it.
+        let checked = !is_ack && !request.is_in_dialog() && request.is_challengeable();
+        if checked && self.has_authenticator() {
+            let who = endpoint.unwrap_or_else(|| self.artificial_endpoint());
             request.endpoint = Some(Arc::clone(&who));
             match self.check_authentication(&who, &request) {
                 CheckAuthResult::ChallengeSent | CheckAuthResult::Failed => return,
-                CheckAuthResult::Success | CheckAuthResult::NotRequired => {}
+                result => request.set_authentication(result),
             }
         } else {
             request.endpoint = endpoint;
+            if checked {
+                // The seed: with no authenticator, every request counts
+                // as authenticated.
+                request.set_authentication(CheckAuthResult::NotRequired);
+            }
         }
         for service in late {
             if service.on_rx_request(&request) == Handled::Yes {
@@ -262,8 +278,10 @@ impl SipStack {
             return;
         }
         // RFC 3261 §12.2.2: a request in a dialog nobody knows gets 481.
-        let code = if request.is_in_dialog() { 481 } else { 501 };
-        let _ = request.reply(code);
+        // Nobody serves it, so no transaction state is kept for the answer
+        // (§8.2.7): a retransmission is simply answered again.
+        let code = if request.has_to_tag() { 481 } else { 501 };
+        let _ = request.respond_stateless(request.response(code));
     }
 
     fn dispatch_cancel(

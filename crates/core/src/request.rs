@@ -8,6 +8,8 @@ use sipjet_message::{HeaderName, Message, Method};
 use sipjet_transaction::{Peer, TransactionId};
 use sipjet_transport::Flow;
 
+use crate::auth::CheckAuthResult;
+use crate::dialog::DialogId;
 use crate::endpoint::Endpoint;
 use crate::error::SendError;
 use crate::stack::SipStack;
@@ -21,8 +23,17 @@ pub struct IncomingRequest {
     /// Its server transaction; `None` for an ACK, which has none.
     pub transaction: Option<TransactionId>,
     /// The endpoint identified as its sender (the artificial one when none
-    /// was and an authenticator is registered).
+    /// was and an authenticator is registered). Identification alone
+    /// proves nothing: see [`IncomingRequest::authentication`].
     pub endpoint: Option<Arc<Endpoint>>,
+    /// The dialog it belongs to: set only when its dialog ID names a
+    /// dialog a service registered with the stack
+    /// ([`SipStack::register_dialog`]), never because of what its To
+    /// header says.
+    dialog: Option<DialogId>,
+    /// What the core's authentication check found for this request, when
+    /// it made one.
+    authentication: Option<CheckAuthResult>,
     pub(crate) stack: SipStack,
     answered: AtomicBool,
 }
@@ -32,6 +43,7 @@ impl IncomingRequest {
         message: Message,
         flow: Flow,
         transaction: Option<TransactionId>,
+        dialog: Option<DialogId>,
         stack: SipStack,
     ) -> Self {
         IncomingRequest {
@@ -39,6 +51,8 @@ impl IncomingRequest {
             flow,
             transaction,
             endpoint: None,
+            dialog,
+            authentication: None,
             stack,
             answered: AtomicBool::new(false),
         }
@@ -56,9 +70,56 @@ impl IncomingRequest {
         self.flow.remote
     }
 
-    /// True when the request carries a To tag, so belongs to a dialog.
+    /// True when the request belongs to a dialog the stack holds (one a
+    /// service registered with [`SipStack::register_dialog`]). A To tag
+    /// alone does not make a request in-dialog: anyone can write one, so
+    /// a request whose tag names no dialog here is authenticated like any
+    /// other (and answered `481` when nobody takes it). A REGISTER is
+    /// never in a dialog (RFC 3261 §10.2).
     pub fn is_in_dialog(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// The dialog the request belongs to (see
+    /// [`IncomingRequest::is_in_dialog`]).
+    pub fn dialog(&self) -> Option<&DialogId> {
+        self.dialog.as_ref()
+    }
+
+    /// True when the request carries a To tag: it claims to be part of a
+    /// dialog, which is true only if [`IncomingRequest::is_in_dialog`].
+    /// Services that serve only requests outside dialogs leave these to
+    /// the core's `481`.
+    pub fn has_to_tag(&self) -> bool {
         self.message.to_header().is_ok_and(|to| to.tag().is_some())
+    }
+
+    /// What the core's authentication check found for this request:
+    /// `Some(Success)` when its credentials were verified in this
+    /// request, `Some(NotRequired)` when the authenticator (or the lack of
+    /// one) required none for [`IncomingRequest::endpoint`], and `None`
+    /// when no check was made (ACK, CANCEL, a request inside a dialog the
+    /// stack holds). A service that acts for an endpoint (a registrar
+    /// binding its AOR) checks this, not merely that an endpoint was
+    /// identified.
+    pub fn authentication(&self) -> Option<CheckAuthResult> {
+        self.authentication
+    }
+
+    /// True when [`IncomingRequest::endpoint`] is a configured endpoint
+    /// whose right to send this request was checked in this request
+    /// ([`IncomingRequest::authentication`] is `Success` or
+    /// `NotRequired`).
+    pub fn is_authenticated(&self) -> bool {
+        self.endpoint.as_ref().is_some_and(|e| !e.artificial)
+            && matches!(
+                self.authentication,
+                Some(CheckAuthResult::Success | CheckAuthResult::NotRequired)
+            )
+    }
+
+    pub(crate) fn set_authentication(&mut self, result: CheckAuthResult) {
+        self.authentication = Some(result);
     }
 
     /// The stack that received it.
@@ -159,8 +220,8 @@ impl IncomingRequest {
         Some(uri.as_sip()?.host.to_string())
     }
 
-    /// True for requests a digest challenge may not be sent to (RFC 3261
-    /// §22.1: ACK and CANCEL).
+    /// True for requests a digest challenge may be sent to: all but ACK
+    /// and CANCEL (RFC 3261 §22.1).
     pub fn is_challengeable(&self) -> bool {
         !matches!(self.method(), Method::Ack | Method::Cancel)
     }

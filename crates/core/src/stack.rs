@@ -116,6 +116,21 @@ pub(crate) struct StackInner {
     pub(crate) dialogs: RwLock<HashMap<DialogId, Serializer>>,
 }
 
+impl StackInner {
+    /// True when `request` belongs to a dialog a service registered (a
+    /// REGISTER never does).
+    pub(crate) fn holds_dialog_of(&self, request: &Message) -> bool {
+        if request.method() == Some(&sipjet_message::Method::Register)
+            || !request.to_header().is_ok_and(|to| to.tag().is_some())
+        {
+            return false;
+        }
+        let dialogs = self.dialogs.read().unwrap_or_else(|e| e.into_inner());
+        !dialogs.is_empty()
+            && crate::dialog::id_of_request(request).is_some_and(|id| dialogs.contains_key(&id))
+    }
+}
+
 /// The SIP stack: one instance of the seed's `res_sip`. Cloning gives
 /// another handle to the same stack.
 #[derive(Clone)]

@@ -65,14 +65,25 @@ async fn a_flood_is_refused_while_dialogs_pass_and_then_it_recovers() {
     stack.start().await.unwrap();
     let flood = Peer::new(udp_addr(&stack)).await;
     let dialog = Peer::new(udp_addr(&stack)).await;
+    let forged = Peer::new(udp_addr(&stack)).await;
+    stack.register_dialog(
+        sipjet_core::dialog::DialogId {
+            call_id: "dialog-1".into(),
+            local_tag: "established".into(),
+            remote_tag: "a-dialog-1".into(),
+        },
+        stack.create_work("dialog-1"),
+    );
     // 400 new requests at once: the single pool thread takes 2 s for them.
     for i in 0..400 {
         flood
             .send(&flood.request("MESSAGE", &format!("flood-{i}"), ""))
             .await;
     }
-    // In-dialog traffic during the flood is not refused.
+    // In-dialog traffic during the flood is not refused; a To tag that
+    // names no dialog of the stack does not get the same pass.
     dialog.send(&in_dialog(&dialog, "INFO", "dialog-1")).await;
+    forged.send(&in_dialog(&forged, "INFO", "forged-1")).await;
     let mut busy = 0;
     let mut ok = 0;
     for _ in 0..400 {
@@ -88,6 +99,7 @@ async fn a_flood_is_refused_while_dialogs_pass_and_then_it_recovers() {
     }
     assert!(busy > 0 && ok > 0, "refused {busy}, served {ok}");
     assert_eq!(dialog.final_response().await.status(), Some(200));
+    assert_eq!(forged.final_response().await.status(), Some(503));
     // The flood is over and the queue drained: new requests are served.
     let r = flood.ask("MESSAGE", "after", "").await;
     assert_eq!(r.status(), Some(200));

@@ -509,7 +509,18 @@ async fn check_authentication_is_callable_directly() {
     stack.register_authenticator(Arc::new(TestAuth)).unwrap();
     stack.start().await.unwrap();
     let peer = Peer::new(udp_addr(&stack)).await;
-    // In a dialog, so the distributor does not authenticate it first.
+    // In dialogs the stack holds, so the distributor does not
+    // authenticate their requests first.
+    for call_id in ["direct-1", "direct-2"] {
+        stack.register_dialog(
+            sipjet_core::dialog::DialogId {
+                call_id: call_id.into(),
+                local_tag: "t".into(),
+                remote_tag: format!("a-{call_id}"),
+            },
+            stack.create_work(call_id),
+        );
+    }
     let text = peer
         .request("INFO", "direct-1", "")
         .replace(">\r\nCall-ID", ">;tag=t\r\nCall-ID");
@@ -535,4 +546,93 @@ async fn check_authentication_is_callable_directly() {
         .replace(">\r\nCall-ID", ">;tag=t\r\nCall-ID");
     peer.send(&text).await;
     assert_eq!(peer.final_response().await.status(), Some(202));
+}
+
+/// Records how the core classed each request it hands on: in a dialog or
+/// not, what the authentication check found, whether the endpoint counts
+/// as authenticated; answers every request with 200.
+struct TrustRecorder(Arc<Mutex<Vec<String>>>);
+
+impl Service for TrustRecorder {
+    fn name(&self) -> &str {
+        "trust"
+    }
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        self.0.lock().unwrap().push(format!(
+            "{}:{}:{:?}:{}",
+            request.method(),
+            if request.is_in_dialog() { "in" } else { "out" },
+            request.authentication(),
+            request.is_authenticated()
+        ));
+        request.reply(200).unwrap();
+        Handled::Yes
+    }
+}
+
+/// A To tag does not put a request in a dialog: only a dialog a service
+/// registered with the stack does, and a REGISTER never is in one. Every
+/// other request is authenticated, whatever tags it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_dialog_the_stack_holds_skips_authentication() {
+    let stack = stack();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    stack
+        .register_service(Arc::new(TrustRecorder(Arc::clone(&seen))))
+        .unwrap();
+    stack.register_authenticator(Arc::new(TestAuth)).unwrap();
+    stack
+        .register_endpoint_identifier(Arc::new(ByFromUser {
+            name: "from",
+            known: vec!["alice"],
+        }))
+        .unwrap();
+    stack.start().await.unwrap();
+    let peer = Peer::new(udp_addr(&stack)).await;
+    let tagged = |method: &str, call_id: &str, extra: &str| {
+        peer.request(method, call_id, extra).replacen(
+            &format!("To: <sip:service@{}>", peer.server),
+            &format!("To: <sip:service@{}>;tag=t-{call_id}", peer.server),
+            1,
+        )
+    };
+    let peer = &peer;
+    let ask = |text: String| async move {
+        peer.send(&text).await;
+        peer.final_response().await.status()
+    };
+
+    // A tag nobody issued: challenged like any request.
+    assert_eq!(ask(tagged("BYE", "d-1", "")).await, Some(401));
+    assert!(seen.lock().unwrap().is_empty());
+    let good = "Authorization: Digest username=\"good\"\r\n";
+    assert_eq!(ask(tagged("BYE", "d-1", good)).await, Some(200));
+
+    // The dialog registered: its requests are vouched for by it.
+    stack.register_dialog(
+        sipjet_core::dialog::DialogId {
+            call_id: "d-2".into(),
+            local_tag: "t-d-2".into(),
+            remote_tag: "a-d-2".into(),
+        },
+        stack.create_work("dialog"),
+    );
+    assert_eq!(ask(tagged("BYE", "d-2", "")).await, Some(200));
+    // RFC 3261 §10.2: a REGISTER is never in a dialog.
+    assert_eq!(ask(tagged("REGISTER", "d-2", "")).await, Some(401));
+
+    // An unidentified sender with accepted credentials is still not an
+    // authenticated endpoint.
+    let text = peer
+        .request("REGISTER", "d-3", good)
+        .replace("sip:alice@", "sip:mallory@");
+    assert_eq!(ask(text).await, Some(200));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "BYE:out:Some(Success):true",
+            "BYE:in:None:false",
+            "REGISTER:out:Some(Success):false"
+        ]
+    );
 }

@@ -111,7 +111,7 @@ impl Service for MessageRouter {
     }
 
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
-        if request.method() != &Method::Message || request.is_in_dialog() {
+        if request.method() != &Method::Message || request.has_to_tag() {
             return Handled::No;
         }
         let m = &request.message;

@@ -39,7 +39,7 @@ impl Service for OptionsResponder {
     }
 
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
-        if request.method() != &Method::Options || request.is_in_dialog() {
+        if request.method() != &Method::Options || request.has_to_tag() {
             return Handled::No;
         }
         let user = request

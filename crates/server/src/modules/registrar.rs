@@ -1,7 +1,7 @@
 //! The registrar (RFC 3261 §10.3), for the configured AORs: adds,
 //! refreshes and removes bindings in the location store, which keeps them
-//! across restarts. Only an authenticated endpoint may register to its own
-//! AORs. Path (RFC 3327) and the instance-id and reg-id of RFC 5626 are
+//! across restarts. Only an endpoint authenticated in the REGISTER itself
+//! may register, and only to its own AORs. Path (RFC 3327) and the instance-id and reg-id of RFC 5626 are
 //! stored with each binding.
 
 use std::sync::Arc;
@@ -151,19 +151,22 @@ impl Registrar {
     /// Checks a REGISTER and works out the change it makes.
     fn register(&self, request: &IncomingRequest) -> Result<Accepted, Refusal> {
         let m = &request.message;
-        let Some(aor) = self.aor_of(request) else {
-            return Err(Refusal(404, "Not Found", None));
-        };
-        // Only its own AORs, for an authenticated endpoint (the core has
-        // authenticated whatever endpoint it gives us).
-        let allowed = request
-            .endpoint
-            .as_ref()
-            .is_some_and(|e| !e.artificial && e.aors.contains(&aor.name));
-        if !allowed {
+        // Only to its own AORs, and only for an endpoint whose right to
+        // send this REGISTER the core checked in this request: identified
+        // is not authenticated. An AOR that does not exist is refused the
+        // same way as someone else's, so the answer names no AOR.
+        let aor = self.aor_of(request).filter(|aor| {
+            request.is_authenticated()
+                && request
+                    .endpoint
+                    .as_ref()
+                    .is_some_and(|e| e.aors.contains(&aor.name))
+        });
+        let Some(aor) = aor else {
             let account = request
                 .endpoint
                 .as_ref()
+                .filter(|e| !e.artificial)
                 .map_or(String::new(), |e| e.name.clone());
             SecurityEvent {
                 kind: SecurityEventKind::RequestNotAllowed,
@@ -175,7 +178,7 @@ impl Registrar {
             }
             .log();
             return Err(Refusal(403, "Forbidden", None));
-        }
+        };
         if aor.max_contacts == 0 {
             return Err(Refusal(403, "Registration not allowed for this AOR", None));
         }

@@ -67,6 +67,8 @@ pub struct Request {
     pub cseq: u32,
     /// More header lines, each without its CRLF.
     pub extra: Vec<String>,
+    /// A To tag, claiming a dialog.
+    pub to_tag: Option<String>,
 }
 
 impl Request {
@@ -81,6 +83,7 @@ impl Request {
             branch: generate::branch(),
             cseq: 1,
             extra: Vec::new(),
+            to_tag: None,
         }
     }
 
@@ -95,14 +98,26 @@ impl Request {
         }
     }
 
+    /// The request with a To tag.
+    pub fn tagged(mut self, tag: &str) -> Request {
+        self.to_tag = Some(tag.into());
+        self
+    }
+
     /// The request with one more header line.
     pub fn with(mut self, line: impl Into<String>) -> Request {
         self.extra.push(line.into());
         self
     }
 
-    /// The wire form, as sent from `me`.
+    /// The wire form, as sent from `me` over UDP.
     pub fn text(&self, me: SocketAddr) -> String {
+        self.text_over("UDP", me)
+    }
+
+    /// The wire form, as sent from `me` over the transport named
+    /// `transport` in the Via.
+    pub fn text_over(&self, transport: &str, me: SocketAddr) -> String {
         let mut extra = String::new();
         for line in &self.extra {
             extra.push_str(line);
@@ -110,9 +125,9 @@ impl Request {
         }
         format!(
             "{method} {uri} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+Via: SIP/2.0/{transport} {me};branch={branch};rport\r\n\
 From: <sip:{from}@{host}>;tag={tag}\r\n\
-To: <{uri}>\r\n\
+To: <{uri}>{to_tag}\r\n\
 Call-ID: {call_id}\r\n\
 CSeq: {cseq} {method}\r\n\
 Max-Forwards: 70\r\n\
@@ -125,6 +140,11 @@ Max-Forwards: 70\r\n\
             tag = self.from_tag,
             call_id = self.call_id,
             cseq = self.cseq,
+            to_tag = self
+                .to_tag
+                .as_ref()
+                .map(|t| format!(";tag={t}"))
+                .unwrap_or_default(),
         )
     }
 }
@@ -349,4 +369,236 @@ pub fn to_tag(response: &Message) -> Option<String> {
         .to_header()
         .ok()
         .and_then(|t| t.tag().map(str::to_string))
+}
+
+/// The transports a [`Wire`] client can speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A UDP socket.
+    Udp,
+    /// One TCP connection, messages framed by Content-Length.
+    Tcp,
+    /// One WebSocket connection (RFC 7118), one message per text frame.
+    Ws,
+}
+
+impl Transport {
+    /// Every transport, for tests that try each.
+    pub const ALL: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Ws];
+
+    /// The name in a Via header.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Ws => "WS",
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+            Transport::Ws => Protocol::Ws,
+        }
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+enum Link {
+    Udp(UdpSocket),
+    Tcp(tokio::net::TcpStream, Vec<u8>),
+    Ws(Box<WsStream>),
+}
+
+/// A SIP client on any transport, from any loopback address: what an
+/// attacker (or a phone) on the network can send.
+pub struct Wire {
+    link: Link,
+    /// The transport it speaks.
+    pub transport: Transport,
+    /// Its own address.
+    pub addr: SocketAddr,
+    /// The server's address on that transport.
+    pub server: SocketAddr,
+}
+
+impl Wire {
+    /// A client of `server` over `transport`, from loopback address `ip`.
+    pub async fn connect(transport: Transport, ip: &str, server: &Server) -> Wire {
+        let server_addr = server
+            .stack
+            .transports()
+            .unwrap()
+            .sent_by(transport.protocol())
+            .unwrap_or_else(|| panic!("the server listens on {transport:?}"));
+        let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
+        let (link, addr) = match transport {
+            Transport::Udp => {
+                let sock = UdpSocket::bind(bind).await.unwrap();
+                let addr = sock.local_addr().unwrap();
+                (Link::Udp(sock), addr)
+            }
+            Transport::Tcp | Transport::Ws => {
+                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                sock.bind(bind).unwrap();
+                let tcp = sock.connect(server_addr).await.unwrap();
+                let addr = tcp.local_addr().unwrap();
+                if transport == Transport::Tcp {
+                    (Link::Tcp(tcp, Vec::new()), addr)
+                } else {
+                    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                    let mut req = format!("ws://{server_addr}/")
+                        .into_client_request()
+                        .unwrap();
+                    req.headers_mut()
+                        .insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
+                    let (ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+                    (Link::Ws(Box::new(ws)), addr)
+                }
+            }
+        };
+        Wire {
+            link,
+            transport,
+            addr,
+            server: server_addr,
+        }
+    }
+
+    /// `sip:user@server`, or `sip:server` for the server itself.
+    pub fn uri(&self, user: Option<&str>) -> String {
+        match user {
+            Some(u) => format!("sip:{u}@{}", self.server),
+            None => format!("sip:{}", self.server),
+        }
+    }
+
+    /// The wire form of `request` from this client.
+    pub fn text(&self, request: &Request) -> String {
+        request.text_over(self.transport.via_name(), self.addr)
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        use tokio::io::AsyncWriteExt;
+        match &mut self.link {
+            Link::Udp(sock) => {
+                sock.send_to(text.as_bytes(), self.server).await.unwrap();
+            }
+            Link::Tcp(tcp, _) => tcp.write_all(text.as_bytes()).await.unwrap(),
+            Link::Ws(ws) => ws
+                .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Sends `request` and waits for its final response.
+    pub async fn ask(&mut self, request: &Request) -> Message {
+        let text = self.text(request);
+        self.send_text(&text).await;
+        self.final_response().await
+    }
+
+    /// The next message received, within the patience.
+    pub async fn next_message(&mut self) -> Message {
+        tokio::time::timeout(PATIENCE, self.receive())
+            .await
+            .expect("a message in time")
+    }
+
+    async fn receive(&mut self) -> Message {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncReadExt;
+        match &mut self.link {
+            Link::Udp(sock) => {
+                let mut buf = vec![0u8; 65_536];
+                let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+                Message::parse(buf[..n].to_vec()).unwrap()
+            }
+            Link::Tcp(tcp, pending) => loop {
+                let limits = sipjet_message::framing::FrameLimits::default();
+                match sipjet_message::framing::frame(pending, &limits).unwrap() {
+                    sipjet_message::framing::Frame::Message { len, .. } => {
+                        let rest = pending.split_off(len);
+                        let whole = std::mem::replace(pending, rest);
+                        return Message::parse(whole).unwrap();
+                    }
+                    sipjet_message::framing::Frame::Ping(n)
+                    | sipjet_message::framing::Frame::Pong(n) => {
+                        pending.drain(..n);
+                    }
+                    sipjet_message::framing::Frame::NeedMore => {
+                        let mut buf = [0u8; 4096];
+                        let n = tcp.read(&mut buf).await.unwrap();
+                        assert!(n > 0, "the server closed the connection");
+                        pending.extend_from_slice(&buf[..n]);
+                    }
+                }
+            },
+            Link::Ws(ws) => loop {
+                let frame = ws
+                    .next()
+                    .await
+                    .expect("the WebSocket is open")
+                    .expect("a WebSocket frame");
+                if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+                    return Message::parse(t.as_bytes().to_vec()).unwrap();
+                }
+            },
+        }
+    }
+
+    /// The next final response (provisional ones skipped).
+    pub async fn final_response(&mut self) -> Message {
+        loop {
+            let m = self.next_message().await;
+            if m.status().is_some_and(|s| s >= 200) {
+                return m;
+            }
+        }
+    }
+
+    /// The next request received (responses skipped).
+    pub async fn next_request(&mut self) -> Message {
+        loop {
+            let m = self.next_message().await;
+            if m.is_request() {
+                return m;
+            }
+        }
+    }
+
+    /// Answers a received request with `code` (To tag added for a final
+    /// answer).
+    pub async fn answer(&mut self, request: &Message, code: u16) {
+        let mut r = Message::response_to(request, code).unwrap();
+        if code >= 200 && to_tag(&r).is_none() {
+            r = Message::response_to_with(request, code, None, Some(&generate::tag())).unwrap();
+        }
+        let text = String::from_utf8(r.to_bytes().to_vec()).unwrap();
+        self.send_text(&text).await;
+    }
+
+    /// Sends `request`, answers the 401 with `user`'s credentials, and
+    /// returns the final response to the authorised request (the one sent
+    /// with credentials is returned too).
+    pub async fn ask_as(
+        &mut self,
+        request: &Request,
+        user: &str,
+        password: &str,
+    ) -> (Message, Request) {
+        let first = self.ask(request).await;
+        assert_eq!(first.status(), Some(401), "{first:?}");
+        let offer = offers(&first).remove(0);
+        let mut next = request.next();
+        next.extra = request.extra.clone();
+        let digest = Digest::answer(&offer, user, password, &next);
+        let next = next.with(digest.header());
+        (self.ask(&next).await, next)
+    }
 }

@@ -1,0 +1,241 @@
+//! What a request must prove before the server acts on it, tried as an
+//! attacker tries it: over UDP, TCP and WebSocket, from loopback addresses
+//! of its own (127.0.0.66), with tags, users and credentials of its
+//! choosing. Each test checks the refusal on the wire and that nothing was
+//! stored, removed or delivered.
+
+mod support;
+
+use std::time::SystemTime;
+
+use sipjet_server::server::Server;
+use support::{Request, Transport, Wire, start, to_tag};
+
+/// alice and bob with passwords, over UDP, TCP and WebSocket; endpoints
+/// identified by From user and by Authorization username, as in the
+/// built-in default.
+const CONF: &str = "\
+[global]
+type = global
+default_realm = sipjet.test
+endpoint_identifier_order = username,auth_username
+
+[udp]
+type = transport
+protocol = udp
+bind = 127.0.0.1:5060
+
+[tcp]
+type = transport
+protocol = tcp
+bind = 127.0.0.1:5060
+
+[ws]
+type = transport
+protocol = ws
+bind = 127.0.0.1:8080
+
+[phone](!)
+type = endpoint
+identify_by = username,auth_username
+
+[md5](!)
+type = auth
+auth_type = userpass
+supported_algorithms_uas = MD5
+
+[inbox](!)
+type = aor
+max_contacts = 3
+
+[alice](phone)
+auth = alice
+aors = alice
+[alice](md5)
+username = alice
+password = alice-pass
+[alice](inbox)
+
+[bob](phone)
+auth = bob
+aors = bob
+[bob](md5)
+username = bob
+password = bob-pass
+[bob](inbox)
+";
+
+/// The contacts bound to `aor`, sorted.
+fn contacts(server: &Server, aor: &str) -> Vec<String> {
+    let mut c: Vec<String> = server
+        .location
+        .bindings(aor, SystemTime::now())
+        .into_iter()
+        .map(|b| b.contact)
+        .collect();
+    c.sort();
+    c
+}
+
+/// A REGISTER for `user`'s AOR (To and Request-URI name it) binding
+/// `contact`.
+fn register(wire: &Wire, user: &str, contact: &str) -> Request {
+    Request::new("REGISTER", &wire.uri(Some(user)), user).with(format!("Contact: {contact}"))
+}
+
+/// Registers `user` properly from `wire`, with the wire's own address as
+/// contact; returns that contact.
+async fn register_properly(wire: &mut Wire, user: &str, password: &str) -> String {
+    let contact = format!("sip:{user}@{}", wire.addr);
+    let request = register(wire, user, &format!("<{contact}>"));
+    let (ok, _) = wire.ask_as(&request, user, password).await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    contact
+}
+
+/// RFC 3261 §10.2: a REGISTER never belongs to a dialog. A To tag made up
+/// by the sender once replaced credentials: it bound an attacker's
+/// contact to alice, removed all of her bindings with `Contact: *`, and
+/// with a junk Authorization bound to bob. Each is challenged now, and
+/// nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_made_up_to_tag_on_a_register_replaces_no_credentials() {
+    let (server, _) = start(CONF).await;
+    let mut alice = Wire::connect(Transport::Udp, "127.0.0.1", &server).await;
+    let alice_contact = register_properly(&mut alice, "alice", "alice-pass").await;
+    for transport in Transport::ALL {
+        let mut evil = Wire::connect(transport, "127.0.0.66", &server).await;
+        let take_over = register(&evil, "alice", "<sip:evil@127.0.0.66:7777>").tagged("forged");
+        let r = evil.ask(&take_over).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+
+        let remove_all = register(&evil, "alice", "*")
+            .tagged("forged")
+            .with("Expires: 0");
+        let r = evil.ask(&remove_all).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+
+        let as_bob = Request::new("REGISTER", &evil.uri(Some("bob")), "nobody")
+            .tagged("forged")
+            .with("Contact: <sip:evil@127.0.0.66:7777>")
+            .with(format!(
+                "Authorization: Digest username=\"bob\", realm=\"sipjet.test\", nonce=\"x\", uri=\"{}\", response=\"00000000000000000000000000000000\"",
+                evil.uri(None)
+            ));
+        let r = evil.ask(&as_bob).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+
+        // The same answer for an AOR that exists and one that does not.
+        let nobody = register(&evil, "nobody", "<sip:evil@127.0.0.66:7777>").tagged("forged");
+        let r = evil.ask(&nobody).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+    }
+    assert_eq!(contacts(&server, "alice"), [alice_contact]);
+    assert!(contacts(&server, "bob").is_empty());
+}
+
+/// A To tag names a dialog only when the server holds that dialog. Any
+/// method with a tag it made up is authenticated first (401), and once
+/// authenticated gets 481: no dialog, and nobody serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_method_with_a_made_up_to_tag_is_challenged_then_481() {
+    let (server, _) = start(CONF).await;
+    for transport in Transport::ALL {
+        let mut evil = Wire::connect(transport, "127.0.0.66", &server).await;
+        for method in [
+            "INVITE",
+            "BYE",
+            "MESSAGE",
+            "OPTIONS",
+            "INFO",
+            "UPDATE",
+            "REFER",
+            "NOTIFY",
+            "SUBSCRIBE",
+            "PUBLISH",
+            "PRACK",
+            "FOO",
+        ] {
+            let request = Request::new(method, &evil.uri(Some("bob")), "alice").tagged("forged");
+            let (r, _) = evil.ask_as(&request, "alice", "alice-pass").await;
+            assert_eq!(r.status(), Some(481), "{transport:?} {method}: {r:?}");
+        }
+    }
+}
+
+/// A MESSAGE with a made-up To tag is not routed to the AOR it names,
+/// with or without credentials; the next proper MESSAGE is the first one
+/// bob receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_tag_on_a_message_delivers_nothing() {
+    let (server, _) = start(CONF).await;
+    let mut bob = Wire::connect(Transport::Udp, "127.0.0.1", &server).await;
+    register_properly(&mut bob, "bob", "bob-pass").await;
+    for transport in Transport::ALL {
+        let mut evil = Wire::connect(transport, "127.0.0.66", &server).await;
+        let forged = Request::new("MESSAGE", &evil.uri(Some("bob")), "alice")
+            .tagged("forged")
+            .with("Content-Type: text/plain");
+        let r = evil.ask(&forged).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+        let (r, _) = evil.ask_as(&forged.next(), "alice", "alice-pass").await;
+        assert_eq!(r.status(), Some(481), "{transport:?}: {r:?}");
+
+        let mut alice = Wire::connect(transport, "127.0.0.1", &server).await;
+        let proper = Request::new("MESSAGE", &alice.uri(Some("bob")), "alice")
+            .with("Content-Type: text/plain");
+        let request = alice.ask(&proper).await;
+        assert_eq!(request.status(), Some(401));
+        let offer = support::offers(&request).remove(0);
+        let next = proper.next().with("Content-Type: text/plain");
+        let digest = support::Digest::answer(&offer, "alice", "alice-pass", &next);
+        let next = next.with(digest.header());
+        let text = alice.text(&next);
+        alice.send_text(&text).await;
+        let delivered = bob.next_request().await;
+        assert_eq!(
+            delivered.call_id().unwrap(),
+            proper.call_id,
+            "{transport:?}: bob got {delivered:?}"
+        );
+        bob.answer(&delivered, 200).await;
+        let r = alice.final_response().await;
+        assert_eq!(r.status(), Some(200), "{r:?}");
+    }
+}
+
+/// A nonce is bound to the address it was issued to: alice's credentials
+/// replayed from another address are challenged, and her bindings stay as
+/// they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_from_a_second_source_address_needs_its_own_credentials() {
+    let (server, _) = start(CONF).await;
+    let mut alice = Wire::connect(Transport::Udp, "127.0.0.1", &server).await;
+    let contact = format!("<sip:alice@{}>", alice.addr);
+    let (ok, sent) = alice
+        .ask_as(&register(&alice, "alice", &contact), "alice", "alice-pass")
+        .await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let authorization = sent
+        .extra
+        .iter()
+        .find(|l| l.starts_with("Authorization:"))
+        .unwrap()
+        .clone();
+    for transport in Transport::ALL {
+        let mut evil = Wire::connect(transport, "127.0.0.66", &server).await;
+        let mut replay =
+            register(&evil, "alice", "<sip:evil@127.0.0.66:7777>").with(authorization.clone());
+        replay.uri = alice.uri(Some("alice"));
+        let r = evil.ask(&replay).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+        assert!(to_tag(&r).is_some());
+        let tagged = replay.next().tagged("forged").with(authorization.clone());
+        let r = evil.ask(&tagged).await;
+        assert_eq!(r.status(), Some(401), "{transport:?}: {r:?}");
+    }
+    assert_eq!(
+        contacts(&server, "alice"),
+        [format!("sip:alice@{}", alice.addr)]
+    );
+}
