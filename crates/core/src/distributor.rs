@@ -10,7 +10,8 @@
 //! the serializer of the request they answer.
 //!
 //! Overload is judged before the transaction layer: while more tasks are
-//! queued than the high-water mark, new out-of-dialog requests are refused
+//! queued than the high-water mark, or more transactions live than
+//! `max_transactions`, new out-of-dialog requests are refused
 //! with a stateless `503` and Retry-After (or, on UDP, dropped if so
 //! configured) without creating a transaction, while in-dialog requests,
 //! ACKs, CANCELs, responses and retransmissions of requests already
@@ -117,7 +118,8 @@ impl Handler for StackHandler {
             && !inner.holds_dialog_of(m);
         if fresh
             && (!inner.running.load(Ordering::Acquire)
-                || inner.distributor.is_overloaded(&inner.pool))
+                || inner.distributor.is_overloaded(&inner.pool)
+                || self.driver.len() >= inner.distributor.overload.max_transactions)
             && !self.driver.matches_transaction(m)
         {
             inner.distributor.refused.fetch_add(1, Ordering::Relaxed);
@@ -293,11 +295,17 @@ impl SipStack {
     ) {
         // RFC 3261 §9.2: 481 when no transaction matches; otherwise 200 to
         // the CANCEL, and the services (or the core) end the INVITE.
-        let code = if invite.is_some() { 200 } else { 481 };
-        let _ = self.driver().respond(id, self.response_to(&cancel, code));
-        if invite.is_some() {
-            self.dispatch_request(cancel, flow, Some(id));
+        if invite.is_none() {
+            // Nothing to cancel: no state is kept for the answer, or
+            // CANCELs with made-up branches would each hold a transaction
+            // for Timer J.
+            let _ = self
+                .driver()
+                .respond_stateless(id, self.response_to(&cancel, 481));
+            return;
         }
+        let _ = self.driver().respond(id, self.response_to(&cancel, 200));
+        self.dispatch_request(cancel, flow, Some(id));
     }
 
     /// A response to a request this side sent: the services see it, then,

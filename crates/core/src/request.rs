@@ -151,7 +151,8 @@ impl IncomingRequest {
     /// retransmission of the request arrives again as a new request. For
     /// answers that are cheap to give twice, where holding the response for
     /// Timer J (32 s over UDP) would cost memory for nothing: challenges,
-    /// OPTIONS. An INVITE is still answered statefully.
+    /// OPTIONS, requests nobody serves. A 2xx to an INVITE is still sent
+    /// statefully; a non-2xx to one is sent once, without Timer G.
     pub fn respond_stateless(&self, response: Message) -> Result<(), SendError> {
         self.send_response(response, true)
     }

@@ -48,6 +48,12 @@ pub struct OverloadConfig {
     pub retry_after: u32,
     /// UDP's policy; streams always get the 503.
     pub udp: UdpOverloadAction,
+    /// Live transactions beyond which new requests are refused the same
+    /// way, whatever the queue: the bound on the state senders can make
+    /// the stack keep. A completed UDP transaction is held for Timer J
+    /// (32 s) at about 1.2 KB, so the default (500,000) allows about
+    /// 15,000 requests a second answered statefully, in about 600 MB.
+    pub max_transactions: usize,
 }
 
 impl Default for OverloadConfig {
@@ -57,6 +63,7 @@ impl Default for OverloadConfig {
             low_water: 450,
             retry_after: 5,
             udp: UdpOverloadAction::Answer,
+            max_transactions: 500_000,
         }
     }
 }

@@ -48,6 +48,7 @@ fn overloadable(udp: UdpOverloadAction) -> sipjet_core::SipStack {
             low_water: 30,
             retry_after: 7,
             udp,
+            ..OverloadConfig::default()
         };
     });
     s.register_service(Arc::new(Slow)).unwrap();
@@ -248,4 +249,62 @@ async fn a_refused_request_creates_no_transaction() {
         "a refused request leaves no transaction"
     );
     release.send(()).unwrap();
+}
+
+/// Takes every INVITE's server transaction and never answers it.
+struct Holds(std::sync::Mutex<Vec<sipjet_core::ServerTransaction>>);
+
+impl Service for Holds {
+    fn name(&self) -> &str {
+        "holds"
+    }
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        if request.method() == &Method::Invite {
+            self.0.lock().unwrap().push(request.server_transaction());
+            return Handled::Yes;
+        }
+        Handled::No
+    }
+}
+
+/// The transactions a sender can make the stack keep are bounded: past
+/// `max_transactions`, new requests get 503 and leave no state, while
+/// the requests of live transactions (a retransmission, a CANCEL) pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_transactions_are_capped() {
+    let stack = stack_with(|c| {
+        c.overload = OverloadConfig {
+            max_transactions: 10,
+            ..OverloadConfig::default()
+        };
+    });
+    stack
+        .register_service(Arc::new(Holds(Default::default())))
+        .unwrap();
+    stack.start().await.unwrap();
+    let peer = Peer::new(udp_addr(&stack)).await;
+    for i in 0..10 {
+        peer.send(&peer.request("INVITE", &format!("held-{i}"), ""))
+            .await;
+    }
+    // Each held INVITE gets its 100 Trying once it is a transaction.
+    for _ in 0..10 {
+        assert_eq!(peer.recv().await.status(), Some(100));
+    }
+    assert_eq!(stack.transaction_count(), 10);
+    for i in 0..5 {
+        let r = peer.ask("INVITE", &format!("over-{i}"), "").await;
+        assert_eq!(r.status(), Some(503), "{r:?}");
+        assert!(r.header(sipjet_message::HeaderName::RetryAfter).is_some());
+    }
+    assert_eq!(stack.transaction_count(), 10);
+    // A retransmission of a held INVITE is not new work: its 100 again.
+    peer.send(&peer.request("INVITE", "held-3", "")).await;
+    assert_eq!(peer.recv().await.status(), Some(100));
+    // A CANCEL of a held INVITE is served.
+    let cancel = peer
+        .request("CANCEL", "held-4", "")
+        .replace("branch=z9hG4bKheld-4-CANCEL", "branch=z9hG4bKheld-4-INVITE");
+    peer.send(&cancel).await;
+    assert_eq!(peer.final_response().await.status(), Some(200));
 }

@@ -239,3 +239,28 @@ async fn a_register_from_a_second_source_address_needs_its_own_credentials() {
         [format!("sip:alice@{}", alice.addr)]
     );
 }
+
+/// RFC 3261 §8.2.7, §26.3.2.4: an INVITE nobody authenticated is
+/// challenged statelessly, so a flood of them leaves no transaction and
+/// no Timer G retransmissions behind; a CANCEL that matches nothing is
+/// answered the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_invites_leave_no_transaction_behind() {
+    let (server, _) = start(CONF).await;
+    let mut evil = Wire::connect(Transport::Udp, "127.0.0.66", &server).await;
+    for i in 0..200 {
+        let invite = Request::new("INVITE", &evil.uri(Some("bob")), &format!("user{i}"));
+        let text = evil.text(&invite);
+        evil.send_text(&text).await;
+        let cancel = Request::new("CANCEL", &evil.uri(Some("bob")), &format!("user{i}"));
+        let text = evil.text(&cancel);
+        evil.send_text(&text).await;
+    }
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 0..400 {
+        let r = evil.final_response().await;
+        *codes.entry(r.status().unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(codes, [(401, 200), (481, 200)].into_iter().collect());
+    assert_eq!(server.stack.transaction_count(), 0);
+}

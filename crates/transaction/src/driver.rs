@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,9 @@ struct Inner {
     /// messages in flight: messages on a connection must leave in the
     /// order they were produced (a 180 before its 200).
     stream_queues: Mutex<HashMap<StreamKey, mpsc::UnboundedSender<Transmit<Destination>>>>,
+    /// Live transactions after the latest step, read without the lock
+    /// (an overload gate asks on every request).
+    live: AtomicUsize,
 }
 
 type StreamKey = (Protocol, SocketAddr, Option<ConnectionId>);
@@ -108,6 +111,7 @@ impl Driver {
             sleeping_until: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             stream_queues: Mutex::new(HashMap::new()),
+            live: AtomicUsize::new(0),
         });
         inner.runtime.spawn(timer_task(Arc::downgrade(&inner)));
         Driver { inner }
@@ -236,9 +240,9 @@ impl Driver {
         self.lock().kind(id)
     }
 
-    /// Live transactions.
+    /// Live transactions, as the latest step left them.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.inner.live.load(Ordering::Relaxed)
     }
 
     /// True when no transaction lives.
@@ -252,7 +256,9 @@ impl Driver {
         op: impl FnOnce(&mut Transactions<Peer>) -> Result<T, TransactionError>,
     ) -> Result<(Step, T), TransactionError> {
         let mut layer = self.lock();
-        let value = op(&mut layer)?;
+        let value = op(&mut layer);
+        self.inner.live.store(layer.len(), Ordering::Relaxed);
+        let value = value?;
         let mut step = Step {
             transmits: Vec::new(),
             events: Vec::new(),

@@ -233,16 +233,17 @@ impl<D: Clone> Transactions<D> {
         result.map_err(|refusal| refused(refusal, id, status))
     }
 
-    /// Answers a non-INVITE server transaction with a final response and
-    /// ends it at once, keeping no state (RFC 3261 §8.2.7): the response
-    /// is not kept for retransmissions of the request, which arrive as new
-    /// requests. For answers that are cheap to give again and should not
-    /// cost memory for Timer J's 32 seconds: a challenge to an
+    /// Answers a server transaction with a final response and ends it at
+    /// once, keeping no state (RFC 3261 §8.2.7): the response is not kept
+    /// for retransmissions of the request, which arrive as new requests,
+    /// and a non-2xx to an INVITE is sent once, without Timer G, its ACK
+    /// matching nothing. For answers that are cheap to give again and
+    /// should not cost memory for Timer J's 32 seconds, nor let a sender
+    /// make the server retransmit to it for Timer H's: a challenge to an
     /// unauthenticated request (§26.3.2.4 warns that stateful challenges
-    /// let a flood of requests pile up state), an OPTIONS to the server.
-    /// An INVITE transaction is answered statefully as by
-    /// [`Transactions::respond`]: its non-2xx must be retransmitted until
-    /// the ACK.
+    /// let a flood of requests pile up state), an OPTIONS to the server, a
+    /// request nobody serves. A 2xx to an INVITE is sent statefully, as by
+    /// [`Transactions::respond`].
     pub fn respond_stateless(
         &mut self,
         id: TransactionId,
@@ -252,7 +253,7 @@ impl<D: Clone> Transactions<D> {
         let status = response.status().ok_or(TransactionError::NotAResponse)?;
         let result = self
             .step(id, |m, timers, out| match m {
-                Machine::ServerInvite(m) => m.respond(response, timers, now, out),
+                Machine::ServerInvite(m) => m.respond_and_end(response, timers, now, out),
                 Machine::ServerNonInvite(m) => m.respond_and_end(response, out),
                 Machine::ClientInvite(_) | Machine::ClientNonInvite(_) => Err(Refusal::NotServer),
             })

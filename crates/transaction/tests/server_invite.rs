@@ -264,3 +264,39 @@ fn transport_error_while_sending_a_response() {
     ));
     assert_eq!(h.layer.poll_timeout(), None);
 }
+
+/// RFC 3261 §8.2.7: a non-2xx answered statelessly leaves once, with no
+/// Timer G retransmissions and no Timer H: the transaction is gone at
+/// once, its ACK goes to the TU like any ACK without a transaction, and
+/// the INVITE sent again is a new request. A 2xx still makes the
+/// transaction stateful.
+#[test]
+fn a_stateless_non_2xx_leaves_once_and_keeps_no_transaction() {
+    let mut h = Harness::new();
+    let invite = request(Method::Invite, "z9hG4bKsl1", "UDP");
+    let id = h.receive_new(&invite, false);
+    h.layer
+        .respond_stateless(id, response(&invite, 401, "uas"), h.now)
+        .unwrap();
+    assert_eq!(statuses(&h.transmits()), [Some(401)]);
+    assert!(matches!(&h.events()[..], [Event::Terminated { id: ended }] if *ended == id));
+    assert_eq!(h.layer.len(), 0);
+    assert_eq!(h.layer.state(id), None);
+    assert!(h.run_until(64_000).is_empty(), "no Timer G retransmission");
+
+    h.receive(&ack("z9hG4bKsl1", "UDP", "uas"), false);
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [Event::Ack { .. }]),
+        "the ACK goes up: {events:?}"
+    );
+    let again = h.receive_new(&invite, false);
+    assert_ne!(again, id);
+
+    let ok_invite = request(Method::Invite, "z9hG4bKsl2", "UDP");
+    let ok_id = h.receive_new(&ok_invite, false);
+    h.layer
+        .respond_stateless(ok_id, response(&ok_invite, 200, "uas"), h.now)
+        .unwrap();
+    assert_eq!(h.layer.state(ok_id), Some(State::Accepted));
+}

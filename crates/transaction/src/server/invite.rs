@@ -169,6 +169,35 @@ impl ServerInvite {
         }
     }
 
+    /// The TU answers with a final response and keeps no state for it
+    /// (RFC 3261 §8.2.7): a 300–699 is sent once and the transaction ends
+    /// at once, without Timer G retransmissions or Timer H; its ACK then
+    /// matches nothing and goes to the TU, which ignores it, and a
+    /// retransmitted INVITE is a new request. For answers nobody needs
+    /// reliably (challenges, requests nobody serves), where holding them
+    /// would let any sender make the server keep state and send
+    /// retransmissions to an address of the sender's choosing. A 2xx is
+    /// answered statefully, as by [`ServerInvite::respond`].
+    pub(crate) fn respond_and_end(
+        &mut self,
+        response: Message,
+        timers: &TimerConfig,
+        now: Instant,
+        out: &mut Output,
+    ) -> Result<(), Refusal> {
+        let code = response.status().ok_or(Refusal::NotAResponse)?;
+        match (&self.phase, code) {
+            (_, 100..=299) => self.respond(response, timers, now, out),
+            (Phase::Proceeding { .. }, _) => {
+                self.request = None;
+                self.phase = Phase::Terminated;
+                out.transmit(response);
+                Ok(())
+            }
+            _ => Err(Refusal::FinalResponseSent),
+        }
+    }
+
     /// The TU answers.
     pub(crate) fn respond(
         &mut self,
