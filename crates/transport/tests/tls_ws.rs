@@ -5,6 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -391,5 +392,116 @@ async fn websocket_between_two_stacks() {
     )
     .await;
     a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Limits under which only the first-message deadline can close a
+/// connection within a test.
+fn first_message_limits() -> Limits {
+    Limits {
+        first_message_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn tls_connections_must_deliver_a_message_before_the_first_message_timeout() {
+    let pki = pki();
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::tls(any_port(), pki.server.clone())],
+        first_message_limits(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Tls);
+    // The handshake counts: a peer that never starts it is closed.
+    let mut no_handshake = raw_tcp(b_addr).await;
+    // A peer that completes the handshake and then says nothing.
+    let mut silent = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    assert!(no_handshake.closed().await, "closed without a handshake");
+    assert!(silent.closed().await, "closed after a silent handshake");
+    b_inbox.nothing().await;
+
+    // One that sends a message in time is served past the deadline.
+    let mut talker = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    let me = talker.io.get_ref().0.local_addr().unwrap();
+    talker
+        .write(options("TLS", me, "tls-first").as_bytes())
+        .await;
+    assert_eq!(b_inbox.next().await.message.call_id().unwrap(), "tls-first");
+    let mut later = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    assert!(later.closed().await);
+    talker.write(b"\r\n\r\n").await;
+    assert_eq!(talker.read_frame().await.as_deref(), Some(&b"\r\n"[..]));
+    b.shutdown().await;
+}
+
+/// Reads until the server closes the WebSocket (close frame, end or
+/// error); false when it stays open for the whole patience.
+async fn ws_closed<S>(ws: &mut S) -> bool
+where
+    S: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn websocket_connections_must_deliver_a_message_before_the_first_message_timeout() {
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::ws(any_port())],
+        first_message_limits(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Ws);
+    let url = format!("ws://{b_addr}/");
+    let (mut talker, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let req = options_with_via("SIP/2.0/WS h.invalid;branch=z9hG4bKwsf", "ws-first");
+    talker.send(WsMessage::Text(req.into())).await.unwrap();
+    assert_eq!(b_inbox.next().await.message.call_id().unwrap(), "ws-first");
+    let (mut silent, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let (mut pinger, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    // Neither a handshake alone nor a keep-alive is a message.
+    let mut no_handshake = raw_tcp(b_addr).await;
+    pinger
+        .send(WsMessage::Text(Utf8Bytes::from_static("\r\n\r\n")))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut pinger).await, "\r\n");
+
+    assert!(no_handshake.closed().await, "closed without a handshake");
+    assert!(ws_closed(&mut silent).await, "silent WebSocket closed");
+    assert!(ws_closed(&mut pinger).await, "ping-only WebSocket closed");
+    // The talker, accepted first, is past its deadline and still served.
+    talker
+        .send(WsMessage::Text(Utf8Bytes::from_static("\r\n\r\n")))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut talker).await, "\r\n");
     b.shutdown().await;
 }
