@@ -223,6 +223,80 @@ async fn tls_from_pem_files() {
 }
 
 #[tokio::test]
+async fn system_roots_with_a_private_ca_file() {
+    let pki = pki();
+    let dir = std::env::temp_dir().join(format!("sipjet-tls-system-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::tls(any_port(), pki.server.clone())],
+        Limits::default(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Tls);
+
+    // The private CA's file added to the system's roots: trusted.
+    let trusting = TlsClientConfig::with_system_roots(&[&ca]).unwrap();
+    let (a, mut a_inbox) = start(client_config(Some(trusting))).await;
+    round_trip(
+        &a,
+        &mut a_inbox,
+        &b,
+        &mut b_inbox,
+        Destination::new(Protocol::Tls, b_addr),
+    )
+    .await;
+
+    // The system's roots alone do not know the private CA.
+    let no_files: &[&std::path::Path] = &[];
+    let system_only = TlsClientConfig::with_system_roots(no_files).unwrap();
+    let (a2, _a2_inbox) = start(client_config(Some(system_only))).await;
+    let err = a2
+        .send(
+            &request_from(&a2, Protocol::Tls, "x"),
+            &Destination::new(Protocol::Tls, b_addr),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Handshake { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    b_inbox.nothing().await;
+
+    // Files that cannot serve are errors that name them.
+    let missing = dir.join("none.pem");
+    let err = TlsClientConfig::with_system_roots(&[&missing])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "cannot read CA certificates from {}",
+            missing.display()
+        )),
+        "{err}"
+    );
+    let err = TlsClientConfig::with_system_roots(&[&not_pem])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "cannot read CA certificates from {}: PEM CA certificates: no CERTIFICATE section found",
+            not_pem.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    for t in [a, a2, b] {
+        t.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn tls_listener_without_certificate_does_not_start() {
     let (_inbox, handler) = Inbox::new();
     let cfg = config(
