@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use sipjet_core::{PoolConfig, SipStack, StackConfig};
 use sipjet_transaction::TimerConfig;
-use sipjet_transport::{ListenerConfig, Protocol, TlsServerConfig, TransportConfig};
+use sipjet_transport::{
+    ListenerConfig, Protocol, TlsClientConfig, TlsServerConfig, TransportConfig,
+};
 
 use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
 use crate::auth::DigestAuthenticator;
@@ -38,6 +40,9 @@ pub enum ServerError {
         /// What failed.
         error: String,
     },
+    /// The CA certificates trusted for outgoing TLS could not be loaded.
+    #[error("ca_list_file: {0}")]
+    TlsTrust(String),
     /// The stack could not start (a port in use, say).
     #[error("{0}")]
     Stack(#[from] sipjet_core::StackError),
@@ -110,6 +115,19 @@ fn listener(
     Ok(l)
 }
 
+/// The trust for connections the server opens over TLS and WSS (to reach
+/// a contact whose connection has closed, to qualify one): the system's
+/// CA certificates and those of every transport's `ca_list_file`. The
+/// peer's certificate chain and name are always checked.
+fn tls_client(config: &PjsipConfig) -> Result<TlsClientConfig, ServerError> {
+    let ca_files: Vec<&std::path::Path> = config
+        .transports
+        .iter()
+        .filter_map(|t| t.ca_list_file.as_deref())
+        .collect();
+    TlsClientConfig::with_system_roots(&ca_files).map_err(|e| ServerError::TlsTrust(e.to_string()))
+}
+
 /// The stack configuration a pjsip.conf describes.
 pub fn stack_config(
     config: &PjsipConfig,
@@ -133,6 +151,7 @@ pub fn stack_config(
         timers,
         transport: TransportConfig {
             listeners,
+            tls_client: Some(tls_client(config)?),
             keepalive_interval: (!keepalive.is_zero()).then_some(keepalive),
             ..TransportConfig::default()
         },

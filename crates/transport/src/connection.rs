@@ -269,6 +269,9 @@ pub(crate) enum Closed {
     Idle,
     /// A message did not complete within `message_timeout`.
     MessageTimeout,
+    /// An accepted connection delivered no message within
+    /// `first_message_timeout`.
+    FirstMessageTimeout,
     /// The bytes received cannot be framed; the stream is desynchronised.
     Unframable(ParseError),
 }
@@ -281,6 +284,9 @@ impl fmt::Display for Closed {
             Closed::WriteFailed(e) => write!(f, "{e}"),
             Closed::Idle => f.write_str("idle timeout"),
             Closed::MessageTimeout => f.write_str("message timeout"),
+            Closed::FirstMessageTimeout => {
+                f.write_str("no message within the first message timeout")
+            }
             Closed::Unframable(e) => write!(f, "cannot frame the stream: {e}"),
         }
     }
@@ -381,8 +387,9 @@ impl Drop for Registered {
 /// Where a connection came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// Accepted by a listener.
-    Accepted,
+    /// Accepted by a listener; closed unless a whole message has arrived
+    /// by `first_message_by` (`first_message_timeout` after the accept).
+    Accepted { first_message_by: Instant },
     /// Opened by this side to send; gets keep-alive pings when
     /// configured.
     Opened,
@@ -436,13 +443,17 @@ pub(crate) fn register(
 
 async fn serve(registered: Registered, conn: Arc<Connection>, reader: Reader, origin: Origin) {
     let shared = Arc::clone(&registered.shared);
-    let keepalive = match origin {
-        Origin::Opened => shared.keepalive_interval,
-        Origin::Accepted => None,
+    let (keepalive, first_message_by) = match origin {
+        Origin::Opened => (shared.keepalive_interval, None),
+        Origin::Accepted { first_message_by } => (None, Some(first_message_by)),
     };
     let closed = match reader {
-        Reader::Stream(r) => crate::stream::serve(&shared, &conn, r, keepalive).await,
-        Reader::WebSocket(s) => crate::ws::serve(&shared, &conn, s, keepalive).await,
+        Reader::Stream(r) => {
+            crate::stream::serve(&shared, &conn, r, keepalive, first_message_by).await
+        }
+        Reader::WebSocket(s) => {
+            crate::ws::serve(&shared, &conn, s, keepalive, first_message_by).await
+        }
     };
     tracing::debug!(reason = %closed, "connection closed");
     conn.close().await;

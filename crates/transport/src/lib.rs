@@ -16,9 +16,11 @@
 //! - [`response_destination`] says where a response goes (RFC 3261
 //!   §18.2.2, RFC 3581 §4); [`Resolver`] says where a request goes
 //!   (RFC 3263).
-//! - [`Limits`] bounds message sizes, connections (in total and per IP
-//!   address), idle connections and slow messages; CRLF keep-alives
-//!   (RFC 5626 §4.4.1) are answered on every stream.
+//! - [`Limits`] bounds message sizes, connections (in total, accepted
+//!   ones short of a reserve kept for connections this side opens, and
+//!   per IPv4 address or IPv6 /64), idle and silent connections and slow
+//!   messages; CRLF keep-alives (RFC 5626 §4.4.1) are answered on every
+//!   stream.
 //! - [`UDP_MTU_THRESHOLD`] is the size above which RFC 3261 §18.1.1 wants
 //!   a request sent over a congestion-controlled transport; choosing one
 //!   is the caller's decision.

@@ -83,11 +83,16 @@ fn push_unfolded(out: &mut String, s: &str) {
 /// - Reliable transports: the connection the request came on, while it is
 ///   open; `addr` is where to reconnect otherwise: `received` (or the
 ///   sent-by address) and the sent-by port (or the protocol's default).
-/// - Unreliable transports: `maddr` when it is an IP address, with the
-///   sent-by port (the response is sent to it unicast: multicast and
-///   `ttl` are not supported); else `received` with `rport` when both are
-///   there; else `received` with the sent-by port; else the sent-by
-///   address and port.
+/// - Unreliable transports: `maddr` when it is the IP address the request
+///   came from, with the sent-by port (the response is sent to it
+///   unicast: multicast and `ttl` are not supported); else `received`
+///   with `rport` when both are there; else `received` with the sent-by
+///   port; else the sent-by address and port.
+///
+/// RFC 3261 §18.2.2 sends to any `maddr`, which lets anyone who can send
+/// one datagram aim the response, larger than the request, at a third
+/// party: a free reflector for amplification attacks. Another `maddr`
+/// is therefore ignored, as if it were absent.
 ///
 /// A sent-by host that is a domain name needs RFC 3263 §5 resolution,
 /// which this function does not do: without `received` it answers the
@@ -111,7 +116,8 @@ pub fn response_destination(top_via: &Via<'_>, flow: &Flow) -> Destination {
     let maddr = top_via
         .maddr()
         .and_then(|m| sipjet_message::Host::parse(m).ok())
-        .and_then(|h| h.ip());
+        .and_then(|h| h.ip())
+        .filter(|m| m.to_canonical() == flow.remote.ip().to_canonical());
     let addr = match (maddr, received, top_via.rport()) {
         (Some(maddr), _, _) => SocketAddr::new(maddr, port),
         (None, Some(ip), Some(Some(rport))) => SocketAddr::new(ip, rport),
@@ -317,13 +323,43 @@ To: <sip:a@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\
     }
 
     #[test]
-    fn unreliable_maddr_wins() {
-        let f = flow(Protocol::Udp, "192.0.2.1:5060", None);
+    fn unreliable_maddr_of_the_source_wins() {
+        let f = flow(Protocol::Udp, "198.51.100.3:5060", None);
         let d = dest(
-            "SIP/2.0/UDP 192.0.2.1:5070;maddr=198.51.100.3;ttl=1;received=192.0.2.1;rport=1;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.1:5070;maddr=198.51.100.3;ttl=1;received=198.51.100.3;rport=1;branch=z9hG4bK1",
             &f,
         );
         assert_eq!(d.addr, addr("198.51.100.3:5070"));
+        let f = flow(Protocol::Udp, "[2001:db8::3]:5060", None);
+        let d = dest(
+            "SIP/2.0/UDP h.example.com:5070;maddr=[2001:db8::3];received=[2001:db8::3];branch=z9hG4bK1",
+            &f,
+        );
+        assert_eq!(d.addr, addr("[2001:db8::3]:5070"));
+    }
+
+    #[test]
+    fn unreliable_maddr_of_another_address_is_ignored() {
+        // The request came from 192.0.2.1 and names 198.51.100.3: the
+        // response goes where it would without maddr, never to a third
+        // party.
+        let f = flow(Protocol::Udp, "192.0.2.1:9988", None);
+        let d = dest(
+            "SIP/2.0/UDP 192.0.2.1:5070;maddr=198.51.100.3;ttl=1;received=192.0.2.1;rport=9988;branch=z9hG4bK1",
+            &f,
+        );
+        assert_eq!(d.addr, addr("192.0.2.1:9988"));
+        let d = dest(
+            "SIP/2.0/UDP 192.0.2.1:5070;maddr=198.51.100.3;branch=z9hG4bK1",
+            &f,
+        );
+        assert_eq!(d.addr, addr("192.0.2.1:5070"));
+        // Sent-by itself may name the third party; received corrects it.
+        let d = dest(
+            "SIP/2.0/UDP 198.51.100.3:5070;maddr=198.51.100.3;received=192.0.2.1;branch=z9hG4bK1",
+            &f,
+        );
+        assert_eq!(d.addr, addr("192.0.2.1:5070"));
         // A maddr that is a name cannot be used without DNS: ignored.
         let d = dest(
             "SIP/2.0/UDP 192.0.2.1:5070;maddr=mc.example.com;branch=z9hG4bK1",

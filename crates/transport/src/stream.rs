@@ -23,11 +23,14 @@ const READ_RESERVE: usize = 16 * 1024;
 const LINGER_BYTES: usize = 256 * 1024;
 
 /// Reads and dispatches until the connection ends; says why it ended.
+/// `first_message_by` is when an accepted connection must have delivered
+/// its first whole message (pings do not count).
 pub(crate) async fn serve(
     shared: &Shared,
     conn: &Connection,
     mut reader: ReadHalf<BoxIo>,
     keepalive: Option<Duration>,
+    mut first_message_by: Option<Instant>,
 ) -> Closed {
     let limits = &shared.limits;
     let frame_limits = limits.frame_limits();
@@ -59,6 +62,7 @@ pub(crate) async fn serve(
                     awaiting_pong = false;
                 }
                 Ok(Frame::Message { len, .. }) => {
+                    first_message_by = None;
                     let data = buf.split_to(len).freeze();
                     if let Err(e) = conn.receive(shared, data, &opts).await {
                         return e.into();
@@ -85,12 +89,19 @@ pub(crate) async fn serve(
             }
             _ => Some(last_received),
         };
+        if first_message_by.is_some_and(|by| Instant::now() >= by) {
+            log_first_message_timeout(shared, conn);
+            return Closed::FirstMessageTimeout;
+        }
         let last_activity = last_received.max(conn.last_sent());
         let idle_deadline = deadline(last_activity, limits.idle_timeout);
-        let wake = match message_started {
+        let mut wake = match message_started {
             Some(started) => idle_deadline.min(deadline(started, limits.message_timeout)),
             None => idle_deadline,
         };
+        if let Some(by) = first_message_by {
+            wake = wake.min(by);
+        }
         if buf.capacity() - buf.len() < READ_RESERVE / 4 {
             buf.reserve(READ_RESERVE);
         }
@@ -102,6 +113,10 @@ pub(crate) async fn serve(
             },
             () = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
+                if first_message_by.is_some_and(|by| now >= by) {
+                    log_first_message_timeout(shared, conn);
+                    return Closed::FirstMessageTimeout;
+                }
                 if message_started.is_some_and(|s| now >= deadline(s, limits.message_timeout)) {
                     log_message_timeout(shared, conn);
                     return Closed::MessageTimeout;
@@ -140,6 +155,12 @@ fn log_message_timeout(shared: &Shared, conn: &Connection) {
     tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "message_timeout",
         value = ?shared.limits.message_timeout,
         "closing the connection: a message did not complete in time");
+}
+
+pub(crate) fn log_first_message_timeout(shared: &Shared, conn: &Connection) {
+    tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "first_message_timeout",
+        value = ?shared.limits.first_message_timeout,
+        "closing an accepted connection that sent no message in time");
 }
 
 /// Answers a request that cannot be framed when its head is readable

@@ -1,7 +1,8 @@
 //! TCP underneath every connection-oriented transport: the accept loop of
 //! TCP, TLS, WS and WSS listeners, and the connections this side opens to
 //! send. Both run the TLS and WebSocket handshakes the protocol needs
-//! within `message_timeout`, then register the connection.
+//! within `message_timeout` (and an accepted connection within its
+//! `first_message_timeout`), then register the connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use crate::connection::{self, BoxIo, Connection, Link, Origin};
 use crate::error::TransportError;
 use crate::flow::Destination;
-use crate::limits::ConnectionPermit;
+use crate::limits::{ConnectionPermit, deadline};
 use crate::protocol::Protocol;
 use crate::shared::Shared;
 use crate::tls::{self, TlsServerConfig};
@@ -70,6 +72,7 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
+        let accepted = Instant::now();
         let peer = canonical(peer);
         let permit = match shared.connections.admit(Some(peer.ip())) {
             Ok(permit) => permit,
@@ -82,7 +85,7 @@ pub(crate) async fn accept_loop(
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = accept_one(&shared, tcp, protocol, peer, tls, permit).await {
+            if let Err(e) = accept_one(&shared, tcp, protocol, peer, tls, permit, accepted).await {
                 tracing::info!(%peer, %protocol, error = %e, "connection refused during handshake");
             }
         });
@@ -96,6 +99,7 @@ async fn accept_one(
     peer: SocketAddr,
     tls: Option<TlsServerConfig>,
     permit: ConnectionPermit,
+    accepted: Instant,
 ) -> Result<(), TransportError> {
     let local = tcp
         .local_addr()
@@ -130,11 +134,20 @@ async fn accept_one(
             Link::Stream(io)
         })
     };
-    let link = match tokio::time::timeout(shared.limits.message_timeout, handshakes).await {
+    // The handshakes count toward the first message's deadline.
+    let limits = &shared.limits;
+    let first_message_by = deadline(accepted, limits.first_message_timeout);
+    let handshake_by = deadline(accepted, limits.message_timeout);
+    let link = match tokio::time::timeout_at(handshake_by.min(first_message_by), handshakes).await {
         Ok(link) => link?,
         Err(_) => {
-            tracing::warn!(%peer, %protocol, limit = "message_timeout",
-                value = ?shared.limits.message_timeout, "closing a connection whose handshake did not complete");
+            let (limit, value) = if first_message_by < handshake_by {
+                ("first_message_timeout", limits.first_message_timeout)
+            } else {
+                ("message_timeout", limits.message_timeout)
+            };
+            tracing::warn!(%peer, %protocol, limit, value = ?value,
+                "closing a connection whose handshake did not complete");
             return Err(handshake_failed("timed out".into()));
         }
     };
@@ -145,7 +158,7 @@ async fn accept_one(
         local,
         peer,
         permit,
-        Origin::Accepted,
+        Origin::Accepted { first_message_by },
     )?;
     Ok(())
 }

@@ -95,12 +95,37 @@ impl fmt::Debug for TlsServerConfig {
     }
 }
 
-/// The trust roots for TLS and WSS connections this side opens. The
-/// server name checked is the destination's `server_name`, or its IP
-/// address when it has none.
+/// The trust roots for TLS and WSS connections this side opens. Every
+/// configuration built here checks the server's certificate chain up to
+/// a trusted CA and the server name in it: the destination's
+/// `server_name`, or its IP address when it has none.
 #[derive(Clone)]
 pub struct TlsClientConfig {
     pub(crate) config: Arc<ClientConfig>,
+}
+
+/// Adds the CA certificates of a PEM file to `roots`; an error names the
+/// file.
+fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TransportError> {
+    const WHAT: &str = "CA certificates";
+    let pem = read_pem(WHAT, path)?;
+    let invalid = |reason: String| TransportError::PemFile {
+        what: WHAT,
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+    };
+    for cert in certificates(WHAT, &pem).map_err(|e| invalid(e.to_string()))? {
+        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn client_config(roots: RootCertStore) -> Result<TlsClientConfig, TransportError> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsClientConfig::from_rustls(Arc::new(config)))
 }
 
 impl TlsClientConfig {
@@ -108,12 +133,52 @@ impl TlsClientConfig {
     pub fn from_pem_files<P: AsRef<Path>>(
         ca_files: &[P],
     ) -> Result<TlsClientConfig, TransportError> {
-        let mut pem = Vec::new();
+        let mut roots = RootCertStore::empty();
         for path in ca_files {
-            pem.extend_from_slice(&read_pem("CA certificates", path.as_ref())?);
-            pem.push(b'\n');
+            add_pem_file(&mut roots, path.as_ref())?;
         }
-        TlsClientConfig::from_pem(&pem)
+        client_config(roots)
+    }
+
+    /// Trusts the system's CA certificates and every CA certificate in
+    /// these PEM files (a private CA, a peer's self-signed certificate).
+    ///
+    /// The system's are those of the platform's store, as
+    /// `rustls-native-certs` finds them (on Linux and BSD the OpenSSL
+    /// bundle and directory, or the file and directory that
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR` name). A system store that
+    /// cannot be read, wholly or in part, is logged, not fatal: the files
+    /// given may be all the trust a deployment needs. A file that cannot
+    /// be read or holds no valid certificate is an error naming it.
+    pub fn with_system_roots<P: AsRef<Path>>(
+        ca_files: &[P],
+    ) -> Result<TlsClientConfig, TransportError> {
+        let mut roots = RootCertStore::empty();
+        let system = rustls_native_certs::load_native_certs();
+        for e in &system.errors {
+            tracing::warn!(error = %e, "cannot load the system's CA certificates");
+        }
+        let (added, refused) = roots.add_parsable_certificates(system.certs);
+        if refused > 0 {
+            tracing::debug!(
+                refused,
+                "system CA certificates rustls cannot use are left out"
+            );
+        }
+        for path in ca_files {
+            add_pem_file(&mut roots, path.as_ref())?;
+        }
+        tracing::debug!(
+            system = added,
+            total = roots.len(),
+            "CA certificates trusted for outgoing TLS"
+        );
+        if roots.is_empty() {
+            tracing::warn!(
+                "no CA certificate is trusted: outgoing TLS and WSS connections will fail"
+            );
+        }
+        client_config(roots)
     }
 
     /// Trusts every CA certificate in this PEM text.
@@ -122,11 +187,7 @@ impl TlsClientConfig {
         for cert in certificates("CA certificates", ca_certificates)? {
             roots.add(cert)?;
         }
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(TlsClientConfig::from_rustls(Arc::new(config)))
+        client_config(roots)
     }
 
     /// Uses a rustls configuration as it is (system roots, client

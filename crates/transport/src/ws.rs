@@ -20,7 +20,7 @@ use crate::error::TransportError;
 use crate::limits::{Limits, deadline, keepalive_timer};
 use crate::protocol::Protocol;
 use crate::shared::Shared;
-use crate::stream::next_ping;
+use crate::stream::{log_first_message_timeout, next_ping};
 
 const SUBPROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
 const SUBPROTOCOL: &str = "sip";
@@ -108,6 +108,7 @@ pub(crate) async fn serve(
     conn: &Connection,
     mut stream: SplitStream<WsStream>,
     keepalive: Option<Duration>,
+    mut first_message_by: Option<Instant>,
 ) -> Closed {
     let limits = &shared.limits;
     let opts = limits.parse_options(false);
@@ -115,7 +116,12 @@ pub(crate) async fn serve(
     let mut pings = keepalive_timer(keepalive);
     let mut awaiting_pong = false;
     loop {
+        if first_message_by.is_some_and(|by| Instant::now() >= by) {
+            log_first_message_timeout(shared, conn);
+            return Closed::FirstMessageTimeout;
+        }
         let idle_deadline = deadline(last_received.max(conn.last_sent()), limits.idle_timeout);
+        let wake = first_message_by.map_or(idle_deadline, |by| idle_deadline.min(by));
         tokio::select! {
             next = stream.next() => {
                 last_received = Instant::now();
@@ -144,13 +150,20 @@ pub(crate) async fn serve(
                         awaiting_pong = false;
                         Ok(())
                     }
-                    _ => conn.receive(shared, data, &opts).await,
+                    _ => {
+                        first_message_by = None;
+                        conn.receive(shared, data, &opts).await
+                    }
                 };
                 if let Err(e) = result {
                     return e.into();
                 }
             },
-            () = tokio::time::sleep_until(idle_deadline) => {
+            () = tokio::time::sleep_until(wake) => {
+                if first_message_by.is_some_and(|by| Instant::now() >= by) {
+                    log_first_message_timeout(shared, conn);
+                    return Closed::FirstMessageTimeout;
+                }
                 if Instant::now() >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
                     tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
                         value = ?limits.idle_timeout, "closing an idle connection");

@@ -232,3 +232,48 @@ async fn connection_cap_applies_to_opened_connections() {
     b.shutdown().await;
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn accepted_connections_leave_room_for_opened_ones() {
+    // 4 places, half kept for connections this side opens.
+    let limits = Limits {
+        max_connections: 4,
+        outbound_reserve_percent: 50,
+        ..Limits::default()
+    };
+    let (a, _inbox) = start(config(vec![ListenerConfig::tcp(any_port())], limits)).await;
+    let a_addr = addr_of(&a, Protocol::Tcp);
+    // Strangers fill the accepted share; one more is refused.
+    let (s1, _s1) = served(connect_from("127.0.0.1", a_addr).await).await;
+    let (s2, _s2) = served(connect_from("127.0.0.2", a_addr).await).await;
+    let (s3, _s3) = served(connect_from("127.0.0.3", a_addr).await).await;
+    assert_eq!((s1, s2, s3), (true, true, false));
+
+    // A still reaches its contacts over new connections, up to the total.
+    let (b, mut b_inbox) = tcp_stack().await;
+    let (c, mut c_inbox) = tcp_stack().await;
+    let (d, _d_inbox) = tcp_stack().await;
+    for (peer, inbox, id) in [(&b, &mut b_inbox, "to-b"), (&c, &mut c_inbox, "to-c")] {
+        a.send(
+            &request_from(&a, Protocol::Tcp, id),
+            &Destination::new(Protocol::Tcp, addr_of(peer, Protocol::Tcp)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(inbox.next().await.message.call_id().unwrap(), id);
+    }
+    let err = a
+        .send(
+            &request_from(&a, Protocol::Tcp, "to-d"),
+            &Destination::new(Protocol::Tcp, addr_of(&d, Protocol::Tcp)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::ConnectionLimit { limit: 4, .. }),
+        "{err:?}"
+    );
+    for t in [a, b, c, d] {
+        t.shutdown().await;
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use sipjet_message::Message;
 use sipjet_transport::{Limits, ListenerConfig, Protocol, response_destination};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 async fn tcp_server(limits: Limits) -> (sipjet_transport::Transports, Inbox, SocketAddr) {
     let (t, inbox) = start(config(vec![ListenerConfig::tcp(any_port())], limits)).await;
@@ -250,21 +250,6 @@ async fn idle_connection_is_closed() {
     t.shutdown().await;
 }
 
-async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    socket.connect(to).await.unwrap()
-}
-
-/// True when the server serves the connection (answers a ping), false
-/// when it closed it.
-async fn served(stream: TcpStream) -> (bool, RawStream<TcpStream>) {
-    let mut c = RawStream::new(stream);
-    c.write(b"\r\n\r\n").await;
-    let ok = c.read_frame().await.as_deref() == Some(&b"\r\n"[..]);
-    (ok, c)
-}
-
 #[tokio::test]
 async fn per_ip_connection_cap() {
     let limits = Limits {
@@ -294,9 +279,79 @@ async fn per_ip_connection_cap() {
 }
 
 #[tokio::test]
+async fn per_ip_connection_cap_on_ipv6_loopback() {
+    // ::1 is the only IPv6 address loopback offers, so this shows the cap
+    // at work on IPv6; that it counts whole /64s is a unit test of the
+    // limits.
+    let limits = Limits {
+        max_connections_per_ip: 2,
+        max_connections: 100,
+        ..Limits::default()
+    };
+    let (t, _inbox) = start(config(
+        vec![ListenerConfig::tcp("[::1]:0".parse().unwrap())],
+        limits,
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Tcp);
+    let (a, _a) = served(connect_from("::1", server).await).await;
+    let (b, _b) = served(connect_from("::1", server).await).await;
+    let (c, _c) = served(connect_from("::1", server).await).await;
+    assert_eq!((a, b, c), (true, true, false));
+    t.shutdown().await;
+}
+
+/// Writes a ping and reads the pong; false once the server has closed.
+async fn ping(c: &mut RawStream<TcpStream>) -> bool {
+    use tokio::io::AsyncWriteExt;
+    if c.io.write_all(b"\r\n\r\n").await.is_err() {
+        return false;
+    }
+    c.read_frame().await.as_deref() == Some(&b"\r\n"[..])
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_first_message_timeout() {
+    let limits = Limits {
+        first_message_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (t, mut inbox, server) = tcp_server(limits).await;
+    // Accepted in this order, so the talker's deadline comes first.
+    let mut talker = raw_tcp(server).await;
+    let mut silent = raw_tcp(server).await;
+    let mut pinger = raw_tcp(server).await;
+    let me = talker.io.local_addr().unwrap();
+    talker.write(options("TCP", me, "first").as_bytes()).await;
+    assert_eq!(inbox.next().await.message.call_id().unwrap(), "first");
+
+    assert!(silent.closed().await, "a silent connection is closed");
+    // Pings are answered, but they are not messages: pinging does not
+    // keep a connection that never sends one.
+    let pinging = async {
+        while ping(&mut pinger).await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, pinging)
+        .await
+        .expect("closed while pinging");
+
+    // Past its own deadline, the connection that sent a message is served.
+    assert!(ping(&mut talker).await);
+    talker.write(options("TCP", me, "second").as_bytes()).await;
+    assert_eq!(inbox.next().await.message.call_id().unwrap(), "second");
+    inbox.nothing().await;
+    t.shutdown().await;
+}
+
+#[tokio::test]
 async fn total_connection_cap() {
     let limits = Limits {
         max_connections: 2,
+        outbound_reserve_percent: 0,
         ..Limits::default()
     };
     let (t, _inbox, server) = tcp_server(limits).await;

@@ -5,6 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -222,6 +223,80 @@ async fn tls_from_pem_files() {
 }
 
 #[tokio::test]
+async fn system_roots_with_a_private_ca_file() {
+    let pki = pki();
+    let dir = std::env::temp_dir().join(format!("sipjet-tls-system-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::tls(any_port(), pki.server.clone())],
+        Limits::default(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Tls);
+
+    // The private CA's file added to the system's roots: trusted.
+    let trusting = TlsClientConfig::with_system_roots(&[&ca]).unwrap();
+    let (a, mut a_inbox) = start(client_config(Some(trusting))).await;
+    round_trip(
+        &a,
+        &mut a_inbox,
+        &b,
+        &mut b_inbox,
+        Destination::new(Protocol::Tls, b_addr),
+    )
+    .await;
+
+    // The system's roots alone do not know the private CA.
+    let no_files: &[&std::path::Path] = &[];
+    let system_only = TlsClientConfig::with_system_roots(no_files).unwrap();
+    let (a2, _a2_inbox) = start(client_config(Some(system_only))).await;
+    let err = a2
+        .send(
+            &request_from(&a2, Protocol::Tls, "x"),
+            &Destination::new(Protocol::Tls, b_addr),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Handshake { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    b_inbox.nothing().await;
+
+    // Files that cannot serve are errors that name them.
+    let missing = dir.join("none.pem");
+    let err = TlsClientConfig::with_system_roots(&[&missing])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "cannot read CA certificates from {}",
+            missing.display()
+        )),
+        "{err}"
+    );
+    let err = TlsClientConfig::with_system_roots(&[&not_pem])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "cannot read CA certificates from {}: PEM CA certificates: no CERTIFICATE section found",
+            not_pem.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    for t in [a, a2, b] {
+        t.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn tls_listener_without_certificate_does_not_start() {
     let (_inbox, handler) = Inbox::new();
     let cfg = config(
@@ -391,5 +466,116 @@ async fn websocket_between_two_stacks() {
     )
     .await;
     a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Limits under which only the first-message deadline can close a
+/// connection within a test.
+fn first_message_limits() -> Limits {
+    Limits {
+        first_message_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn tls_connections_must_deliver_a_message_before_the_first_message_timeout() {
+    let pki = pki();
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::tls(any_port(), pki.server.clone())],
+        first_message_limits(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Tls);
+    // The handshake counts: a peer that never starts it is closed.
+    let mut no_handshake = raw_tcp(b_addr).await;
+    // A peer that completes the handshake and then says nothing.
+    let mut silent = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    assert!(no_handshake.closed().await, "closed without a handshake");
+    assert!(silent.closed().await, "closed after a silent handshake");
+    b_inbox.nothing().await;
+
+    // One that sends a message in time is served past the deadline.
+    let mut talker = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    let me = talker.io.get_ref().0.local_addr().unwrap();
+    talker
+        .write(options("TLS", me, "tls-first").as_bytes())
+        .await;
+    assert_eq!(b_inbox.next().await.message.call_id().unwrap(), "tls-first");
+    let mut later = RawStream::new(tls_client_stream(&pki, b_addr).await);
+    assert!(later.closed().await);
+    talker.write(b"\r\n\r\n").await;
+    assert_eq!(talker.read_frame().await.as_deref(), Some(&b"\r\n"[..]));
+    b.shutdown().await;
+}
+
+/// Reads until the server closes the WebSocket (close frame, end or
+/// error); false when it stays open for the whole patience.
+async fn ws_closed<S>(ws: &mut S) -> bool
+where
+    S: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn websocket_connections_must_deliver_a_message_before_the_first_message_timeout() {
+    let (b, mut b_inbox) = start(config(
+        vec![ListenerConfig::ws(any_port())],
+        first_message_limits(),
+    ))
+    .await;
+    let b_addr = addr_of(&b, Protocol::Ws);
+    let url = format!("ws://{b_addr}/");
+    let (mut talker, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let req = options_with_via("SIP/2.0/WS h.invalid;branch=z9hG4bKwsf", "ws-first");
+    talker.send(WsMessage::Text(req.into())).await.unwrap();
+    assert_eq!(b_inbox.next().await.message.call_id().unwrap(), "ws-first");
+    let (mut silent, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let (mut pinger, _) = tokio_tungstenite::client_async(
+        ws_request(&url, true),
+        TcpStream::connect(b_addr).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    // Neither a handshake alone nor a keep-alive is a message.
+    let mut no_handshake = raw_tcp(b_addr).await;
+    pinger
+        .send(WsMessage::Text(Utf8Bytes::from_static("\r\n\r\n")))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut pinger).await, "\r\n");
+
+    assert!(no_handshake.closed().await, "closed without a handshake");
+    assert!(ws_closed(&mut silent).await, "silent WebSocket closed");
+    assert!(ws_closed(&mut pinger).await, "ping-only WebSocket closed");
+    // The talker, accepted first, is past its deadline and still served.
+    talker
+        .send(WsMessage::Text(Utf8Bytes::from_static("\r\n\r\n")))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut talker).await, "\r\n");
     b.shutdown().await;
 }

@@ -112,6 +112,66 @@ async fn response_goes_to_the_source_port_by_rport() {
     t.shutdown().await;
 }
 
+/// A request names a third party in its Via `maddr`: neither the
+/// response of the layer above nor the transport's own `400` goes there
+/// (no reflection); both go back to where the request came from. A
+/// `maddr` that is the source address is still honoured.
+#[tokio::test]
+async fn maddr_of_another_address_does_not_redirect_responses() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (victim, victim_addr) = client("127.0.0.99:0").await;
+    let (sock, me) = client("127.0.0.77:0").await;
+    // Honouring maddr would send to 127.0.0.99 at the sent-by port, where
+    // the victim listens.
+    let via = format!(
+        "SIP/2.0/UDP 127.0.0.77:{};rport;maddr=127.0.0.99;branch=z9hG4bKrefl",
+        victim_addr.port()
+    );
+
+    let text = options_with_via(&via, "reflect");
+    sock.send_to(text.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    let ok = Message::response_to(&got.message, 200).unwrap();
+    let dest = response_destination(&got.message.via().unwrap(), &got.flow);
+    assert_eq!(dest.addr, me);
+    t.send(&ok, &dest).await.unwrap();
+    let resp = recv(&sock).await;
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(resp.call_id().unwrap(), "reflect");
+
+    // The transport answers an invalid request itself, by the same rule.
+    let bad = options_with_via(&via, "reflect400").replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    sock.send_to(bad.as_bytes(), server).await.unwrap();
+    let resp = recv(&sock).await;
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(resp.call_id().unwrap(), "reflect400");
+    nothing_received(&victim).await;
+
+    // maddr naming the source itself is honoured, with the sent-by port.
+    let (other, other_addr) = client("127.0.0.77:0").await;
+    let own = options_with_via(
+        &format!(
+            "SIP/2.0/UDP 127.0.0.77:{};maddr=127.0.0.77;branch=z9hG4bKown",
+            other_addr.port()
+        ),
+        "own",
+    );
+    sock.send_to(own.as_bytes(), server).await.unwrap();
+    let got = inbox.next().await;
+    let ok = Message::response_to(&got.message, 200).unwrap();
+    let dest = response_destination(&got.message.via().unwrap(), &got.flow);
+    assert_eq!(dest.addr, other_addr);
+    t.send(&ok, &dest).await.unwrap();
+    assert_eq!(recv(&other).await.call_id().unwrap(), "own");
+    nothing_received(&victim).await;
+    t.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_requests_are_answered_garbage_dropped_and_the_listener_keeps_serving() {
     let (t, mut inbox) = start(config(

@@ -102,7 +102,11 @@ pub struct TransportConf {
     pub cert_file: Option<PathBuf>,
     /// `priv_key_file` (TLS, WSS).
     pub priv_key_file: Option<PathBuf>,
-    /// `ca_list_file`: roots trusted for outgoing TLS.
+    /// `ca_list_file`: CA certificates trusted, beside the system's, for
+    /// every TLS and WSS connection the server opens (the files of all
+    /// transports together). Unlike Asterisk, whose `verify_server`
+    /// defaults to no, sipjet always checks the certificate and name of
+    /// the server it connects to.
     pub ca_list_file: Option<PathBuf>,
     /// `external_signaling_address`: the address written in Via and
     /// Contact when behind NAT.
@@ -738,6 +742,17 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
             "cert_file" => t.cert_file = Some(PathBuf::from(&o.value)),
             "priv_key_file" => t.priv_key_file = Some(PathBuf::from(&o.value)),
             "ca_list_file" => t.ca_list_file = Some(PathBuf::from(&o.value)),
+            "verify_server" => {
+                if r.value(s, o, value::boolean) == Some(false) {
+                    r.warn(
+                        &o.at,
+                        format!(
+                            "[{}] option verify_server = no is ignored: sipjet always checks the certificate and name of the servers it connects to over TLS (trust a private CA with ca_list_file)",
+                            s.name
+                        ),
+                    );
+                }
+            }
             "external_signaling_address" => t.external_signaling_address = Some(o.value.clone()),
             "external_signaling_port" => {
                 t.external_signaling_port = r

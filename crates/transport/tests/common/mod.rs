@@ -193,6 +193,28 @@ pub async fn raw_tcp(to: SocketAddr) -> RawStream<TcpStream> {
     RawStream::new(TcpStream::connect(to).await.expect("connect"))
 }
 
+/// A TCP connection from a chosen local address (any of 127.0.0.0/8, or
+/// ::1).
+pub async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let ip: std::net::IpAddr = source.parse().expect("an IP address");
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4().unwrap()
+    } else {
+        tokio::net::TcpSocket::new_v6().unwrap()
+    };
+    socket.bind(SocketAddr::new(ip, 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// True when the server serves the connection (answers a ping), false
+/// when it closed it.
+pub async fn served(stream: TcpStream) -> (bool, RawStream<TcpStream>) {
+    let mut c = RawStream::new(stream);
+    c.write(b"\r\n\r\n").await;
+    let ok = c.read_frame().await.as_deref() == Some(&b"\r\n"[..]);
+    (ok, c)
+}
+
 /// A CA and a leaf certificate for localhost, 127.0.0.1 and ::1, made
 /// fresh for each test.
 pub struct Pki {

@@ -276,3 +276,31 @@ fn unsupported_section_types_and_options_are_warnings() {
         )
     );
 }
+
+#[test]
+fn tls_trust_options_take_effect_or_say_why_not() {
+    let r = from_str(
+        "t.conf",
+        "[t]\ntype=transport\nprotocol=tls\ncert_file=c.pem\npriv_key_file=k.pem\n\
+ca_list_file=/etc/sipjet/ca.pem\nverify_server=yes\n\
+[u]\ntype=transport\nverify_server=no\n",
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    assert_eq!(
+        r.config.transports[0].ca_list_file.as_deref(),
+        Some(std::path::Path::new("/etc/sipjet/ca.pem"))
+    );
+    let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            "t.conf:10: [u] option verify_server = no is ignored: sipjet always checks the \
+certificate and name of the servers it connects to over TLS (trust a private CA with \
+ca_list_file)"
+        ]
+    );
+    assert_eq!(
+        errors("[t]\ntype=transport\nverify_server=maybe\n"),
+        ["t.conf:3: [t] option verify_server: \"maybe\" is not yes or no"]
+    );
+}
