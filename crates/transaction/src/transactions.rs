@@ -584,7 +584,7 @@ mod tests {
             .respond(again, reply(&options, 200), t0 + ms(500))
             .unwrap();
         assert_eq!(layer.len(), 1);
-        // An INVITE is answered statefully even when asked otherwise.
+        // A non-2xx to an INVITE ends it too (no Timer G, no Timer H)...
         let invite = request(Method::Invite, "z9hG4bKs2");
         layer.handle_incoming(invite.clone(), 7, false, t0);
         let Some(Event::Request { id: inv, .. }) = layer.poll_event() else {
@@ -592,6 +592,19 @@ mod tests {
         };
         layer
             .respond_stateless(inv, reply(&invite, 401), t0)
+            .unwrap();
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id: t }) if t == inv));
+        assert_eq!(layer.len(), 1);
+        assert_eq!(layer.queue.len(), 1, "only the OPTIONS' Timer J");
+        // ...while a 2xx to an INVITE is answered statefully even when
+        // asked otherwise.
+        let invite = request(Method::Invite, "z9hG4bKs3");
+        layer.handle_incoming(invite.clone(), 7, false, t0);
+        let Some(Event::Request { id: inv, .. }) = layer.poll_event() else {
+            panic!("an INVITE event");
+        };
+        layer
+            .respond_stateless(inv, reply(&invite, 200), t0)
             .unwrap();
         assert_eq!(layer.len(), 2);
     }
