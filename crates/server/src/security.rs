@@ -173,12 +173,35 @@ impl SecurityEventKind {
 /// Asterisk's `unidentified_request_*` options do: a source that sends
 /// `count` such requests within `period` is reported once, and listed
 /// until it has been quiet for `prune_interval`.
+///
+/// Anyone can send such requests, from as many spoofed addresses as UDP
+/// lets them, so the table is bounded and each request costs O(1): the
+/// sources are spread over [`SHARDS`] maps by a keyed hash (one lock
+/// each), each map holds at most [`MAX_SOURCES`]` / SHARDS` sources and
+/// makes room by forgetting the longest-quiet of a few, the account kept
+/// is cut to [`MAX_ACCOUNT_BYTES`], and quiet sources are removed by
+/// [`UnidentifiedSources::prune`], which the server calls on a timer,
+/// never on the request path. IPv6 sources count per /64, the block one
+/// host usually has.
 pub struct UnidentifiedSources {
     count: u32,
     period: Duration,
     prune_interval: Duration,
-    sources: Mutex<HashMap<IpAddr, Unidentified>>,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Mutex<HashMap<IpAddr, Unidentified>>>,
 }
+
+/// Sources kept at most, over all shards.
+pub const MAX_SOURCES: usize = 16_384;
+
+/// The maps the sources are spread over.
+pub const SHARDS: usize = 16;
+
+/// The longest account (From user) kept per source, in bytes.
+pub const MAX_ACCOUNT_BYTES: usize = 64;
+
+/// How many entries a full shard looks at to choose the one it forgets.
+const EVICTION_SAMPLE: usize = 8;
 
 /// What is known about one unidentified source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,10 +214,38 @@ pub struct Unidentified {
     pub period_start: Instant,
     /// Latest request.
     pub last_seen: Instant,
-    /// The latest account (From user) it tried.
+    /// The latest account (From user) it tried, cut to
+    /// [`MAX_ACCOUNT_BYTES`].
     pub last_account: String,
     /// True once it was reported.
     pub reported: bool,
+}
+
+/// The address a source is counted under: IPv4 (and IPv4-mapped IPv6) as
+/// it is, other IPv6 by its /64.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
+/// `account` cut to at most [`MAX_ACCOUNT_BYTES`], on a character
+/// boundary.
+fn cut(account: &str) -> &str {
+    if account.len() <= MAX_ACCOUNT_BYTES {
+        return account;
+    }
+    let mut end = MAX_ACCOUNT_BYTES;
+    while !account.is_char_boundary(end) {
+        end -= 1;
+    }
+    &account[..end]
 }
 
 impl UnidentifiedSources {
@@ -204,17 +255,41 @@ impl UnidentifiedSources {
             count: count.max(1),
             period,
             prune_interval,
-            sources: Mutex::new(HashMap::new()),
+            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_capacity(MAX_SOURCES / SHARDS)))
+                .collect(),
         }
+    }
+
+    /// How often [`UnidentifiedSources::prune`] should run.
+    pub fn prune_interval(&self) -> Duration {
+        self.prune_interval
+    }
+
+    fn shard(&self, key: &IpAddr) -> &Mutex<HashMap<IpAddr, Unidentified>> {
+        use std::hash::BuildHasher;
+        &self.shards[(self.hasher.hash_one(key) % SHARDS as u64) as usize]
     }
 
     /// Counts a request from `ip`; true when this request makes the source
     /// cross the threshold (the caller logs the security event then).
     pub fn record(&self, ip: IpAddr, account: &str, now: Instant) -> bool {
-        let mut map = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let prune = self.prune_interval;
-        map.retain(|_, s| now.saturating_duration_since(s.last_seen) < prune);
-        let s = map.entry(ip).or_insert_with(|| Unidentified {
+        let key = source_key(ip);
+        let mut map = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(&key) && map.len() >= MAX_SOURCES / SHARDS {
+            // Full: forget the longest-quiet of a few entries. A source
+            // forgotten early is counted afresh if it comes back.
+            let oldest = map
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
+        let s = map.entry(key).or_insert_with(|| Unidentified {
             in_period: 0,
             total: 0,
             period_start: now,
@@ -226,10 +301,14 @@ impl UnidentifiedSources {
             s.period_start = now;
             s.in_period = 0;
         }
-        s.in_period += 1;
+        s.in_period = s.in_period.saturating_add(1);
         s.total += 1;
         s.last_seen = now;
-        account.clone_into(&mut s.last_account);
+        let account = cut(account);
+        if s.last_account != account {
+            s.last_account.clear();
+            s.last_account.push_str(account);
+        }
         if s.in_period >= self.count && !s.reported {
             s.reported = true;
             return true;
@@ -237,10 +316,33 @@ impl UnidentifiedSources {
         false
     }
 
+    /// Forgets the sources quiet for `prune_interval`, one shard at a
+    /// time; returns how many it forgot.
+    pub fn prune(&self, now: Instant) -> usize {
+        let prune = self.prune_interval;
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+                let before = map.len();
+                map.retain(|_, s| now.saturating_duration_since(s.last_seen) < prune);
+                before - map.len()
+            })
+            .sum()
+    }
+
     /// The sources counted, busiest first (`sipjet show unidentified`).
     pub fn list(&self) -> Vec<(IpAddr, Unidentified)> {
-        let map = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = map.iter().map(|(ip, s)| (*ip, s.clone())).collect();
+        let mut v: Vec<_> = self
+            .shards
+            .iter()
+            .flat_map(|shard| {
+                let map = shard.lock().unwrap_or_else(|e| e.into_inner());
+                map.iter()
+                    .map(|(ip, s)| (*ip, s.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         v.sort_by(|a, b| b.1.total.cmp(&a.1.total).then(a.0.cmp(&b.0)));
         v
     }
@@ -332,8 +434,54 @@ RemoteAddress=\"IPV4/UDP/192.0.2.7/5060\",AccountID=\"ali\\\"ce,Reason=\\\"x\",R
             (list[1].1.total, list[1].1.last_account.as_str()),
             (4, "103")
         );
-        // Quiet for the prune interval: forgotten.
+        // Quiet for the prune interval: forgotten when the pruning runs.
         u.record(slow, "x", t0 + Duration::from_secs(100));
+        assert_eq!(u.list().len(), 2);
+        assert_eq!(u.prune(t0 + Duration::from_secs(100)), 1);
         assert_eq!(u.list().len(), 1);
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_keeps_short_accounts() {
+        let u = UnidentifiedSources::new(5, Duration::from_secs(5), Duration::from_secs(30));
+        let t0 = Instant::now();
+        let long = "é".repeat(8 * 1024);
+        for i in 0..(MAX_SOURCES as u32 * 3) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            u.record(ip, &long, t0 + Duration::from_micros(u64::from(i)));
+        }
+        let list = u.list();
+        assert!(list.len() <= MAX_SOURCES, "{}", list.len());
+        assert!(list.len() > MAX_SOURCES / 2, "{}", list.len());
+        for (_, s) in &list {
+            assert!(s.last_account.len() <= MAX_ACCOUNT_BYTES);
+            assert!(s.last_account.chars().all(|c| c == 'é'));
+        }
+        // The most recent sources are the ones kept.
+        let newest = IpAddr::V4(std::net::Ipv4Addr::from(
+            0x0a00_0000 + MAX_SOURCES as u32 * 3 - 1,
+        ));
+        assert!(list.iter().any(|(ip, _)| *ip == newest));
+    }
+
+    #[test]
+    fn ipv6_sources_count_per_64() {
+        let u = UnidentifiedSources::new(3, Duration::from_secs(5), Duration::from_secs(30));
+        let t0 = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(!u.record(a, "x", t0));
+        assert!(!u.record(other, "x", t0));
+        assert!(!u.record(b, "x", t0));
+        assert!(
+            u.record(a, "x", t0),
+            "a and b are one /64: the third request"
+        );
+        assert_eq!(
+            source_key("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(u.list()[0].0, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
     }
 }

@@ -161,6 +161,23 @@ pub fn stack_config(
     })
 }
 
+/// Forgets quiet unidentified sources every prune interval (at least
+/// every second), so that requests never pay for it. Ends with the
+/// server: it holds the table weakly.
+fn prune_unidentified(sources: &Arc<UnidentifiedSources>) {
+    let every = sources.prune_interval().max(Duration::from_secs(1));
+    let sources = Arc::downgrade(sources);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(sources) = sources.upgrade() else {
+                return;
+            };
+            sources.prune(std::time::Instant::now());
+        }
+    });
+}
+
 /// Removes expired bindings every `every`, off the async threads.
 fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
     if every.is_zero() {
@@ -204,6 +221,7 @@ impl Server {
             global.unidentified_request_period,
             global.unidentified_request_prune_interval,
         ));
+        prune_unidentified(&unidentified);
         // Identifiers in the configured order; the counter of unidentified
         // sources last.
         for method in &global.endpoint_identifier_order {

@@ -264,3 +264,27 @@ async fn unauthenticated_invites_leave_no_transaction_behind() {
     assert_eq!(codes, [(401, 200), (481, 200)].into_iter().collect());
     assert_eq!(server.stack.transaction_count(), 0);
 }
+
+/// What a stranger makes the server remember about it is bounded: an
+/// unidentified source is counted with at most a short prefix of the user
+/// it claimed, however long the From user it sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unidentified_sources_leave_little_behind() {
+    let (server, _) = start(CONF).await;
+    let long_user = "z".repeat(8 * 1024);
+    for i in 1..=40 {
+        let mut evil = Wire::connect(Transport::Udp, &format!("127.0.1.{i}"), &server).await;
+        let probe = Request::new("OPTIONS", &evil.uri(Some("alice")), &long_user);
+        let r = evil.ask(&probe).await;
+        assert_eq!(r.status(), Some(401), "{r:?}");
+    }
+    let kept = server.unidentified.list();
+    assert_eq!(kept.len(), 40);
+    for (ip, source) in &kept {
+        assert!(ip.to_string().starts_with("127.0.1."), "{ip}");
+        assert_eq!(
+            source.last_account.len(),
+            sipjet_server::security::MAX_ACCOUNT_BYTES
+        );
+    }
+}
