@@ -342,14 +342,15 @@ async fn a_replayed_nonce_count_fails_a_higher_one_passes() {
     let fourth = third.next().with(once.header());
     assert_401(&client.ask(&fourth).await);
 
-    // RFC 2069's form, without qop, nc and cnonce.
+    // RFC 2069's form, without qop, nc and cnonce, has no count to
+    // replay-check: refused, though the password is right.
     let legacy_req = fourth.next();
     let legacy = Digest {
         nc: None,
         ..Digest::answer(md5, "bob", "bob-pass", &legacy_req)
     };
     assert!(!legacy.header().contains("qop"), "{}", legacy.header());
-    assert_ok_options(&client.ask(&legacy_req.with(legacy.header())).await);
+    assert_401(&client.ask(&legacy_req.with(legacy.header())).await);
 }
 
 /// Sends `after` again (next CSeq, new branch) with credentials for
@@ -613,4 +614,147 @@ async fn two_clients_behind_one_address_challenged_in_the_same_second_both_pass(
         .clone()
         .with(Digest::answer(&offer_two, "bob", "bob-pass", &b).header());
     assert_ok_options(&two.ask(&b).await);
+}
+
+/// RFC 7616 §3.4.6, RFC 3261 §22.4: every challenge offers `qop=auth`, so
+/// an answer in the RFC 2069 form (no qop, no nonce-count, nothing to stop
+/// a replay) fails, as do credentials computed for another URI than the
+/// Request-URI, and a right answer replayed from another port; over UDP
+/// and TCP, and none of them binds anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_without_qop_for_another_uri_or_replayed_fail() {
+    use support::{Transport, Wire};
+    let (server, _) = start(DEFAULT_CONFIG).await;
+    let bound = || {
+        server
+            .location
+            .bindings("alice", std::time::SystemTime::now())
+    };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let mut wire = Wire::connect(transport, "127.0.0.1", &server).await;
+        let register = Request::new("REGISTER", &wire.uri(Some("alice")), "alice")
+            .with(format!("Contact: <sip:alice@{}>", wire.addr));
+        let first = wire.ask(&register).await;
+        let offer = offers(&first).remove(0);
+        let mut attempt = register.next();
+        attempt.extra = register.extra.clone();
+
+        let mut rfc2069 = Digest::answer(&offer, "alice", "alice-pass", &attempt);
+        rfc2069.nc = None;
+        let r = wire.ask(&attempt.clone().with(rfc2069.header())).await;
+        assert_401(&r);
+
+        let mut elsewhere = Digest::answer(&offer, "alice", "alice-pass", &attempt);
+        elsewhere.uri = "sip:unrelated@example.org".into();
+        let r = wire
+            .ask(
+                &attempt
+                    .next()
+                    .with(register.extra[0].clone())
+                    .with(elsewhere.header()),
+            )
+            .await;
+        assert_401(&r);
+        assert!(bound().is_empty(), "{transport:?}: {:?}", bound());
+
+        let right = attempt.next().with(register.extra[0].clone());
+        let answer = Digest::answer(&offer, "alice", "alice-pass", &right);
+        let right = right.with(answer.header());
+        assert_eq!(wire.ask(&right).await.status(), Some(200));
+        let mut other_port = Wire::connect(transport, "127.0.0.1", &server).await;
+        let mut replay = right.clone();
+        replay.branch = sipjet_message::generate::branch();
+        replay.extra[0] = "Contact: <sip:evil@127.0.0.1:7777>".into();
+        assert_401(&other_port.ask(&replay).await);
+        let contacts: Vec<_> = bound().into_iter().map(|b| b.contact).collect();
+        assert_eq!(contacts, [format!("sip:alice@{}", wire.addr)]);
+        server
+            .location
+            .apply(sipjet_server::location::AorUpdate {
+                aor: "alice".into(),
+                remove_all: true,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+}
+
+/// Where auths differ in realm and algorithms, an unknown user's
+/// challenge is the challenge of some configured endpoint, the same each
+/// time it is asked for, so it does not tell that the user is unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_users_get_some_known_users_challenge() {
+    let conf = "\
+[global]
+type = global
+default_realm = default.realm
+endpoint_identifier_order = username
+
+[udp]
+type = transport
+protocol = udp
+bind = 127.0.0.1:5060
+
+[phone](!)
+type = endpoint
+identify_by = username
+
+[alice](phone)
+auth = alice-auth
+[alice-auth]
+type = auth
+username = alice
+password = alice-pass
+realm = one.realm
+
+[bob](phone)
+auth = bob-auth
+[bob-auth]
+type = auth
+username = bob
+password = bob-pass
+realm = two.realm
+supported_algorithms_uas = SHA-256
+
+[carol](phone)
+auth = carol-auth
+[carol-auth]
+type = auth
+username = carol
+password = carol-pass
+realm = one.realm
+supported_algorithms_uas = SHA-256,MD5
+";
+    let (_server, udp) = start(conf).await;
+    let client = Client::new(udp).await;
+    let challenge_of = |user: &str| {
+        let request = Request::new("MESSAGE", &client.uri(Some("alice")), user);
+        let client = &client;
+        async move {
+            client
+                .challenged(&request)
+                .await
+                .into_iter()
+                .map(|o| (o.realm, o.algorithm_name))
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut known = Vec::new();
+    for user in ["alice", "bob", "carol"] {
+        known.push(challenge_of(user).await);
+    }
+    let mut unknown_seen = Vec::new();
+    for i in 0..30 {
+        let user = format!("nobody{i}");
+        let c = challenge_of(&user).await;
+        assert!(known.contains(&c), "{user} got {c:?}, known ones {known:?}");
+        assert_eq!(challenge_of(&user).await, c, "{user} asked again");
+        if !unknown_seen.contains(&c) {
+            unknown_seen.push(c);
+        }
+    }
+    assert!(
+        unknown_seen.len() > 1,
+        "unknown users all look alike: {unknown_seen:?}"
+    );
 }

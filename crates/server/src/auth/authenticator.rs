@@ -9,10 +9,13 @@
 //! - Stateless nonces bound to time, source address and realm; a right
 //!   answer to a stale nonce gets a new challenge with `stale=true`; a
 //!   nonce-count seen before is a replay and fails.
+//! - `qop=auth` with a nonce-count is required, and the digest `uri` must
+//!   be the Request-URI (RFC 3261 §22.4, RFC 7616 §3.4.6).
 //! - Responses compared in constant time.
 //! - No enumeration: an unknown user, a wrong password and an unidentified
-//!   source (the core's artificial endpoint) all get the same kind of 401;
-//!   every failure is a security event in the log.
+//!   source (the core's artificial endpoint) all get the same kind of 401,
+//!   a challenge like some configured endpoint's, and the same hashing
+//!   work; every failure is a security event in the log.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +35,16 @@ use crate::security::{SecurityEvent, SecurityEventKind};
 pub struct DigestAuthenticator {
     model: Arc<Model>,
     nonces: Nonces,
+    /// The endpoints with auths, by name, whose challenges unidentified
+    /// senders get (see `realm_and_algorithms`).
+    decoys: Vec<String>,
+    /// Keys the choice among `decoys`.
+    decoy_key: std::collections::hash_map::RandomState,
+    /// The password answers for unknown users are checked against: random,
+    /// never right.
+    decoy_password: String,
+    /// The nonce lifetime checked for unknown users.
+    decoy_lifetime: Duration,
 }
 
 /// Why credentials failed, logged as the security event's reason.
@@ -74,9 +87,19 @@ impl DigestAuthenticator {
             .map(|a| a.nonce_lifetime)
             .max()
             .unwrap_or(Duration::from_secs(32));
+        let decoys = model
+            .endpoints()
+            .iter()
+            .filter(|e| e.auths.iter().any(|a| model.auth(a).is_some()))
+            .map(|e| e.name.clone())
+            .collect();
         DigestAuthenticator {
-            model,
             nonces: Nonces::new(horizon),
+            decoys,
+            decoy_key: std::collections::hash_map::RandomState::new(),
+            decoy_password: format!("{:032x}", rand::random::<u128>()),
+            decoy_lifetime: Duration::from_secs(32),
+            model,
         }
     }
 
@@ -105,6 +128,12 @@ impl DigestAuthenticator {
     }
 
     /// Checks one set of Digest credentials against the endpoint's auths.
+    ///
+    /// An unknown user (or an unidentified source, whose artificial
+    /// endpoint has no auths) costs the same work as a known one: the
+    /// nonce is checked and a response computed from a secret nobody
+    /// knows, so neither the answer nor its timing says which users
+    /// exist.
     fn verify(
         &self,
         endpoint: &Endpoint,
@@ -123,44 +152,46 @@ impl DigestAuthenticator {
             Some(a) => DigestAlgorithm::parse(&a).map_err(|_| Refusal::Algorithm)?,
             None => DigestAlgorithm::Md5,
         };
-        // An artificial endpoint has no auths: everything fails the same way.
-        let (auth, _) = self
+        // Every challenge offers qop=auth; an answer without it (RFC 2069)
+        // has no nonce-count, so nothing would stop its replay.
+        let qop = param("qop").ok_or(Refusal::Malformed("credentials without qop=auth"))?;
+        if !qop.eq_ignore_ascii_case("auth") {
+            return Err(Refusal::Malformed("qop other than auth"));
+        }
+        let (Some(nc), Some(cnonce)) = (param("nc"), param("cnonce")) else {
+            return Err(Refusal::Malformed("qop without nc or cnonce"));
+        };
+        let count = u32::from_str_radix(&nc, 16)
+            .map_err(|_| Refusal::Malformed("nc is not hexadecimal"))?;
+        // RFC 3261 §22.4, RFC 7616 §3.4.6: the credentials are for this
+        // request, not for one to another URI.
+        if !same_uri(&uri, request) {
+            return Err(Refusal::Malformed("digest uri is not the Request-URI"));
+        }
+        let auth = self
             .auths_of(endpoint)
             .into_iter()
             .find(|(a, r)| a.username == *username && *r == *realm)
-            .ok_or(Refusal::UnknownUser)?;
-        if !auth.algorithms.contains(&alg) {
-            return Err(Refusal::Algorithm);
-        }
+            .map(|(a, _)| a);
         let source = request.source().ip();
-        let freshness = self
-            .nonces
-            .check(&nonce, now, source, &realm, auth.nonce_lifetime);
-        if freshness == NonceCheck::Invalid {
-            return Err(Refusal::BadNonce);
-        }
-        let ha1 = Self::ha1_for(auth, &realm, alg).ok_or(Refusal::Algorithm)?;
-        let qop = param("qop");
-        let (nc, cnonce) = (param("nc"), param("cnonce"));
-        if qop.is_some() && (nc.is_none() || cnonce.is_none()) {
-            return Err(Refusal::Malformed("qop without nc or cnonce"));
-        }
-        if qop
-            .as_deref()
-            .is_some_and(|q| !q.eq_ignore_ascii_case("auth"))
-        {
-            return Err(Refusal::Malformed("qop other than auth"));
-        }
-        let method = request.method().as_str();
+        let lifetime = auth.map_or(self.decoy_lifetime, |a| a.nonce_lifetime);
+        let freshness = self.nonces.check(&nonce, now, source, &realm, lifetime);
+        let secret = auth
+            .filter(|a| a.algorithms.contains(&alg))
+            .and_then(|a| Self::ha1_for(a, &realm, alg));
+        let ha1 = match &secret {
+            Some(h) => h.clone(),
+            None => ha1(alg, &username, &realm, &self.decoy_password),
+        };
         let expected = response(
             alg,
             &ha1,
             &ResponseInput {
                 nonce: &nonce,
-                nc: nc.as_deref(),
-                cnonce: cnonce.as_deref(),
-                qop: qop.as_deref(),
-                method,
+                nc: Some(&nc),
+                cnonce: Some(&cnonce),
+                qop: Some(&qop),
+                method: request.method().as_str(),
                 uri: &uri,
             },
         );
@@ -168,6 +199,14 @@ impl DigestAuthenticator {
             .as_bytes()
             .ct_eq(given.to_ascii_lowercase().as_bytes())
             .into();
+        match (auth, &secret) {
+            (None, _) => return Err(Refusal::UnknownUser),
+            (Some(_), None) => return Err(Refusal::Algorithm),
+            _ => {}
+        }
+        if freshness == NonceCheck::Invalid {
+            return Err(Refusal::BadNonce);
+        }
         if !right {
             return Err(Refusal::WrongPassword);
         }
@@ -175,12 +214,8 @@ impl DigestAuthenticator {
             return Ok(false);
         }
         // Counted only for right answers, so nobody can burn counts.
-        if let Some(nc) = nc {
-            let count = u32::from_str_radix(&nc, 16)
-                .map_err(|_| Refusal::Malformed("nc is not hexadecimal"))?;
-            if !self.nonces.accept_count(&nonce, count, now) {
-                return Err(Refusal::Replay);
-            }
+        if !self.nonces.accept_count(&nonce, count, now) {
+            return Err(Refusal::Replay);
         }
         Ok(true)
     }
@@ -197,7 +232,29 @@ impl DigestAuthenticator {
         .log();
     }
 
-    fn realm_and_algorithms(&self, endpoint: &Endpoint) -> (String, Vec<DigestAlgorithm>) {
+    /// The realm and algorithms a challenge to `endpoint` offers. An
+    /// unidentified sender gets those of a configured endpoint chosen by a
+    /// keyed hash of the user it claims: the same user always gets the
+    /// same challenge, and unknown users get each endpoint's challenge as
+    /// often as endpoints have it, so the challenge does not tell an
+    /// unknown user from a known one even where auths differ in realm or
+    /// algorithms.
+    fn realm_and_algorithms(
+        &self,
+        endpoint: &Endpoint,
+        request: &IncomingRequest,
+    ) -> (String, Vec<DigestAlgorithm>) {
+        if endpoint.artificial && !self.decoys.is_empty() {
+            use std::hash::BuildHasher;
+            let claimed = request
+                .auth_username()
+                .or_else(|| request.from_user())
+                .unwrap_or_default();
+            let pick = self.decoy_key.hash_one(claimed) % self.decoys.len() as u64;
+            if let Some(decoy) = self.model.endpoint(&self.decoys[pick as usize]) {
+                return self.realm_and_algorithms(&decoy, request);
+            }
+        }
         let auths = self.auths_of(endpoint);
         match auths.first() {
             None => (
@@ -222,6 +279,19 @@ impl DigestAuthenticator {
             }
         }
     }
+}
+
+/// True when the digest `uri` names the request's Request-URI: the same
+/// text, or an equivalent URI (RFC 3261 §19.1.4).
+fn same_uri(uri: &str, request: &IncomingRequest) -> bool {
+    let Some(request_uri) = request.message.request_uri() else {
+        return false;
+    };
+    uri == request_uri
+        || matches!(
+            (sipjet_message::Uri::parse(uri), sipjet_message::Uri::parse(request_uri)),
+            (Ok(a), Ok(b)) if a.equivalent(&b)
+        )
 }
 
 /// True when the Request-URI has no user part: the request is for the
@@ -287,7 +357,7 @@ impl Authenticator for DigestAuthenticator {
         request: &IncomingRequest,
         stale: bool,
     ) -> Vec<DigestChallenge> {
-        let (realm, algorithms) = self.realm_and_algorithms(endpoint);
+        let (realm, algorithms) = self.realm_and_algorithms(endpoint, request);
         let source: IpAddr = request.source().ip();
         let nonce = self.nonces.issue(SystemTime::now(), source, &realm);
         algorithms
