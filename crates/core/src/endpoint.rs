@@ -42,6 +42,10 @@ pub struct Endpoint {
     pub from_domain: Option<String>,
     /// OPTIONS from it need no authentication.
     pub allow_unauthenticated_options: bool,
+    /// The identity it asserts (P-Asserted-Identity, Remote-Party-ID) is
+    /// believed and passed on (RFC 3325's trust domain); otherwise such
+    /// headers from it are removed.
+    pub trust_id_inbound: bool,
     /// The endpoint unidentified requests are given when an authenticator
     /// is registered: its authentication always fails, so such a request
     /// is challenged like any other and can never succeed (and nobody can
@@ -65,6 +69,7 @@ impl Endpoint {
             from_user: None,
             from_domain: None,
             allow_unauthenticated_options: false,
+            trust_id_inbound: false,
             artificial: false,
             extension: None,
         }

@@ -50,6 +50,7 @@ fn endpoint_of(e: &EndpointConf) -> Endpoint {
         from_user: e.from_user.clone(),
         from_domain: e.from_domain.clone(),
         allow_unauthenticated_options: e.allow_unauthenticated_options,
+        trust_id_inbound: e.trust_id_inbound,
         ..Endpoint::new(e.name.clone())
     }
 }

@@ -21,7 +21,7 @@ use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::{MessageRouter, OptionsResponder, Registrar, SipLogger};
+use crate::modules::{MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger};
 use crate::security::UnidentifiedSources;
 
 /// How often host names of `identify` sections are resolved again.
@@ -258,6 +258,7 @@ impl Server {
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
         let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
+        let _ = stack.register_service(Arc::new(SenderIdentity::new(&model)));
         let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
         let _ = stack.register_service(Arc::new(Registrar::new(
             Arc::clone(&model),

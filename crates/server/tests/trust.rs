@@ -288,3 +288,126 @@ async fn unidentified_sources_leave_little_behind() {
         );
     }
 }
+
+/// [`CONF`] with endpoints found by the Authorization username first, and
+/// two more: carol, who may also send as `sales`, and dave, whose asserted
+/// identities are believed.
+fn identity_conf() -> String {
+    CONF.replace(
+        "endpoint_identifier_order = username,auth_username",
+        "endpoint_identifier_order = auth_username,username",
+    ) + "
+[carol](phone)
+auth = carol
+aors = carol
+from_user = sales
+[carol](md5)
+username = carol
+password = carol-pass
+[carol](inbox)
+
+[dave](phone)
+auth = dave
+aors = dave
+trust_id_inbound = yes
+[dave](md5)
+username = dave
+password = dave-pass
+[dave](inbox)
+"
+}
+
+/// `from` sends alice a MESSAGE over `wire` with `extra` header lines,
+/// and after its challenge sends it again with `user`'s credentials;
+/// returns that second request (its answer is left to the caller).
+async fn message_to_alice(
+    wire: &mut Wire,
+    from: &str,
+    (user, password): (&str, &str),
+    extra: &[&str],
+) -> Request {
+    let mut request =
+        Request::new("MESSAGE", &wire.uri(Some("alice")), from).with("Content-Type: text/plain");
+    for line in extra {
+        request = request.with(*line);
+    }
+    let first = wire.ask(&request).await;
+    assert_eq!(first.status(), Some(401), "{first:?}");
+    let offer = support::offers(&first).remove(0);
+    let mut next = request.next();
+    next.extra = request.extra.clone();
+    let digest = support::Digest::answer(&offer, user, password, &next);
+    let next = next.with(digest.header());
+    let text = wire.text(&next);
+    wire.send_text(&text).await;
+    next
+}
+
+/// Credentials prove who sent a request, not who its From says: an
+/// endpoint may send only as one of its own identities (its name, AORs,
+/// auth username, `from_user`), and identity headers pass only from an
+/// endpoint trusted to assert them (RFC 3325). Over UDP, TCP and
+/// WebSocket; what is refused reaches nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_sends_only_as_itself() {
+    let (server, _) = start(&identity_conf()).await;
+    let mut alice = Wire::connect(Transport::Udp, "127.0.0.1", &server).await;
+    register_properly(&mut alice, "alice", "alice-pass").await;
+    let pai = "P-Asserted-Identity: <sip:ceo@bank.example>";
+    let rpid = "Remote-Party-ID: <sip:ceo@bank.example>;party=calling";
+    for transport in Transport::ALL {
+        let mut bob = Wire::connect(transport, "127.0.0.1", &server).await;
+        for claimed in ["ceo", "alice"] {
+            message_to_alice(&mut bob, claimed, ("bob", "bob-pass"), &[]).await;
+            let r = bob.final_response().await;
+            assert_eq!(r.status(), Some(403), "{transport:?} as {claimed}: {r:?}");
+        }
+        // bob as himself, asserting to be the CEO: delivered, but not the
+        // assertion.
+        let sent = message_to_alice(&mut bob, "bob", ("bob", "bob-pass"), &[pai, rpid]).await;
+        let got = alice.next_request().await;
+        assert_eq!(
+            got.call_id().unwrap(),
+            sent.call_id,
+            "{transport:?}: {got:?}"
+        );
+        assert_eq!(
+            got.from_header()
+                .unwrap()
+                .uri()
+                .unwrap()
+                .as_sip()
+                .unwrap()
+                .user,
+            Some("bob")
+        );
+        assert_eq!(
+            got.headers_named("P-Asserted-Identity").count(),
+            0,
+            "{got:?}"
+        );
+        assert_eq!(got.headers_named("Remote-Party-ID").count(), 0, "{got:?}");
+        alice.answer(&got, 200).await;
+        assert_eq!(bob.final_response().await.status(), Some(200));
+
+        // from_user widens what carol may claim.
+        let mut carol = Wire::connect(transport, "127.0.0.1", &server).await;
+        let sent = message_to_alice(&mut carol, "sales", ("carol", "carol-pass"), &[]).await;
+        let got = alice.next_request().await;
+        assert_eq!(got.call_id().unwrap(), sent.call_id);
+        alice.answer(&got, 200).await;
+        assert_eq!(carol.final_response().await.status(), Some(200));
+
+        // dave is trusted to assert: his P-Asserted-Identity passes.
+        let mut dave = Wire::connect(transport, "127.0.0.1", &server).await;
+        let sent = message_to_alice(&mut dave, "dave", ("dave", "dave-pass"), &[pai]).await;
+        let got = alice.next_request().await;
+        assert_eq!(got.call_id().unwrap(), sent.call_id);
+        assert_eq!(
+            got.headers_named("P-Asserted-Identity").collect::<Vec<_>>(),
+            ["<sip:ceo@bank.example>"]
+        );
+        alice.answer(&got, 200).await;
+        assert_eq!(dave.final_response().await.status(), Some(200));
+    }
+}

@@ -183,6 +183,9 @@ pub struct EndpointConf {
     pub rewrite_contact: bool,
     /// `allow_unauthenticated_options` (default no).
     pub allow_unauthenticated_options: bool,
+    /// `trust_id_inbound` (default no): its P-Asserted-Identity and
+    /// Remote-Party-ID are passed on; otherwise they are removed.
+    pub trust_id_inbound: bool,
 }
 
 /// `auth_type`.
@@ -447,7 +450,6 @@ const MEDIA_OPTIONS: &[&str] = &[
     "use_ptime",
     "preferred_codec_only",
     "asymmetric_rtp_codec",
-    "trust_id_inbound",
     "trust_id_outbound",
     "send_pai",
     "send_rpid",
@@ -794,6 +796,7 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         force_rport: true,
         rewrite_contact: false,
         allow_unauthenticated_options: false,
+        trust_id_inbound: false,
     };
     for o in &s.options {
         if let Some(key) = ["aors", "auth", "outbound_auth", "transport"]
@@ -831,6 +834,9 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
                 e.allow_unauthenticated_options = r
                     .value(s, o, value::boolean)
                     .unwrap_or(e.allow_unauthenticated_options);
+            }
+            "trust_id_inbound" => {
+                e.trust_id_inbound = r.value(s, o, value::boolean).unwrap_or(e.trust_id_inbound);
             }
             _ => r.ignored(s, "endpoint", o),
         }

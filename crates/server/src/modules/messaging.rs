@@ -178,6 +178,9 @@ impl Service for MessageRouter {
         // The credentials were for this server; passed on, they would hand
         // the receiver what it needs to guess the sender's password.
         template.remove_header("Authorization");
+        // RFC 3325: an asserted identity is passed on only from an
+        // endpoint trusted to assert one.
+        super::identity::strip_untrusted_identity(&mut template, request.endpoint.as_deref());
         // RFC 3261 §16.4: a Route entry naming this server ends here.
         let routes: Vec<String> = m
             .routes()

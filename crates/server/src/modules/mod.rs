@@ -1,5 +1,6 @@
 //! The services the server registers on the core.
 
+pub mod identity;
 pub mod logger;
 pub mod messaging;
 pub mod metrics;
@@ -7,6 +8,7 @@ pub mod options;
 pub mod qualify;
 pub mod registrar;
 
+pub use identity::SenderIdentity;
 pub use logger::SipLogger;
 pub use messaging::MessageRouter;
 pub use options::OptionsResponder;
