@@ -6,15 +6,17 @@
 //! contact accepts, the best final response is (RFC 3261 §16.7), and a
 //! target with no reachable contact gets 480.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sipjet_core::{
     Handled, IncomingRequest, SendError, ServerTransaction, Service, literal_destination,
 };
-use sipjet_message::{Message, Method, SipUri};
-use sipjet_transport::{Destination, Protocol};
+use sipjet_message::{HeaderName, Message, Method, SipUri};
+use sipjet_transport::Destination;
+
+use super::extensions::refuse_unsupported;
+use super::reach::destination;
 
 use crate::location::LocationStore;
 use crate::model::Model;
@@ -67,18 +69,6 @@ impl Fork {
     }
 }
 
-/// Where a binding's requests go: the flow its REGISTER came on (so a
-/// client behind NAT, or on a connection, is reached), else its URI.
-pub(crate) fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
-    if let Some((proto, addr)) = received.and_then(|r| r.split_once(':'))
-        && let (Some(protocol), Ok(addr)) =
-            (Protocol::from_via_name(proto), addr.parse::<SocketAddr>())
-    {
-        return Some(Destination::new(protocol, addr));
-    }
-    literal_destination(contact)
-}
-
 impl MessageRouter {
     /// A router over the model's AORs and the store's bindings.
     pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> MessageRouter {
@@ -118,6 +108,11 @@ impl Service for MessageRouter {
         let Some(Ok(uri)) = m.request_uri_parsed() else {
             return Handled::No;
         };
+        // A proxy honours Proxy-Require (RFC 3261 §16.3 step 5), and knows
+        // no extension of it.
+        if refuse_unsupported(request, HeaderName::ProxyRequire, &[]) {
+            return Handled::Yes;
+        }
         let Some(sip) = uri.as_sip() else {
             return Handled::No;
         };
@@ -138,11 +133,13 @@ impl Service for MessageRouter {
             return Handled::Yes;
         }
         let now = SystemTime::now();
-        let mut targets: Vec<(String, Destination)> = Vec::new();
+        // Each target: its contact, where to send, and the Path its
+        // REGISTER recorded (RFC 3327), which goes first in the Route.
+        let mut targets: Vec<(String, Destination, Vec<String>)> = Vec::new();
         for aor in &aors {
             for b in self.store.bindings(aor, now) {
                 if let Some(d) = destination(b.received.as_deref(), &b.contact) {
-                    targets.push((b.contact.clone(), d));
+                    targets.push((b.contact, d, b.path));
                 }
             }
             for c in self
@@ -152,7 +149,7 @@ impl Service for MessageRouter {
                 .unwrap_or_default()
             {
                 if let Some(d) = literal_destination(&c) {
-                    targets.push((c, d));
+                    targets.push((c, d, Vec::new()));
                 }
             }
         }
@@ -194,13 +191,12 @@ impl Service for MessageRouter {
             .skip_while(|(_, own)| *own == Some(true))
             .map(|(r, _)| r)
             .collect();
-        if template.remove_header("Route") > 0 {
-            for r in &routes {
-                let _ = template.add_header("Route", r);
-            }
-        }
-        for (contact, dest) in targets {
+        template.remove_header("Route");
+        for (contact, dest, path) in targets {
             let mut forwarded = template.clone();
+            for r in path.iter().chain(&routes) {
+                let _ = forwarded.add_header("Route", r);
+            }
             let prepared = forwarded
                 .set_request_uri(&contact)
                 .map_err(|e| SendError::Build(e.to_string()))
@@ -232,20 +228,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_response_and_destinations() {
+    fn best_response() {
         assert_eq!(Fork::better(None, 486), 486);
         assert_eq!(Fork::better(Some(486), 404), 404);
         assert_eq!(Fork::better(Some(404), 603), 603);
         assert_eq!(Fork::better(Some(603), 404), 603);
-        let d = destination(Some("TCP:192.0.2.7:40000"), "sip:a@10.0.0.1").unwrap();
-        assert_eq!(
-            (d.protocol, d.addr),
-            (Protocol::Tcp, "192.0.2.7:40000".parse().unwrap())
-        );
-        let d = destination(None, "sip:a@10.0.0.1:5070").unwrap();
-        assert_eq!(d.addr, "10.0.0.1:5070".parse().unwrap());
-        let d = destination(Some("UDP:[2001:db8::1]:5060"), "sip:a@h").unwrap();
-        assert_eq!(d.addr, "[2001:db8::1]:5060".parse().unwrap());
-        assert!(destination(Some("junk"), "sip:a@example.com").is_none());
     }
 }

@@ -1,11 +1,13 @@
 //! The services the server registers on the core.
 
+pub mod extensions;
 pub mod identity;
 pub mod logger;
 pub mod messaging;
 pub mod metrics;
 pub mod options;
 pub mod qualify;
+pub mod reach;
 pub mod registrar;
 
 pub use identity::SenderIdentity;

@@ -1,30 +1,38 @@
 //! The OPTIONS responder: OPTIONS addressed to the server, or to a user it
 //! knows, get `200 OK` with Allow, Accept and Supported (RFC 3261 §11.2);
-//! to a user it does not know, `404`.
+//! to a user it does not know, `404`; one that requires an extension the
+//! server does not implement, `420`.
 
 use std::sync::Arc;
 
 use sipjet_core::{Handled, IncomingRequest, Service};
-use sipjet_message::Method;
+use sipjet_message::{HeaderName, Method};
 
+use super::extensions::refuse_unsupported;
 use crate::model::Model;
 
-/// What sipjet answers.
-pub const ALLOW: &str = "OPTIONS, REGISTER, MESSAGE, ACK, CANCEL, BYE";
+/// The methods sipjet serves.
+pub const ALLOW: &str = "OPTIONS, REGISTER, MESSAGE, ACK, CANCEL";
 /// Bodies sipjet takes (in MESSAGE).
 pub const ACCEPT: &str = "text/plain, application/sdp, */*";
-/// Extensions sipjet supports.
-pub const SUPPORTED: &str = "path, outbound";
 
 /// Answers OPTIONS.
 pub struct OptionsResponder {
     model: Arc<Model>,
+    /// The extensions to advertise: `path` when an AOR supports it, and
+    /// nothing that does not work.
+    supported: Vec<&'static str>,
 }
 
 impl OptionsResponder {
     /// A responder knowing the model's endpoints and AORs.
     pub fn new(model: Arc<Model>) -> OptionsResponder {
-        OptionsResponder { model }
+        let supported = if model.config.aors.iter().any(|a| a.support_path) {
+            vec!["path"]
+        } else {
+            Vec::new()
+        };
+        OptionsResponder { model, supported }
     }
 }
 
@@ -42,6 +50,9 @@ impl Service for OptionsResponder {
         if request.method() != &Method::Options || request.has_to_tag() {
             return Handled::No;
         }
+        if refuse_unsupported(request, HeaderName::Require, &self.supported) {
+            return Handled::Yes;
+        }
         let user = request
             .message
             .request_uri_parsed()
@@ -56,7 +67,9 @@ impl Service for OptionsResponder {
             // Static values without line breaks: these cannot fail.
             let _ = response.add_header("Allow", ALLOW);
             let _ = response.add_header("Accept", ACCEPT);
-            let _ = response.add_header("Supported", SUPPORTED);
+            if !self.supported.is_empty() {
+                let _ = response.add_header("Supported", &self.supported.join(", "));
+            }
         }
         // Statelessly, as Kamailio's sl_send_reply: the answer is the same
         // when asked again, and keep-alive probes come by the thousand.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sipjet_core::{OutgoingRequest, SipStack};
 use sipjet_message::Method;
 
-use super::messaging::destination;
+use super::reach::destination;
 use crate::config::pjsip::AorConf;
 use crate::location::LocationStore;
 use crate::model::Model;
@@ -136,12 +136,18 @@ pub fn start(
 
 /// An AOR's current contacts, from the store and the configuration.
 fn target<'a>(aor: &'a AorConf, store: &dyn LocationStore) -> Target<'a> {
-    let mut contacts: Vec<(String, Option<String>)> = store
+    let mut contacts: Vec<(String, Via)> = store
         .bindings(&aor.name, SystemTime::now())
         .into_iter()
-        .map(|b| (b.contact, b.received))
+        .map(|b| {
+            let via = Via {
+                received: b.received,
+                path: b.path,
+            };
+            (b.contact, via)
+        })
         .collect();
-    contacts.extend(aor.contacts.iter().map(|c| (c.clone(), None)));
+    contacts.extend(aor.contacts.iter().map(|c| (c.clone(), Via::default())));
     Target {
         aor: &aor.name,
         every: Duration::from_secs(u64::from(aor.qualify_frequency)),
@@ -159,8 +165,16 @@ struct Target<'a> {
     aor: &'a str,
     every: Duration,
     timeout: Duration,
-    /// Contact URI and the address it registered from, if any.
-    contacts: Vec<(String, Option<String>)>,
+    /// Contact URI and how it is reached.
+    contacts: Vec<(String, Via)>,
+}
+
+/// How a contact is reached: the flow it registered from, if any, and the
+/// Path its REGISTER recorded (RFC 3327), which the check's Route follows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Via {
+    received: Option<String>,
+    path: Vec<String>,
 }
 
 /// A contact check that is due.
@@ -168,13 +182,13 @@ struct Target<'a> {
 struct Due {
     aor: String,
     contact: String,
-    received: Option<String>,
+    via: Via,
     timeout: Duration,
 }
 
 /// A scheduled contact.
 struct Entry {
-    received: Option<String>,
+    via: Via,
     every: Duration,
     timeout: Duration,
     next: Instant,
@@ -201,10 +215,10 @@ impl Schedule {
             .max(1);
         let mut before = self.contacts.remove(target.aor).unwrap_or_default();
         let mut now_known = HashMap::with_capacity(target.contacts.len());
-        for (contact, received) in target.contacts {
+        for (contact, via) in target.contacts {
             let entry = match before.remove(&contact) {
                 Some(mut entry) => {
-                    entry.received = received;
+                    entry.via = via;
                     entry
                 }
                 None => {
@@ -212,7 +226,7 @@ impl Schedule {
                     self.queue
                         .push(Reverse((next, target.aor.to_string(), contact.clone())));
                     Entry {
-                        received,
+                        via,
                         every: target.every,
                         timeout: target.timeout,
                         next,
@@ -252,7 +266,7 @@ impl Schedule {
             self.queue
                 .push(Reverse((entry.next, aor.clone(), contact.clone())));
             out.push(Due {
-                received: entry.received.clone(),
+                via: entry.via.clone(),
                 timeout: entry.timeout,
                 aor,
                 contact,
@@ -272,11 +286,16 @@ fn check(stack: &SipStack, status: &Arc<ContactStatus>, due: Due) {
     let Due {
         aor,
         contact,
-        received,
+        via,
         timeout,
     } = due;
     let mut req = OutgoingRequest::new(Method::Options, &contact);
-    req.destination = destination(received.as_deref(), &contact);
+    req.destination = destination(via.received.as_deref(), &contact);
+    req.headers = via
+        .path
+        .into_iter()
+        .map(|p| ("Route".to_string(), p))
+        .collect();
     let started = Instant::now();
     let (tx, rx) = tokio::sync::oneshot::channel();
     stack.send_request(req, None, move |r| {
@@ -323,7 +342,7 @@ mod tests {
             every: MINUTE,
             timeout: Duration::from_secs(3),
             contacts: contacts
-                .map(|n| (format!("sip:c{n}@192.0.2.1:5060"), None))
+                .map(|n| (format!("sip:c{n}@192.0.2.1:5060"), Via::default()))
                 .collect(),
         }
     }
@@ -388,13 +407,13 @@ mod tests {
         let first = schedule.due(t0 + MINUTE);
         assert_eq!(first.len(), 1);
         let mut moved = target("a", 0..1);
-        moved.contacts[0].1 = Some("198.51.100.7:5062".into());
+        moved.contacts[0].1.received = Some("198.51.100.7:5062".into());
         schedule.rescan_aor(moved, t0 + MINUTE);
         assert!(
             schedule.due(t0 + MINUTE).is_empty(),
             "rescan reset the time"
         );
         let second = schedule.due(t0 + 2 * MINUTE);
-        assert_eq!(second[0].received.as_deref(), Some("198.51.100.7:5062"));
+        assert_eq!(second[0].via.received.as_deref(), Some("198.51.100.7:5062"));
     }
 }

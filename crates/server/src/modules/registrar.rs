@@ -1,8 +1,11 @@
 //! The registrar (RFC 3261 §10.3), for the configured AORs: adds,
 //! refreshes and removes bindings in the location store, which keeps them
 //! across restarts. Only an endpoint authenticated in the REGISTER itself
-//! may register, and only to its own AORs. Path (RFC 3327) and the instance-id and reg-id of RFC 5626 are
-//! stored with each binding.
+//! may register, and only to its own AORs. For AORs with `support_path`,
+//! the Path (RFC 3327) is stored with each binding and the requests sent
+//! to the contact are routed by it. The instance-id and reg-id of RFC 5626
+//! are stored for display; outbound itself is not implemented, so a
+//! REGISTER that requires it is refused with 420.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,13 +13,11 @@ use std::time::{Duration, SystemTime};
 use sipjet_core::{Handled, IncomingRequest, ServerTransaction, Service};
 use sipjet_message::{Contact, HeaderName, Message, Method, Uri};
 
+use super::extensions::unsupported;
 use crate::config::pjsip::AorConf;
 use crate::location::{AorUpdate, Binding, LocationStore, StoreError};
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind};
-
-/// Extensions the registrar understands in Require.
-const UNDERSTOOD: &[&str] = &["path", "outbound", "gruu"];
 
 /// The registrar service.
 pub struct Registrar {
@@ -182,10 +183,10 @@ impl Registrar {
         if aor.max_contacts == 0 {
             return Err(Refusal(403, "Registration not allowed for this AOR", None));
         }
-        let unsupported: Vec<&str> = m
-            .tokens(HeaderName::Require)
-            .filter(|t| !UNDERSTOOD.contains(t))
-            .collect();
+        // RFC 3261 §8.2.2.3: the only extension the registrar implements
+        // is Path (RFC 3327), for the AORs configured with support_path.
+        let understood: &[&str] = if aor.support_path { &["path"] } else { &[] };
+        let unsupported = unsupported(request, HeaderName::Require, understood);
         if !unsupported.is_empty() {
             return Err(Refusal(
                 420,
