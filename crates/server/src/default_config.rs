@@ -23,7 +23,6 @@ bind = 127.0.0.1:5060
 
 [demo-phone](!)
 type = endpoint
-context = demo
 identify_by = username,auth_username
 
 [demo-auth](!)

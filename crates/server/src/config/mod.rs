@@ -1,6 +1,7 @@
 //! Configuration in Asterisk's `pjsip.conf` format.
 
 pub mod file;
+pub mod options;
 pub mod pjsip;
 pub mod value;
 

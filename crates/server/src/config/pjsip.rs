@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{ConfigFile, Location, RawOption, RawSection};
+use super::options;
 use super::value;
 pub use crate::auth::digest::DigestAlgorithm;
 use crate::identify::matcher::MatchItem;
@@ -404,123 +405,6 @@ impl PjsipConfig {
     }
 }
 
-/// Options of Asterisk that sipjet knows and deliberately ignores, with
-/// the reason given in the warning.
-const MEDIA_OPTIONS: &[&str] = &[
-    "allow",
-    "disallow",
-    "direct_media",
-    "dtmf_mode",
-    "rtp_symmetric",
-    "ice_support",
-    "media_encryption",
-    "webrtc",
-    "use_avpf",
-    "rtcp_mux",
-    "dtls_auto_generate_cert",
-    "dtls_verify",
-    "dtls_setup",
-    "dtls_cert_file",
-    "dtls_private_key",
-    "dtls_ca_file",
-    "media_use_received_transport",
-    "rtp_timeout",
-    "rtp_timeout_hold",
-    "max_audio_streams",
-    "max_video_streams",
-    "bundle",
-    "t38_udptl",
-    "t38_udptl_ec",
-    "fax_detect",
-    "media_address",
-    "bind_rtp_to_media_address",
-    "direct_media_method",
-    "disable_direct_media_on_nat",
-    "tos_audio",
-    "tos_video",
-    "cos_audio",
-    "cos_video",
-    "moh_suspend",
-    "inband_progress",
-    "rtp_engine",
-    "rtp_ipv6",
-    "rtp_keepalive",
-    "sdp_owner",
-    "sdp_session",
-    "use_ptime",
-    "preferred_codec_only",
-    "asymmetric_rtp_codec",
-    "trust_id_outbound",
-    "send_pai",
-    "send_rpid",
-    "send_diversion",
-    "device_state_busy_at",
-    "call_group",
-    "pickup_group",
-    "named_call_group",
-    "named_pickup_group",
-    "language",
-    "mailboxes",
-    "voicemail_extension",
-    "timers",
-    "timers_min_se",
-    "timers_sess_expires",
-    "100rel",
-    "accountcode",
-    "set_var",
-    "tone_zone",
-    "callerid_privacy",
-    "callerid_tag",
-    "connected_line_method",
-    "send_connected_line",
-    "trust_connected_line",
-    "moh_passthrough",
-    "record_on_feature",
-    "record_off_feature",
-    "one_touch_recording",
-    "allow_transfer",
-    "allow_subscribe",
-    "sub_min_expiry",
-    "subscribe_context",
-    "aggregate_mwi",
-    "mwi_from_user",
-    "incoming_mwi_mailbox",
-    "redirect_method",
-    "refer_blind_progress",
-    "notify_early_inuse_ringing",
-    "ignore_183_without_sdp",
-    "follow_early_media_fork",
-    "accept_multiple_sdp_answers",
-    "force_avp",
-    "g726_non_standard",
-    "rpid_immediate",
-    "suppress_q850_reason_headers",
-    "user_eq_phone",
-    "srtp_tag_32",
-    "stir_shaken",
-    "allow_overlap",
-    "overlap_context",
-    "codec_prefs_incoming_offer",
-    "codec_prefs_outgoing_offer",
-    "codec_prefs_incoming_answer",
-    "codec_prefs_outgoing_answer",
-    "incoming_call_offer_pref",
-    "outgoing_call_offer_pref",
-    "send_history_info",
-    "security_negotiation",
-    "acl",
-    "contact_acl",
-    "permit",
-    "deny",
-    "contact_permit",
-    "contact_deny",
-    "outbound_proxy",
-];
-
-fn is_known_unsupported(key: &str) -> bool {
-    MEDIA_OPTIONS.contains(&key)
-}
-
 /// Collects diagnostics while the sections are read.
 struct Reader {
     warnings: Vec<Diagnostic>,
@@ -561,16 +445,57 @@ impl Reader {
         }
     }
 
-    fn ignored(&mut self, section: &RawSection, kind: &str, opt: &RawOption) {
-        let why = if is_known_unsupported(&opt.key) {
-            "is not supported by sipjet (it concerns media or features sipjet does not have) and is ignored"
-        } else {
-            "is not an option sipjet knows and is ignored"
+    /// Warns about identification methods sipjet does not have (`header`,
+    /// `anonymous`): they are skipped.
+    fn unsupported_identify_methods(
+        &mut self,
+        section: &RawSection,
+        opt: &RawOption,
+        methods: &[IdentifyMethod],
+    ) {
+        for m in methods {
+            if matches!(m, IdentifyMethod::Header | IdentifyMethod::Anonymous) {
+                self.warn(
+                    &opt.at,
+                    format!(
+                        "[{}] option {}: {m:?} takes no effect: sipjet identifies by source address, From user and Authorization username",
+                        section.name, opt.key
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Looks `opt` of a `kind` section up in the option table: an unknown
+    /// option is warned about and skipped (false); one that is parsed but
+    /// takes no effect with this value is warned about, with the reason,
+    /// and still parsed, so that a wrong value is an error.
+    fn known(&mut self, kind: &str, section: &RawSection, opt: &RawOption) -> bool {
+        let Some(spec) = options::spec(kind, &opt.key) else {
+            self.warn(
+                &opt.at,
+                format!(
+                    "[{}] {kind} option {} is not an option sipjet knows and is ignored",
+                    section.name, opt.key
+                ),
+            );
+            return false;
         };
-        self.warn(
-            &opt.at,
-            format!("[{}] {kind} option {} {why}", section.name, opt.key),
-        );
+        if let Some(why) = spec.effect.ignores(&opt.value) {
+            let message = if spec.effect == options::Effect::Ignored(options::MEDIA_REASON) {
+                format!(
+                    "[{}] {kind} option {} is not supported by sipjet ({why}) and is ignored",
+                    section.name, opt.key
+                )
+            } else {
+                format!(
+                    "[{}] {kind} option {} = {} takes no effect: {why}",
+                    section.name, opt.key, opt.value
+                )
+            };
+            self.warn(&opt.at, message);
+        }
+        true
     }
 }
 
@@ -733,6 +658,9 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
         external_signaling_port: None,
     };
     for o in &s.options {
+        if !r.known("transport", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" | "protocol" => {}
             "bind" => {
@@ -745,15 +673,8 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
             "priv_key_file" => t.priv_key_file = Some(PathBuf::from(&o.value)),
             "ca_list_file" => t.ca_list_file = Some(PathBuf::from(&o.value)),
             "verify_server" => {
-                if r.value(s, o, value::boolean) == Some(false) {
-                    r.warn(
-                        &o.at,
-                        format!(
-                            "[{}] option verify_server = no is ignored: sipjet always checks the certificate and name of the servers it connects to over TLS (trust a private CA with ca_list_file)",
-                            s.name
-                        ),
-                    );
-                }
+                // Checked; the table warns when it asks for no checking.
+                let _ = r.value(s, o, value::boolean);
             }
             "external_signaling_address" => t.external_signaling_address = Some(o.value.clone()),
             "external_signaling_port" => {
@@ -761,7 +682,8 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
                     .value(s, o, |v| value::number(v, 1, 65535))
                     .map(|p| p as u16);
             }
-            _ => r.ignored(s, "transport", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     if matches!(protocol, TransportProtocol::Tls | TransportProtocol::Wss)
@@ -799,6 +721,9 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         trust_id_inbound: false,
     };
     for o in &s.options {
+        if !r.known("endpoint", s, o) {
+            continue;
+        }
         if let Some(key) = ["aors", "auth", "outbound_auth", "transport"]
             .into_iter()
             .find(|k| *k == o.key)
@@ -820,6 +745,7 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
                     .map(|m| IdentifyMethod::parse(m))
                     .collect();
                 if let Some(m) = r.value(s, o, |_| methods) {
+                    r.unsupported_identify_methods(s, o, &m);
                     e.identify_by = m;
                 }
             }
@@ -838,7 +764,8 @@ fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             "trust_id_inbound" => {
                 e.trust_id_inbound = r.value(s, o, value::boolean).unwrap_or(e.trust_id_inbound);
             }
-            _ => r.ignored(s, "endpoint", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     Some(e)
@@ -858,6 +785,9 @@ fn auth(r: &mut Reader, s: &RawSection) -> Option<AuthConf> {
         algorithms: vec![DigestAlgorithm::Md5],
     };
     for o in &s.options {
+        if !r.known("auth", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "auth_type" => {
@@ -924,7 +854,8 @@ fn auth(r: &mut Reader, s: &RawSection) -> Option<AuthConf> {
                     }
                 }
             }
-            _ => r.ignored(s, "auth", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     if a.username.is_empty() {
@@ -972,6 +903,9 @@ fn aor(r: &mut Reader, s: &RawSection) -> AorConf {
     };
     let secs = |v: &str| value::number(v, 0, u64::from(u32::MAX)).map(|n| n as u32);
     for o in &s.options {
+        if !r.known("aor", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "contact" => a.contacts.extend(value::list(&o.value)),
@@ -1014,7 +948,8 @@ fn aor(r: &mut Reader, s: &RawSection) -> AorConf {
             "support_path" => {
                 a.support_path = r.value(s, o, value::boolean).unwrap_or(a.support_path)
             }
-            _ => r.ignored(s, "aor", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     if a.minimum_expiration > a.maximum_expiration {
@@ -1038,6 +973,9 @@ fn identify(r: &mut Reader, s: &RawSection) -> Option<IdentifyConf> {
         match_header: None,
     };
     for o in &s.options {
+        if !r.known("identify", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "endpoint" => i.endpoint = o.value.clone(),
@@ -1052,17 +990,15 @@ fn identify(r: &mut Reader, s: &RawSection) -> Option<IdentifyConf> {
                 }
             }
             "match_header" => {
-                if r.value(s, o, |v| {
+                let header = r.value(s, o, |v| {
                     v.split_once(':')
-                        .map(|_| ())
+                        .map(|_| v.to_string())
                         .ok_or_else(|| format!("{v:?} is not Name: value"))
-                })
-                .is_some()
-                {
-                    i.match_header = Some(o.value.clone());
-                }
+                });
+                i.match_header = header.or(i.match_header.take());
             }
-            _ => r.ignored(s, "identify", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     if i.endpoint.is_empty() {
@@ -1080,10 +1016,14 @@ fn identify(r: &mut Reader, s: &RawSection) -> Option<IdentifyConf> {
 fn domain_alias(r: &mut Reader, s: &RawSection) -> Option<DomainAliasConf> {
     let mut domain = None;
     for o in &s.options {
+        if !r.known("domain_alias", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "domain" => domain = Some(o.value.clone()),
-            _ => r.ignored(s, "domain_alias", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     let Some(domain) = domain else {
@@ -1101,6 +1041,9 @@ fn system(r: &mut Reader, s: &RawSection) -> SystemConf {
     let mut c = SystemConf::default();
     let size = |v: &str| value::number(v, 0, 10_000).map(|n| n as usize);
     for o in &s.options {
+        if !r.known("system", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "timer_t1" => {
@@ -1134,7 +1077,8 @@ fn system(r: &mut Reader, s: &RawSection) -> SystemConf {
                     .value(s, o, |v| value::number(v, 1, 10_000).map(|n| n as usize))
                     .unwrap_or(c.threadpool_max_size);
             }
-            _ => r.ignored(s, "system", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     if c.timer_b < c.timer_t1 * 2 {
@@ -1150,6 +1094,9 @@ fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
     let mut g = GlobalConf::default();
     let secs = |v: &str| value::seconds(v, 0, 86_400);
     for o in &s.options {
+        if !r.known("global", s, o) {
+            continue;
+        }
         match o.key.as_str() {
             "type" => {}
             "max_forwards" => {
@@ -1164,6 +1111,7 @@ fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .map(|m| IdentifyMethod::parse(m))
                     .collect();
                 if let Some(m) = r.value(s, o, |_| m) {
+                    r.unsupported_identify_methods(s, o, &m);
                     g.endpoint_identifier_order = m;
                 }
             }
@@ -1196,7 +1144,8 @@ fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .value(s, o, value::boolean)
                     .unwrap_or(g.unauthenticated_server_options);
             }
-            _ => r.ignored(s, "global", o),
+            // Known, but without anything to store (warned as such).
+            _ => {}
         }
     }
     g

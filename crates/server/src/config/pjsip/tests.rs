@@ -294,7 +294,7 @@ ca_list_file=/etc/sipjet/ca.pem\nverify_server=yes\n\
     assert_eq!(
         w,
         [
-            "t.conf:10: [u] option verify_server = no is ignored: sipjet always checks the \
+            "t.conf:10: [u] transport option verify_server = no takes no effect: sipjet always checks the \
 certificate and name of the servers it connects to over TLS (trust a private CA with \
 ca_list_file)"
         ]
@@ -303,4 +303,159 @@ ca_list_file)"
         errors("[t]\ntype=transport\nverify_server=maybe\n"),
         ["t.conf:3: [t] option verify_server: \"maybe\" is not yes or no"]
     );
+}
+
+/// The option arms of each section's parser, read from its source: the
+/// `"name" =>` (or `"a" | "b" =>`) lines of its `match o.key.as_str()`.
+fn parser_arms() -> Vec<(String, String)> {
+    let source = include_str!("../pjsip.rs");
+    let mut arms = Vec::new();
+    let mut section: Option<String> = None;
+    for line in source.lines() {
+        if let Some(rest) = line.strip_prefix("fn ") {
+            let name = rest.split('(').next().unwrap_or("");
+            section = [
+                "transport",
+                "endpoint",
+                "auth",
+                "aor",
+                "identify",
+                "domain_alias",
+                "system",
+                "global",
+            ]
+            .contains(&name)
+            .then(|| name.to_string());
+            continue;
+        }
+        let Some(kind) = &section else { continue };
+        // Arms of the option match are indented by exactly 12 spaces.
+        let Some(arm) = line.strip_prefix("            \"") else {
+            continue;
+        };
+        if line.starts_with("             ") || !arm.contains("=>") {
+            continue;
+        }
+        let names = arm.split("=>").next().unwrap_or("");
+        for name in names.split('|') {
+            let name = name.trim().trim_matches('"');
+            if !name.is_empty() {
+                arms.push((kind.clone(), name.to_string()));
+            }
+        }
+    }
+    arms
+}
+
+/// Every option the parser handles is in the table check-config warns
+/// from, and every option of the table (but the media ones, which need no
+/// arm) is handled by the parser.
+#[test]
+fn the_option_table_is_the_parsers() {
+    let arms = parser_arms();
+    assert!(arms.len() > 50, "the arms were found: {arms:?}");
+    for (kind, name) in &arms {
+        assert!(
+            crate::config::options::OPTIONS
+                .iter()
+                .any(|o| o.section == kind && o.name == name),
+            "[{kind}] {name} is parsed but not in the option table"
+        );
+    }
+    for o in crate::config::options::OPTIONS {
+        assert!(
+            arms.iter().any(|(k, n)| k == o.section && n == o.name),
+            "[{}] {} is in the table but not parsed",
+            o.section,
+            o.name
+        );
+    }
+}
+
+/// The field an option that takes effect is stored in: named as the
+/// option, but for these.
+fn field_of(section: &str, option: &str) -> Option<String> {
+    let field = match (section, option) {
+        (_, "type") => return None,
+        ("endpoint", "auth") => "auths",
+        ("identify", "match") => "matches",
+        ("aor", "contact") => "contacts",
+        ("auth", "password_digest") => "password_digests",
+        ("auth", "supported_algorithms_uas") => "algorithms",
+        _ => option,
+    };
+    Some(field.to_string())
+}
+
+/// An option marked as taking effect is read somewhere outside the
+/// configuration: its field appears in the server's other modules.
+#[test]
+fn options_that_take_effect_are_read_outside_the_configuration() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut code = String::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path != root.join("config") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                code.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    for o in crate::config::options::OPTIONS {
+        if o.effect != crate::config::options::Effect::Takes {
+            continue;
+        }
+        let Some(field) = field_of(o.section, o.name) else {
+            continue;
+        };
+        let read = code.match_indices(&format!(".{field}")).any(|(at, m)| {
+            !code[at + m.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        });
+        assert!(
+            read,
+            "[{}] {} takes effect, yet .{field} is read nowhere outside config/",
+            o.section, o.name
+        );
+    }
+}
+
+/// Every option that is parsed but takes no effect (with the value
+/// given) is named in a warning that says so.
+#[test]
+fn options_without_effect_are_warned_about() {
+    use crate::config::options::{Effect, OPTIONS};
+    for o in OPTIONS {
+        let value = match o.effect {
+            Effect::Takes => continue,
+            Effect::Fixed(always, _) => {
+                if value::boolean(always) == Ok(true) {
+                    "no"
+                } else {
+                    "yes"
+                }
+            }
+            Effect::Ignored(_) if o.name.ends_with("_port") => "5060",
+            Effect::Ignored(_) if o.name == "match_header" => "X-Trunk: a",
+            Effect::Ignored(_) => "x",
+        };
+        let text = format!("[s]\ntype={}\n{}={value}\n", o.section, o.name);
+        let r = from_str("t.conf", &text);
+        let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            w.iter()
+                .any(|w| w.contains(&format!("{} = {value} takes no effect", o.name))),
+            "[{}] {} = {value}: {w:?} {:?}",
+            o.section,
+            o.name,
+            r.errors
+        );
+    }
 }
