@@ -99,6 +99,11 @@ pub struct Message {
     body: Bytes,
     content_length: Option<u32>,
     modified: bool,
+    /// True when a header value may hold a control character other than
+    /// HTAB and the line breaks of folding: set while the lines are
+    /// indexed, and by text added later. Only then does validation look
+    /// at every value ([`crate::lex::check_controls`]).
+    controls: bool,
 }
 
 /// One header field as seen through [`Message::fields`].
@@ -176,8 +181,12 @@ impl Message {
         // (hashing it for the lookup), find the value, stop at the empty
         // line. UTF-8 is checked once for the whole section afterwards.
         let mut fields: Vec<Field> = Vec::with_capacity(16);
-        let (head_len, body_start, has_content_length) =
-            index_headers(b, first_nl + 1, opts, head_only, &mut fields)?;
+        let HeadIndex {
+            head_len,
+            body_start,
+            has_content_length,
+            controls,
+        } = index_headers(b, first_nl + 1, opts, head_only, &mut fields)?;
         let mut content_length: Option<u32> = None;
         // Most messages are ASCII, which is checked a word at a time.
         if !b[..head_len].is_ascii() {
@@ -199,6 +208,7 @@ impl Message {
                 fields,
                 content_length: None,
                 modified: false,
+                controls,
             });
         }
         if has_content_length {
@@ -245,6 +255,7 @@ impl Message {
             body,
             content_length,
             modified: false,
+            controls,
         })
     }
 
@@ -262,6 +273,7 @@ impl Message {
     }
 
     fn own(&mut self, text: &str) -> Span {
+        self.controls |= crate::lex::first_control_or_tab(text.as_bytes()).is_some();
         let start = self.extra.len();
         self.extra.push_str(text);
         Span {
@@ -622,6 +634,12 @@ impl Message {
         self.modified
     }
 
+    /// False when no header value can hold a control character other
+    /// than HTAB and folding, so that validation need not look.
+    pub(crate) fn may_hold_controls(&self) -> bool {
+        self.controls
+    }
+
     /// The message as bytes. An unchanged parsed message returns the
     /// received bytes themselves, without copying.
     pub fn to_bytes(&self) -> Bytes {
@@ -723,6 +741,7 @@ impl Message {
             body: Bytes::new(),
             content_length: None,
             modified: true,
+            controls: false,
         }
     }
 
@@ -803,32 +822,52 @@ impl fmt::Display for Message {
     }
 }
 
+/// What [`index_headers`] found besides the fields.
+struct HeadIndex {
+    /// Length of the header section.
+    head_len: usize,
+    /// Where the body starts.
+    body_start: usize,
+    /// Whether a Content-Length was seen.
+    has_content_length: bool,
+    /// Whether a line holds a control character other than HTAB and its
+    /// line end.
+    controls: bool,
+}
+
 /// Indexes the header lines of `b` from `pos` up to the empty line: one
-/// pass that finds each line end, scans the name, looks it up and trims
-/// the value. Returns the header section's length, where the body starts,
-/// and whether a Content-Length was seen.
+/// pass that finds each line end, notes control characters, scans the
+/// name, looks it up and trims the value.
 fn index_headers(
     b: &[u8],
     mut pos: usize,
     opts: &ParseOptions,
     tolerate_length: bool,
     fields: &mut Vec<Field>,
-) -> Result<(usize, usize, bool), ParseError> {
+) -> Result<HeadIndex, ParseError> {
     let is_ws = |c: u8| c == b' ' || c == b'\t';
     let mut has_content_length = false;
+    let mut controls = false;
     let mut line_no = 1;
     loop {
         let rest = &b[pos..];
+        let end = |blank: usize| HeadIndex {
+            head_len: pos,
+            body_start: pos + blank,
+            has_content_length,
+            controls,
+        };
         match rest {
             [] => return Err(ParseError::Unterminated),
-            [b'\n', ..] => return Ok((pos, pos + 1, has_content_length)),
-            [b'\r', b'\n', ..] => return Ok((pos, pos + 2, has_content_length)),
+            [b'\n', ..] => return Ok(end(1)),
+            [b'\r', b'\n', ..] => return Ok(end(2)),
             _ => {}
         }
         line_no += 1;
-        let Some(nl) = find_newline(rest) else {
+        let (Some(nl), line_controls) = find_line_end(rest) else {
             return Err(ParseError::Unterminated);
         };
+        controls |= line_controls;
         if nl > opts.max_line {
             return Err(ParseError::LineTooLong {
                 limit: opts.max_line,
@@ -907,10 +946,25 @@ fn index_headers(
     }
 }
 
-/// Finds the next LF at or after `from`.
+/// Finds the LF that ends the line at the start of `b`, and says whether
+/// the line holds a control character other than HTAB and its line end
+/// (a CR that ends no line, say). One word scan finds both: every byte
+/// below 0x20 stops it, and LF is one of them.
 #[inline]
-fn find_newline(b: &[u8]) -> Option<usize> {
-    find_byte(b, b'\n')
+fn find_line_end(b: &[u8]) -> (Option<usize>, bool) {
+    let mut from = 0;
+    let mut controls = false;
+    while let Some(off) = crate::lex::first_control_or_tab(&b[from..]) {
+        let at = from + off;
+        match b[at] {
+            b'\n' => return (Some(at), controls),
+            b'\r' if b.get(at + 1) == Some(&b'\n') => return (Some(at + 1), controls),
+            b'\t' => {}
+            _ => controls = true,
+        }
+        from = at + 1;
+    }
+    (None, controls)
 }
 
 /// Finds `byte` eight bytes at a time. SIP lines are short, where an

@@ -4,14 +4,18 @@
 //! answered and what bob's agents received.
 
 mod common_e2e;
+mod support;
 
 use std::net::SocketAddr;
 
 use common_e2e::sipp_log::{self, Direction, Logged};
 use common_e2e::{Agent, Background, Run, start, transcript, wait_for_bindings};
 use sipjet_message::{HeaderName, Message, Method};
+use sipjet_server::auth::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
 use sipjet_testkit::free_port;
+use sipjet_transport::Protocol;
+use support::{Client, Digest, Request, offer_of};
 
 /// Users with MD5-only challenges (all SIPp knows); carol never registers.
 /// T1 is short so that a contact that never answers times out in 64 × T1
@@ -280,4 +284,99 @@ async fn a_2xx_from_one_of_two_contacts_wins() {
     assert_eq!(alice.final_codes(), [401, 200], "{log}");
     assert!(!messages_received(&busy_log).is_empty(), "{log}");
     assert!(!messages_received(&late_log).is_empty(), "{log}");
+}
+
+/// A header that hides a second one behind a bare CR, and one with a NUL:
+/// a peer that ends lines at CR would read the first as a
+/// P-Asserted-Identity the sender never had the right to assert.
+const INJECTIONS: [(&str, &str); 2] = [
+    (
+        "Subject: hi\rP-Asserted-Identity: <sip:ceo@bank.example>",
+        "Subject header: a bare CR (one not followed by LF)",
+    ),
+    (
+        "X-Note: a\u{0}b",
+        "X-Note header: the control character NUL (0x00) outside a quoted pair",
+    ),
+];
+
+/// Registers `bob` (a raw UDP client) with digest authentication.
+async fn register_raw(bob: &Client) {
+    let contact = format!("Contact: <sip:bob@{}>", bob.addr);
+    let first = Request::new("REGISTER", &bob.uri(Some("bob")), "bob").with(contact.clone());
+    let offers = bob.challenged(&first).await;
+    let again = first.next().with(contact);
+    let answer = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "bob",
+        "bob-pass",
+        &again,
+    );
+    let r = bob.ask(&again.with(answer.header())).await;
+    assert_eq!(r.status(), Some(200), "{r:?}");
+}
+
+/// `request` from alice, with credentials answering a fresh challenge.
+async fn authenticated(alice: &Client, request: Request) -> Request {
+    let offers = alice.challenged(&request).await;
+    let again = request.next();
+    let answer = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "alice",
+        "alice-pass",
+        &again,
+    );
+    again.with(answer.header())
+}
+
+/// A request with a bare CR or a NUL in a header is answered 400 by the
+/// transport, before authentication (an unauthenticated one gets 400, not
+/// 401) and before any service: nothing reaches bob. A clean MESSAGE sent
+/// afterwards is the first and only request bob's contact receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_with_a_bare_cr_or_nul_in_a_header_is_400_and_never_forwarded() {
+    let conf = format!("{CONF}\n[tcp]\ntype = transport\nprotocol = tcp\nbind = 127.0.0.1:5060\n");
+    let (server, udp) = start(&conf).await;
+    let tcp = server
+        .stack
+        .transports()
+        .unwrap()
+        .sent_by(Protocol::Tcp)
+        .unwrap();
+    let bob = Client::new(udp).await;
+    register_raw(&bob).await;
+
+    for alice in [Client::new(udp).await, Client::tcp(tcp).await] {
+        let over = alice.protocol();
+        let to_bob = || Request::new("MESSAGE", &alice.uri(Some("bob")), "alice");
+        let mut refused = Vec::new();
+        for (line, reason) in INJECTIONS {
+            let anonymous = to_bob().with(line);
+            let signed = authenticated(&alice, to_bob()).await.with(line);
+            for request in [anonymous, signed] {
+                let r = alice.ask(&request).await;
+                assert_eq!(r.status(), Some(400), "over {over:?}: {r:?}");
+                assert_eq!(r.reason(), Some(reason), "over {over:?}");
+                assert_eq!(r.call_id().unwrap(), request.call_id);
+                refused.push(request.call_id);
+            }
+        }
+
+        // bob answers the one MESSAGE that reaches him.
+        let clean = authenticated(&alice, to_bob()).await;
+        let bob_answers = async {
+            let got = bob.receive().await;
+            let ok = Message::response_to(&got, 200).unwrap();
+            bob.send_text(std::str::from_utf8(&ok.to_bytes()).unwrap())
+                .await;
+            got
+        };
+        let (answer, got) = tokio::join!(alice.ask(&clean), bob_answers);
+        assert_eq!(answer.status(), Some(200), "over {over:?}: {answer:?}");
+        assert_eq!(got.method(), Some(&Method::Message), "{got:?}");
+        let call_id = got.call_id().unwrap();
+        assert_eq!(call_id, clean.call_id, "over {over:?}: bob got {got:?}");
+        assert!(!refused.iter().any(|r| r == call_id));
+        assert!(!got.has(HeaderName::Subject), "{got:?}");
+    }
 }

@@ -1,8 +1,8 @@
 //! What the server's flow tests share: a server started on loopback from a
 //! pjsip.conf text, a SIP client on a raw UDP socket (bound to any loopback
-//! address, so that tests can come from 127.0.0.2 as well as 127.0.0.1),
-//! the challenges of a 401 read back, and digest answers computed the way
-//! a phone computes them.
+//! address, so that tests can come from 127.0.0.2 as well as 127.0.0.1) or
+//! on a TCP connection, the challenges of a 401 read back, and digest
+//! answers computed the way a phone computes them.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
@@ -11,13 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sipjet_message::framing::{Frame, FrameLimits, frame};
 use sipjet_message::{Message, generate};
 use sipjet_server::auth::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use sipjet_server::config::pjsip;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
 use sipjet_transport::Protocol;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Mutex;
 
 /// How long a test waits for an answer before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -101,8 +104,13 @@ impl Request {
         self
     }
 
-    /// The wire form, as sent from `me`.
+    /// The wire form, as sent from `me` over UDP.
     pub fn text(&self, me: SocketAddr) -> String {
+        self.text_over(me, Protocol::Udp)
+    }
+
+    /// The wire form, as sent from `me` over `protocol`.
+    pub fn text_over(&self, me: SocketAddr, protocol: Protocol) -> String {
         let mut extra = String::new();
         for line in &self.extra {
             extra.push_str(line);
@@ -110,7 +118,7 @@ impl Request {
         }
         format!(
             "{method} {uri} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+Via: SIP/2.0/{transport} {me};branch={branch};rport\r\n\
 From: <sip:{from}@{host}>;tag={tag}\r\n\
 To: <{uri}>\r\n\
 Call-ID: {call_id}\r\n\
@@ -118,6 +126,7 @@ CSeq: {cseq} {method}\r\n\
 Max-Forwards: 70\r\n\
 {extra}Content-Length: 0\r\n\r\n",
             method = self.method,
+            transport = protocol.via_name(),
             uri = self.uri,
             branch = self.branch,
             from = self.from_user,
@@ -129,13 +138,19 @@ Max-Forwards: 70\r\n\
     }
 }
 
-/// A SIP client on a raw UDP socket.
+/// A SIP client on a raw UDP socket or a TCP connection.
 pub struct Client {
-    sock: UdpSocket,
+    link: Link,
     /// Its own address.
     pub addr: SocketAddr,
-    /// The server's UDP address.
+    /// The server's address (UDP or TCP, as the client is).
     pub server: SocketAddr,
+}
+
+enum Link {
+    Udp(UdpSocket),
+    /// The connection and what was read of it but not yet framed.
+    Tcp(Mutex<(TcpStream, Vec<u8>)>),
 }
 
 impl Client {
@@ -151,7 +166,30 @@ impl Client {
     pub async fn on(ip: &str, server: SocketAddr) -> Client {
         let sock = UdpSocket::bind((ip, 0)).await.unwrap();
         let addr = sock.local_addr().unwrap();
-        Client { sock, addr, server }
+        Client {
+            link: Link::Udp(sock),
+            addr,
+            server,
+        }
+    }
+
+    /// A client on a TCP connection to the server's TCP address.
+    pub async fn tcp(server: SocketAddr) -> Client {
+        let stream = TcpStream::connect(server).await.unwrap();
+        let addr = stream.local_addr().unwrap();
+        Client {
+            link: Link::Tcp(Mutex::new((stream, Vec::new()))),
+            addr,
+            server,
+        }
+    }
+
+    /// The transport the client speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self.link {
+            Link::Udp(_) => Protocol::Udp,
+            Link::Tcp(_) => Protocol::Tcp,
+        }
     }
 
     /// `sip:user@server`, or `sip:server` for the server itself.
@@ -164,27 +202,63 @@ impl Client {
 
     /// Sends `request` and waits for its final response.
     pub async fn ask(&self, request: &Request) -> Message {
-        self.send_text(&request.text(self.addr)).await;
+        self.send_text(&request.text_over(self.addr, self.protocol()))
+            .await;
         self.final_response().await
     }
 
     /// Sends raw text.
     pub async fn send_text(&self, text: &str) {
-        self.sock
-            .send_to(text.as_bytes(), self.server)
+        match &self.link {
+            Link::Udp(sock) => {
+                sock.send_to(text.as_bytes(), self.server).await.unwrap();
+            }
+            Link::Tcp(tcp) => tcp.lock().await.0.write_all(text.as_bytes()).await.unwrap(),
+        }
+    }
+
+    /// The next message received, whatever it is.
+    pub async fn receive(&self) -> Message {
+        tokio::time::timeout(PATIENCE, self.next_message())
             .await
-            .unwrap();
+            .expect("a message in time")
+    }
+
+    async fn next_message(&self) -> Message {
+        match &self.link {
+            Link::Udp(sock) => {
+                let mut buf = vec![0u8; 65_536];
+                let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+                Message::parse(buf[..n].to_vec()).unwrap()
+            }
+            Link::Tcp(tcp) => {
+                let mut tcp = tcp.lock().await;
+                let (stream, pending) = &mut *tcp;
+                loop {
+                    match frame(pending, &FrameLimits::default()).unwrap() {
+                        Frame::Message { len, .. } => {
+                            let bytes: Vec<u8> = pending.drain(..len).collect();
+                            return Message::parse(bytes).unwrap();
+                        }
+                        Frame::Ping(n) | Frame::Pong(n) => {
+                            pending.drain(..n);
+                        }
+                        Frame::NeedMore => {
+                            let mut chunk = [0u8; 4096];
+                            let n = stream.read(&mut chunk).await.unwrap();
+                            assert!(n > 0, "the server closed the connection");
+                            pending.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The next final response (provisional ones skipped).
     pub async fn final_response(&self) -> Message {
-        let mut buf = vec![0u8; 65_536];
         loop {
-            let (n, _) = tokio::time::timeout(PATIENCE, self.sock.recv_from(&mut buf))
-                .await
-                .expect("an answer in time")
-                .unwrap();
-            let m = Message::parse(buf[..n].to_vec()).unwrap();
+            let m = self.receive().await;
             if m.status().is_some_and(|s| s >= 200) {
                 return m;
             }
