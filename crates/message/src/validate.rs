@@ -108,7 +108,7 @@ fn check_field(f: &HeaderField<'_>) -> Result<(), SyntaxError> {
             if !a.bracketed {
                 return Err(SyntaxError::new("route URIs must be enclosed in <>"));
             }
-            a.params.check()
+            a.check()
         }),
         HeaderName::CallId => check_call_id(v),
         HeaderName::CSeq => CSeq::parse(v).map(|_| ()),
@@ -166,6 +166,18 @@ mod tests {
             ("Date: Fri, 01 Jan 2010 16:00:00 EST\r\n", "Date header"),
             ("Require: a b\r\n", "Require header"),
             ("Contact: <sip:c@d>;q=7\r\n", "Contact header"),
+            (
+                "Contact: *Digest\r\n",
+                "Contact header: \"*Digest\" is neither a lone \"*\" nor an address",
+            ),
+            (
+                "Contact: <sip:c@d>, garbage\r\n",
+                "Contact header: \"garbage\" has no URI scheme",
+            ),
+            (
+                "Path: <garbage>\r\n",
+                "Path header: \"garbage\" has no URI scheme",
+            ),
             (
                 "Authorization: Digest realm=\"x\r\n",
                 "Authorization header",
