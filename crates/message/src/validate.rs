@@ -34,6 +34,9 @@ impl Message {
     /// Checks the message beyond what parsing needs. The error's
     /// [`ParseError::status_code`] and text are the answer a server owes.
     pub fn validate(&self) -> Result<(), ParseError> {
+        if let Some(fault) = self.request_line_fault() {
+            return Err(fault);
+        }
         if !self.version().eq_ignore_ascii_case("SIP/2.0") {
             return Err(ParseError::Version(self.version().to_string()));
         }

@@ -183,6 +183,34 @@ From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\nCall-ID: c1\
         ));
     }
 
+    /// RFC 4475 §3.1.2.7 to §3.1.2.10: a malformed Request-Line is
+    /// answered from the headers, not dropped.
+    #[test]
+    fn a_malformed_request_line_is_answered_400() {
+        for (line, reason) in [
+            (
+                "OPTIONS <sip:a@example.com> SIP/2.0",
+                "Request-URI: \"<sip:a@example.com>\" is not a URI",
+            ),
+            (
+                "OPTIONS sip:a@example.com; lr SIP/2.0",
+                "Request-Line has more than three elements (white space in the Request-URI?)",
+            ),
+            (
+                "OPTIONS  sip:a@example.com  SIP/2.0",
+                "Request-Line has more than one space between elements",
+            ),
+            (
+                "OPTIONS sip:a@example.com SIP/2.0  ",
+                "Request-Line ends with white space",
+            ),
+        ] {
+            let resp = answer(&OPTIONS.replacen("OPTIONS sip:a@example.com SIP/2.0", line, 1));
+            assert_eq!(resp.status(), Some(400), "{line:?}");
+            assert_eq!(resp.reason(), Some(reason), "{line:?}");
+        }
+    }
+
     #[test]
     fn unframable_body_is_answered_from_the_head() {
         let resp = answer(&OPTIONS.replace("Content-Length: 0", "Content-Length: 99"));
