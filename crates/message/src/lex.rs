@@ -1,8 +1,10 @@
 //! Character classes and small scanners shared by every parser in this crate.
 //!
-//! SIP header values may be folded over several lines; the line splitter only
-//! keeps a CR or LF inside a value when it is followed by SP or HT, so every
-//! scanner here may treat CR and LF as plain linear white space (LWS).
+//! SIP header values may be folded over several lines: a line break inside
+//! a value is followed by SP or HT. The line splitter breaks lines at LF
+//! only, so a value can also hold a CR that ends no line; validation
+//! refuses it ([`check_controls`]), and every scanner here may then treat
+//! CR and LF as plain linear white space (LWS).
 
 use std::borrow::Cow;
 
@@ -261,6 +263,84 @@ pub(crate) fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// Refuses the control characters RFC 3261 §25.1 does not allow in a
+/// header value or reason phrase: everything below 0x20 but HTAB, and DEL.
+/// A CR or LF may only be part of a line break (a folded value keeps its
+/// CRLF, and the next line starts with white space), and any other control
+/// character only as a `quoted-pair` (`\` and the character; RFC 4475
+/// §3.1.1.2 has a NUL so quoted).
+///
+/// A CR that ends no line is how a header is smuggled past this server:
+/// a peer that splits lines at CR reads what follows it as a header line
+/// of its own. A bare NUL ends the value early for a peer that reads C
+/// strings.
+pub(crate) fn check_controls(s: &str) -> Result<(), SyntaxError> {
+    let b = s.as_bytes();
+    let is_control = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
+    let Some(first) = first_control_or_tab(b) else {
+        return Ok(());
+    };
+    // Whether the byte at `i` is escaped by the backslashes before it.
+    let escaped = |i: usize| b[..i].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
+    let mut i = first;
+    while i < b.len() {
+        match b[i] {
+            b'\r' if b.get(i + 1) == Some(&b'\n') => i += 2,
+            b'\r' => {
+                return Err(SyntaxError::new("a bare CR (one not followed by LF)"));
+            }
+            b'\n' => i += 1,
+            c if is_control(c) && !escaped(i) => {
+                return Err(SyntaxError::owned(format!(
+                    "the control character {} ({c:#04x}) outside a quoted pair",
+                    control_name(c)
+                )));
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Where the first byte below 0x20 (HTAB, CR and LF included) or DEL is,
+/// found eight bytes at a time: the parser finds line ends with it, and
+/// notes any other control character on the way.
+#[inline]
+pub(crate) fn first_control_or_tab(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Each byte on its own: with the high bits cleared no addition
+        // carries into the next byte. y + 0x60 stays below 0x80 exactly
+        // when y < 0x20, y + 1 reaches 0x80 exactly when y = 0x7f, and
+        // `!x` leaves out the bytes of 0x80 and above.
+        let y = x & !HIGH;
+        let found = (!(y + ONES * 0x60) | (y + ONES)) & !x & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c < 0x20 || c == 0x7f)
+        .map(|p| at + p)
+}
+
+/// The usual name of a control character, for error messages.
+fn control_name(c: u8) -> &'static str {
+    const NAMES: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+        "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB",
+        "ESC", "FS", "GS", "RS", "US",
+    ];
+    NAMES.get(usize::from(c)).copied().unwrap_or("DEL")
+}
+
 /// Parses an unsigned decimal number, refusing anything above `max`.
 /// `what` names the field in the error.
 pub(crate) fn parse_decimal(s: &str, max: u64, what: &str) -> Result<u64, SyntaxError> {
@@ -381,6 +461,55 @@ mod tests {
         assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
         assert_eq!(unquote("plain"), "plain");
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_control_byte() {
+        let mut bytes: Vec<u8> = (0x20..=0xff).filter(|&c| c != 0x7f).collect();
+        assert_eq!(first_control_or_tab(&bytes), None);
+        for at in 0..bytes.len() {
+            for c in (0..0x20).chain([0x7f]) {
+                let saved = bytes[at];
+                bytes[at] = c;
+                assert_eq!(first_control_or_tab(&bytes), Some(at), "{c:#x} at {at}");
+                // A second one further on does not hide the first.
+                if at + 3 < bytes.len() {
+                    let later = bytes[at + 3];
+                    bytes[at + 3] = 0;
+                    assert_eq!(first_control_or_tab(&bytes), Some(at));
+                    bytes[at + 3] = later;
+                }
+                bytes[at] = saved;
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters() {
+        for ok in [
+            "plain value",
+            "tab\there",
+            "folded,\r\n second line",
+            "bare-LF fold,\n second line",
+            "\"BEL:\\\u{7} NUL:\\\u{0} DEL:\\\u{7f}\" <sip:a@b>",
+            "caf\u{e9}",
+        ] {
+            assert_eq!(check_controls(ok), Ok(()), "{ok:?}");
+        }
+        for (bad, want) in [
+            ("hi\rP-Asserted-Identity: <sip:ceo@bank.example>", "bare CR"),
+            ("ends in CR\r", "bare CR"),
+            ("folded\r\n then\r bare", "bare CR"),
+            ("a\u{0}b", "NUL (0x00)"),
+            ("escaped\\\\\u{0}", "NUL (0x00)"),
+            ("esc\u{1b}[31m", "ESC (0x1b)"),
+            ("del\u{7f}", "DEL (0x7f)"),
+            // A quoted pair cannot hold a CR (RFC 3261 §25.1).
+            ("\"a\\\rb\"", "bare CR"),
+        ] {
+            let err = check_controls(bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -57,12 +57,48 @@ enum StartLine {
         method: Method,
         uri: Span,
         version: Span,
+        /// What is wrong with the received line, when it still names a
+        /// method, a Request-URI and a version.
+        fault: Option<RequestLineFault>,
     },
     Response {
         version: Span,
         code: u16,
         reason: Span,
     },
+}
+
+/// A Request-Line whose white space is wrong (RFC 4475 §3.1.2.8 to
+/// §3.1.2.10, and a line that starts with white space) but whose method,
+/// Request-URI and version can still be told apart. Such a request is
+/// parsed, so that the sender can be answered `400` from its Via, From,
+/// To, Call-ID and CSeq; [`Message::validate`] reports the fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestLineFault {
+    /// White space before the method.
+    LeadingSpace,
+    /// White space after the version.
+    TrailingSpace,
+    /// White space inside the Request-URI.
+    SpaceInUri,
+    /// More than one SP between two elements.
+    ExtraSpace,
+    /// HTAB between two elements.
+    Tab,
+}
+
+impl RequestLineFault {
+    fn describe(self) -> &'static str {
+        match self {
+            RequestLineFault::LeadingSpace => "Request-Line starts with white space",
+            RequestLineFault::TrailingSpace => "Request-Line ends with white space",
+            RequestLineFault::SpaceInUri => {
+                "Request-Line has more than three elements (white space in the Request-URI?)"
+            }
+            RequestLineFault::ExtraSpace => "Request-Line has more than one space between elements",
+            RequestLineFault::Tab => "Request-Line separates its elements with a tab, not a space",
+        }
+    }
 }
 
 /// Limits and framing rules for [`Message::parse_with`].
@@ -99,6 +135,11 @@ pub struct Message {
     body: Bytes,
     content_length: Option<u32>,
     modified: bool,
+    /// True when a header value may hold a control character other than
+    /// HTAB and the line breaks of folding: set while the lines are
+    /// indexed, and by text added later. Only then does validation look
+    /// at every value ([`crate::lex::check_controls`]).
+    controls: bool,
 }
 
 /// One header field as seen through [`Message::fields`].
@@ -176,8 +217,12 @@ impl Message {
         // (hashing it for the lookup), find the value, stop at the empty
         // line. UTF-8 is checked once for the whole section afterwards.
         let mut fields: Vec<Field> = Vec::with_capacity(16);
-        let (head_len, body_start, has_content_length) =
-            index_headers(b, first_nl + 1, opts, head_only, &mut fields)?;
+        let HeadIndex {
+            head_len,
+            body_start,
+            has_content_length,
+            controls,
+        } = index_headers(b, first_nl + 1, opts, head_only, &mut fields)?;
         let mut content_length: Option<u32> = None;
         // Most messages are ASCII, which is checked a word at a time.
         if !b[..head_len].is_ascii() {
@@ -199,6 +244,7 @@ impl Message {
                 fields,
                 content_length: None,
                 modified: false,
+                controls,
             });
         }
         if has_content_length {
@@ -245,6 +291,7 @@ impl Message {
             body,
             content_length,
             modified: false,
+            controls,
         })
     }
 
@@ -262,6 +309,7 @@ impl Message {
     }
 
     fn own(&mut self, text: &str) -> Span {
+        self.controls |= crate::lex::first_control_or_tab(text.as_bytes()).is_some();
         let start = self.extra.len();
         self.extra.push_str(text);
         Span {
@@ -315,6 +363,17 @@ impl Message {
         }
     }
 
+    /// The fault of a received Request-Line that was parsed anyway, for
+    /// [`Message::validate`] to report.
+    pub(crate) fn request_line_fault(&self) -> Option<ParseError> {
+        match self.start {
+            StartLine::Request {
+                fault: Some(fault), ..
+            } => Some(ParseError::StartLine(SyntaxError::new(fault.describe()))),
+            _ => None,
+        }
+    }
+
     /// The SIP version as written (`SIP/2.0`).
     pub fn version(&self) -> &str {
         match self.start {
@@ -324,12 +383,16 @@ impl Message {
         }
     }
 
-    /// Replaces the Request-URI, which must parse as a URI.
+    /// Replaces the Request-URI, which must parse as a URI. The line is
+    /// written anew, with single spaces.
     pub fn set_request_uri(&mut self, uri: &str) -> Result<(), BuildError> {
         check_uri(uri)?;
         let span = self.own(uri);
         match &mut self.start {
-            StartLine::Request { uri, .. } => *uri = span,
+            StartLine::Request { uri, fault, .. } => {
+                *uri = span;
+                *fault = None;
+            }
             StartLine::Response { .. } => {
                 return Err(BuildError::WrongKind("a response has no Request-URI"));
             }
@@ -622,6 +685,12 @@ impl Message {
         self.modified
     }
 
+    /// False when no header value can hold a control character other
+    /// than HTAB and folding, so that validation need not look.
+    pub(crate) fn may_hold_controls(&self) -> bool {
+        self.controls
+    }
+
     /// The message as bytes. An unchanged parsed message returns the
     /// received bytes themselves, without copying.
     pub fn to_bytes(&self) -> Bytes {
@@ -665,6 +734,7 @@ impl Message {
                     method,
                     uri,
                     version,
+                    ..
                 },
             ) => {
                 put(method.as_str().as_bytes());
@@ -723,6 +793,7 @@ impl Message {
             body: Bytes::new(),
             content_length: None,
             modified: true,
+            controls: false,
         }
     }
 
@@ -734,6 +805,7 @@ impl Message {
             method,
             uri: Span::EMPTY,
             version: Span::EMPTY,
+            fault: None,
         });
         let (u, v) = (m.own(uri), m.own("SIP/2.0"));
         m.start = match m.start {
@@ -741,6 +813,7 @@ impl Message {
                 method,
                 uri: u,
                 version: v,
+                fault: None,
             },
             s => s,
         };
@@ -803,32 +876,52 @@ impl fmt::Display for Message {
     }
 }
 
+/// What [`index_headers`] found besides the fields.
+struct HeadIndex {
+    /// Length of the header section.
+    head_len: usize,
+    /// Where the body starts.
+    body_start: usize,
+    /// Whether a Content-Length was seen.
+    has_content_length: bool,
+    /// Whether a line holds a control character other than HTAB and its
+    /// line end.
+    controls: bool,
+}
+
 /// Indexes the header lines of `b` from `pos` up to the empty line: one
-/// pass that finds each line end, scans the name, looks it up and trims
-/// the value. Returns the header section's length, where the body starts,
-/// and whether a Content-Length was seen.
+/// pass that finds each line end, notes control characters, scans the
+/// name, looks it up and trims the value.
 fn index_headers(
     b: &[u8],
     mut pos: usize,
     opts: &ParseOptions,
     tolerate_length: bool,
     fields: &mut Vec<Field>,
-) -> Result<(usize, usize, bool), ParseError> {
+) -> Result<HeadIndex, ParseError> {
     let is_ws = |c: u8| c == b' ' || c == b'\t';
     let mut has_content_length = false;
+    let mut controls = false;
     let mut line_no = 1;
     loop {
         let rest = &b[pos..];
+        let end = |blank: usize| HeadIndex {
+            head_len: pos,
+            body_start: pos + blank,
+            has_content_length,
+            controls,
+        };
         match rest {
             [] => return Err(ParseError::Unterminated),
-            [b'\n', ..] => return Ok((pos, pos + 1, has_content_length)),
-            [b'\r', b'\n', ..] => return Ok((pos, pos + 2, has_content_length)),
+            [b'\n', ..] => return Ok(end(1)),
+            [b'\r', b'\n', ..] => return Ok(end(2)),
             _ => {}
         }
         line_no += 1;
-        let Some(nl) = find_newline(rest) else {
+        let (Some(nl), line_controls) = find_line_end(rest) else {
             return Err(ParseError::Unterminated);
         };
+        controls |= line_controls;
         if nl > opts.max_line {
             return Err(ParseError::LineTooLong {
                 limit: opts.max_line,
@@ -907,10 +1000,25 @@ fn index_headers(
     }
 }
 
-/// Finds the next LF at or after `from`.
+/// Finds the LF that ends the line at the start of `b`, and says whether
+/// the line holds a control character other than HTAB and its line end
+/// (a CR that ends no line, say). One word scan finds both: every byte
+/// below 0x20 stops it, and LF is one of them.
 #[inline]
-fn find_newline(b: &[u8]) -> Option<usize> {
-    find_byte(b, b'\n')
+fn find_line_end(b: &[u8]) -> (Option<usize>, bool) {
+    let mut from = 0;
+    let mut controls = false;
+    while let Some(off) = crate::lex::first_control_or_tab(&b[from..]) {
+        let at = from + off;
+        match b[at] {
+            b'\n' => return (Some(at), controls),
+            b'\r' if b.get(at + 1) == Some(&b'\n') => return (Some(at + 1), controls),
+            b'\t' => {}
+            _ => controls = true,
+        }
+        from = at + 1;
+    }
+    (None, controls)
 }
 
 /// Finds `byte` eight bytes at a time. SIP lines are short, where an
@@ -983,50 +1091,70 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
             reason: Span::received(reason_start, line.len()),
         })
     } else {
-        // Request-Line = Method SP Request-URI SP SIP-Version
-        if matches!(b.last(), Some(b' ' | b'\t')) {
-            return Err(bad("Request-Line ends with white space".into()));
-        }
-        let neither = || {
-            bad(format!(
-                "{:?} is neither a Request-Line nor a Status-Line",
-                excerpt(line)
-            ))
-        };
-        let sp1 = find_byte(b, b' ').ok_or_else(neither)?;
-        let sp2 = memchr::memrchr(b' ', b)
-            .filter(|&i| i > sp1)
-            .ok_or_else(neither)?;
-        let uri = &line[sp1 + 1..sp2];
-        if find_byte(b, b'\t').is_some()
-            || uri.is_empty()
-            || uri.starts_with(' ')
-            || uri.ends_with(' ')
-        {
-            return Err(bad(
-                "Request-Line has more than one space between elements".into()
-            ));
-        }
-        if find_byte(uri.as_bytes(), b' ').is_some() {
-            return Err(bad(
-                "Request-Line has more than three elements (white space in the Request-URI?)"
-                    .into(),
-            ));
-        }
-        let method = Method::parse(&line[..sp1]).map_err(ParseError::StartLine)?;
-        check_version_syntax(&line[sp2 + 1..])?;
-        if !uri.as_bytes()[0].is_ascii_alphabetic() || !uri.contains(':') {
-            return Err(ParseError::RequestUri(SyntaxError::owned(format!(
-                "{:?} is not a URI",
-                excerpt(uri)
-            ))));
-        }
-        Ok(StartLine::Request {
-            method,
-            uri: Span::received(sp1 + 1, sp2),
-            version: Span::received(sp2 + 1, line.len()),
-        })
+        parse_request_line(line)
     }
+}
+
+/// `Request-Line = Method SP Request-URI SP SIP-Version`. A line that
+/// names a method and a SIP version with something between them parses;
+/// wrong white space around or inside the Request-URI is kept as its
+/// [`RequestLineFault`], and a Request-URI that is not a URI is found by
+/// [`Message::validate`], so that either request can be answered `400`.
+fn parse_request_line(line: &str) -> Result<StartLine, ParseError> {
+    let b = line.as_bytes();
+    let is_ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let neither = || {
+        ParseError::StartLine(SyntaxError::owned(format!(
+            "{:?} is neither a Request-Line nor a Status-Line",
+            excerpt(line)
+        )))
+    };
+    // The line without white space at either end.
+    let first = b.iter().position(|c| !is_ws(c)).ok_or_else(neither)?;
+    let last = b.iter().rposition(|c| !is_ws(c)).map_or(first, |i| i + 1);
+    let t = &b[first..last];
+    let method_end = t.iter().position(is_ws).ok_or_else(neither)?;
+    let version_start = t.iter().rposition(is_ws).map_or(method_end, |i| i + 1);
+    let uri_start = method_end + t[method_end..].iter().take_while(|c| is_ws(c)).count();
+    let uri_end = version_start
+        - t[..version_start]
+            .iter()
+            .rev()
+            .take_while(|c| is_ws(c))
+            .count();
+    if uri_start >= uri_end {
+        return Err(neither());
+    }
+    let method = Method::parse(&line[first..first + method_end]).map_err(ParseError::StartLine)?;
+    check_version_syntax(&line[first + version_start..last])?;
+    let uri = &t[uri_start..uri_end];
+    let single_spaces = uri_start == method_end + 1
+        && uri_end + 1 == version_start
+        && t[method_end] == b' '
+        && t[uri_end] == b' ';
+    let fault = if first > 0 {
+        Some(RequestLineFault::LeadingSpace)
+    } else if last < b.len() {
+        Some(RequestLineFault::TrailingSpace)
+    } else if uri.iter().any(is_ws) {
+        Some(RequestLineFault::SpaceInUri)
+    } else if single_spaces {
+        None
+    } else if t[method_end..uri_start]
+        .iter()
+        .chain(&t[uri_end..version_start])
+        .all(|&c| c == b' ')
+    {
+        Some(RequestLineFault::ExtraSpace)
+    } else {
+        Some(RequestLineFault::Tab)
+    };
+    Ok(StartLine::Request {
+        method,
+        uri: Span::received(first + uri_start, first + uri_end),
+        version: Span::received(first + version_start, last),
+        fault,
+    })
 }
 
 /// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`. A different version
@@ -1252,6 +1380,81 @@ v=0\n";
                 err.contains(want),
                 "{:?}: {err}",
                 String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// A Request-Line with wrong white space still yields its parts, so
+    /// that the request can be answered; validation names the fault.
+    #[test]
+    fn a_request_line_with_wrong_white_space_parses_and_fails_validation() {
+        let rest = "\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\n\
+To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        for (line, uri, fault) in [
+            ("INVITE sip:a@b SIP/2.0", "sip:a@b", None),
+            (
+                "INVITE  sip:a@b  SIP/2.0",
+                "sip:a@b",
+                Some("Request-Line has more than one space between elements"),
+            ),
+            (
+                "INVITE sip:a@b SIP/2.0  ",
+                "sip:a@b",
+                Some("Request-Line ends with white space"),
+            ),
+            (
+                " INVITE sip:a@b SIP/2.0",
+                "sip:a@b",
+                Some("Request-Line starts with white space"),
+            ),
+            (
+                "INVITE sip:a@b; lr SIP/2.0",
+                "sip:a@b; lr",
+                Some("Request-Line has more than three elements (white space in the Request-URI?)"),
+            ),
+            (
+                "INVITE\tsip:a@b SIP/2.0",
+                "sip:a@b",
+                Some("Request-Line separates its elements with a tab, not a space"),
+            ),
+            (
+                "INVITE <sip:a@b> SIP/2.0",
+                "<sip:a@b>",
+                Some("Request-URI: \"<sip:a@b>\" is not a URI"),
+            ),
+        ] {
+            let m = Message::parse(format!("{line}{rest}").into_bytes()).unwrap();
+            assert_eq!(m.method(), Some(&Method::Invite), "{line:?}");
+            assert_eq!(m.request_uri(), Some(uri), "{line:?}");
+            assert_eq!(m.version(), "SIP/2.0", "{line:?}");
+            let verdict = m.validate().map_err(|e| e.to_string());
+            assert_eq!(verdict.err().as_deref(), fault, "{line:?}");
+            // The answer is built from the headers, whatever the line.
+            let answer = Message::response_to(&m, 400).unwrap();
+            assert_eq!(answer.call_id().unwrap(), "c");
+        }
+        // Rewritten, the line is well formed again.
+        let mut m = Message::parse(format!("INVITE  sip:a@b  SIP/2.0{rest}").into_bytes()).unwrap();
+        m.set_request_uri("sip:c@d").unwrap();
+        let back = Message::parse(m.to_bytes()).unwrap();
+        back.validate().unwrap();
+        assert!(back.to_bytes().starts_with(b"INVITE sip:c@d SIP/2.0\r\n"));
+        // What names no method, URI and version does not parse.
+        for line in [
+            "INVITE",
+            "INVITE  SIP/2.0",
+            "   ",
+            "INVITE sip:a@b",
+            "INVITE sip:a@b SIP/2.0 extra",
+            "IN(VITE sip:a@b SIP/2.0",
+            " SIP/2.0 200 OK",
+        ] {
+            assert!(
+                matches!(
+                    Message::parse(format!("{line}{rest}").into_bytes()),
+                    Err(ParseError::StartLine(_))
+                ),
+                "{line:?}"
             );
         }
     }

@@ -15,7 +15,7 @@ use crate::headers::{
     AuthValue, CSeq, Contact, MediaType, NameAddr, RetryAfter, Via, check_call_id, check_date,
     check_token_list, check_warning, parse_delta_seconds, parse_max_forwards,
 };
-use crate::lex::CommaList;
+use crate::lex::{CommaList, check_controls};
 use crate::message::{HeaderField, Message};
 use crate::name::HeaderName;
 use crate::uri::Uri;
@@ -34,6 +34,9 @@ impl Message {
     /// Checks the message beyond what parsing needs. The error's
     /// [`ParseError::status_code`] and text are the answer a server owes.
     pub fn validate(&self) -> Result<(), ParseError> {
+        if let Some(fault) = self.request_line_fault() {
+            return Err(fault);
+        }
         if !self.version().eq_ignore_ascii_case("SIP/2.0") {
             return Err(ParseError::Version(self.version().to_string()));
         }
@@ -45,6 +48,11 @@ impl Message {
                 "a Request-URI must not contain headers (RFC 3261 §19.1.5)",
             )));
         }
+        if let Some(reason) = self.reason() {
+            check_controls(reason).map_err(|problem| {
+                ParseError::StartLine(SyntaxError::owned(format!("reason phrase: {problem}")))
+            })?;
+        }
         let mut seen: u128 = 0;
         for field in self.fields() {
             if field.name.is_single() {
@@ -54,7 +62,13 @@ impl Message {
                 }
                 seen |= bit;
             }
-            check_field(&field)
+            let controls = if self.may_hold_controls() {
+                check_controls(field.value)
+            } else {
+                Ok(())
+            };
+            controls
+                .and_then(|()| check_field(&field))
                 .map_err(|problem| ParseError::header(field.name, field.raw_name, problem))?;
         }
         if let Some(missing) = REQUIRED.into_iter().find(|&n| !self.has(n)) {
@@ -97,7 +111,7 @@ fn check_field(f: &HeaderField<'_>) -> Result<(), SyntaxError> {
             if !a.bracketed {
                 return Err(SyntaxError::new("route URIs must be enclosed in <>"));
             }
-            a.params.check()
+            a.check()
         }),
         HeaderName::CallId => check_call_id(v),
         HeaderName::CSeq => CSeq::parse(v).map(|_| ()),
@@ -156,6 +170,18 @@ mod tests {
             ("Require: a b\r\n", "Require header"),
             ("Contact: <sip:c@d>;q=7\r\n", "Contact header"),
             (
+                "Contact: *Digest\r\n",
+                "Contact header: \"*Digest\" is neither a lone \"*\" nor an address",
+            ),
+            (
+                "Contact: <sip:c@d>, garbage\r\n",
+                "Contact header: \"garbage\" has no URI scheme",
+            ),
+            (
+                "Path: <garbage>\r\n",
+                "Path header: \"garbage\" has no URI scheme",
+            ),
+            (
                 "Authorization: Digest realm=\"x\r\n",
                 "Authorization header",
             ),
@@ -165,6 +191,64 @@ mod tests {
             assert!(err.to_string().contains(want), "{extra:?}: {err}");
             assert_eq!(err.status_code(), 400);
         }
+    }
+
+    /// A bare CR is read as a line end by some peers: what follows it
+    /// would reach them as a header of its own.
+    #[test]
+    fn control_characters_in_a_value_are_refused() {
+        let nul_in_from = OK.replace("tag=1\r\n", "tag=1\u{0}2\r\n");
+        for (message, want) in [
+            (
+                with("Subject: hi\rP-Asserted-Identity: <sip:ceo@bank.example>\r\n"),
+                "Subject header: a bare CR (one not followed by LF)",
+            ),
+            (
+                with("X-Anything: a\r\r\n"),
+                "X-Anything header: a bare CR (one not followed by LF)",
+            ),
+            (
+                Message::parse(nul_in_from.into_bytes()).unwrap(),
+                "From header: the control character NUL (0x00) outside a quoted pair",
+            ),
+        ] {
+            let err = message.validate().unwrap_err();
+            assert_eq!(err.to_string(), want);
+            assert_eq!(err.status_code(), 400);
+            // The reason phrase carries no control character either.
+            assert!(!err.reason_phrase().contains(['\r', '\0']));
+        }
+        // Folding keeps its CRLF and passes.
+        with("Subject: folded\r\n over two lines\r\n")
+            .validate()
+            .unwrap();
+        // Text added after parsing is looked at too.
+        let mut built = Message::parse(OK.as_bytes()).unwrap();
+        built.validate().unwrap();
+        built.add_header("X-Built", "a\u{0}b").unwrap();
+        assert_eq!(
+            built.validate().unwrap_err().to_string(),
+            "X-Built header: the control character NUL (0x00) outside a quoted pair"
+        );
+    }
+
+    #[test]
+    fn a_response_with_a_control_character_in_its_reason_is_invalid() {
+        let text = "SIP/2.0 200 OK\rX-Injected: 1\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            m.validate().unwrap_err().to_string(),
+            "reason phrase: a bare CR (one not followed by LF)"
+        );
+        let m = Message::parse(text.replace("OK\rX-Injected: 1", "OK").into_bytes()).unwrap();
+        m.validate().unwrap();
+        let m = Message::parse(
+            text.replace("OK\rX-Injected: 1", "OK")
+                .replace("Call-ID: c", "Call-ID: c\rX-Injected: 1")
+                .into_bytes(),
+        )
+        .unwrap();
+        assert!(m.validate().unwrap_err().to_string().contains("bare CR"));
     }
 
     #[test]

@@ -157,3 +157,24 @@ fn multipart_torture_body_splits() {
     );
     assert!(parts[1].body.len() > 300);
 }
+
+/// RFC 4475 §3.1.2.7 to §3.1.2.10: the Request-Line is malformed, but
+/// the message parses, so that a server can answer it `400` from its Via,
+/// From, To, Call-ID and CSeq; validation names the fault.
+#[test]
+fn malformed_request_lines_parse_and_can_be_answered() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torture");
+    for file in ["ltgtruri.dat", "lwsruri.dat", "lwsstart.dat", "trws.dat"] {
+        let data = std::fs::read(dir.join(file)).unwrap();
+        let msg = Message::parse(data).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let err = msg.validate().unwrap_err();
+        assert_eq!(err.status_code(), 400, "{file}");
+        let want = EXPECTED_FAULTS.iter().find(|(f, _)| *f == file).unwrap().1;
+        assert!(err.to_string().contains(want), "{file}: {err}");
+        let answer =
+            Message::response_to_with(&msg, err.status_code(), Some(&err.reason_phrase()), None)
+                .unwrap();
+        assert_eq!(answer.call_id(), msg.call_id(), "{file}");
+        assert_eq!(answer.reason(), Some(err.to_string().as_str()), "{file}");
+    }
+}

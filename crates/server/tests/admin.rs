@@ -1,7 +1,8 @@
 //! The admin interface over real HTTP on loopback: each route's JSON
 //! against a running server with a registered contact, the SIP trace
-//! switch, errors, the metrics, and the rule that an admin listener off
-//! loopback needs a token.
+//! switch, errors, the metrics, the rule that an admin listener off
+//! loopback needs a token, and the refusal of what a browser sends on
+//! behalf of a web page.
 
 mod support;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sipjet_message::Message;
 use sipjet_server::admin::client::{AdminClient, ClientError, Reply};
+use sipjet_server::admin::views::View;
 use sipjet_server::admin::{AdminError, AdminListener, AdminOptions};
 use sipjet_server::auth::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
@@ -417,4 +419,213 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(stopped);
+}
+
+/// One HTTP/1.1 exchange written by hand, so that a test can send what a
+/// browser sends: `head` is the request line and headers (each line with
+/// its CRLF); the answer's status and body.
+async fn by_hand(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(support::PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, body.to_string())
+}
+
+/// The `error` of a refusal's JSON body.
+fn error_of(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string()
+}
+
+/// A page in a browser on the machine rides on loopback: by DNS
+/// rebinding (its own name resolved to 127.0.0.1) it could read the
+/// contacts; by a cross-origin POST it could switch the SIP trace on. The
+/// listener refuses both, and what the `sipjet` commands send still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_cannot_be_made_to_use_the_interface() {
+    let r = running().await;
+    let client = Client::new(r.sip).await;
+    register_alice(&client).await;
+    let addr = r.admin.local_addr();
+    let port = addr.port();
+    let own = format!("127.0.0.1:{port}");
+    let alice = format!("sip:alice@{}", client.addr);
+    let trace = || r.server.sip_trace.load(Ordering::Relaxed);
+
+    // A name a DNS answer can point anywhere, in the Host header or the
+    // request target.
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        for path in ["/api/contacts", "/api/logger", "/metrics", "/nowhere"] {
+            let (status, body) = by_hand(
+                addr,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n"),
+                b"",
+            )
+            .await;
+            assert_eq!(status, 421, "{host} {path}: {body}");
+            assert!(error_of(&body).contains(&format!("{host:?}")), "{body}");
+            assert!(!body.contains("alice"), "{body}");
+        }
+    }
+    let (status, body) = by_hand(
+        addr,
+        &format!("GET http://evil.example:{port}/api/contacts HTTP/1.1\r\nHost: {own}\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 421, "{body}");
+    assert!(!body.contains("alice"), "{body}");
+    let (status, body) = by_hand(addr, "GET /api/contacts HTTP/1.0\r\n", b"").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("Host"), "{body}");
+
+    // A POST a page may send without asking first: text/plain, a form.
+    let on = br#"{"on": true}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let header = content_type.map_or(String::new(), |c| format!("Content-Type: {c}\r\n"));
+        let (status, body) = by_hand(
+            addr,
+            &format!("POST /api/logger HTTP/1.1\r\nHost: {own}\r\n{header}"),
+            on,
+        )
+        .await;
+        assert_eq!(status, 415, "{content_type:?}: {body}");
+        assert!(
+            error_of(&body).contains("Content-Type: application/json"),
+            "{body}"
+        );
+        assert!(!trace(), "{content_type:?} switched the trace on");
+    }
+
+    // A request of a page of another origin, JSON or not.
+    for (request, body) in [
+        (
+            format!(
+                "POST /api/logger HTTP/1.1\r\nHost: {own}\r\nContent-Type: application/json\r\nOrigin: http://evil.example\r\n"
+            ),
+            &on[..],
+        ),
+        (
+            format!(
+                "POST /api/logger HTTP/1.1\r\nHost: {own}\r\nContent-Type: application/json\r\nOrigin: null\r\n"
+            ),
+            &on[..],
+        ),
+        (
+            format!(
+                "GET /api/contacts HTTP/1.1\r\nHost: {own}\r\nOrigin: http://127.0.0.1:3000\r\n"
+            ),
+            &b""[..],
+        ),
+        (
+            format!("GET /api/contacts HTTP/1.1\r\nHost: {own}\r\nSec-Fetch-Site: cross-site\r\n"),
+            &b""[..],
+        ),
+    ] {
+        let (status, answer) = by_hand(addr, &request, body).await;
+        assert_eq!(status, 403, "{request}: {answer}");
+        assert!(error_of(&answer).contains("cross-origin"), "{answer}");
+        assert!(!answer.contains("alice"), "{answer}");
+    }
+    assert!(!trace());
+    assert_eq!(get_json(&r.http, "/api/logger").await, json!({"on": false}));
+
+    // What a person or a script on the machine sends.
+    for host in [
+        own.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".into(),
+    ] {
+        let (status, body) = by_hand(
+            addr,
+            &format!("GET /api/contacts HTTP/1.1\r\nHost: {host}\r\n"),
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{host}: {body}");
+        assert!(body.contains(&alice), "{body}");
+    }
+    let (status, body) = by_hand(
+        addr,
+        &format!("POST /api/logger HTTP/1.1\r\nHost: {own}\r\nContent-Type: application/json\r\nOrigin: http://{own}\r\nSec-Fetch-Site: same-origin\r\n"),
+        on,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(trace());
+    // And what the sipjet commands send.
+    assert!(r.http.logger().await.unwrap());
+    assert!(!r.http.set_logger(false).await.unwrap());
+    assert!(!trace());
+    let table = r.http.show(View::Contacts, false).await.unwrap();
+    assert!(table.contains(&alice), "{table}");
+}
+
+/// The token's holder is not a page riding on loopback: it may name the
+/// host by DNS name and post without declaring JSON. Without the token,
+/// the same requests are refused even on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_holder_may_use_a_dns_name() {
+    let r = running().await;
+    let options = AdminOptions::new("127.0.0.1:0".parse().unwrap(), Some("t0ken".into())).unwrap();
+    let listener = r.server.start_admin(options).await.unwrap();
+    let addr = listener.local_addr();
+    let named = format!("Host: admin.example:{}\r\n", addr.port());
+    let bearer = "Authorization: Bearer t0ken\r\n";
+
+    let (status, body) = by_hand(addr, &format!("GET /api/logger HTTP/1.1\r\n{named}"), b"").await;
+    assert_eq!(status, 421, "{body}");
+    let (status, body) = by_hand(
+        addr,
+        &format!("GET /api/logger HTTP/1.1\r\n{named}{bearer}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let post = format!("POST /api/logger HTTP/1.1\r\n{named}Content-Type: text/plain\r\n");
+    let (status, _) = by_hand(addr, &post, br#"{"on": true}"#).await;
+    assert_eq!(status, 421);
+    assert!(!r.server.sip_trace.load(Ordering::Relaxed));
+    let (status, body) = by_hand(addr, &format!("{post}{bearer}"), br#"{"on": true}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(r.server.sip_trace.load(Ordering::Relaxed));
+    // A page of another origin is refused, token or not.
+    let (status, _) = by_hand(
+        addr,
+        &format!("{post}{bearer}Origin: http://evil.example\r\n"),
+        br#"{"on": false}"#,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(r.server.sip_trace.load(Ordering::Relaxed));
 }

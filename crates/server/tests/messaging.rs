@@ -4,14 +4,17 @@
 //! answered and what bob's agents received.
 
 mod common_e2e;
+mod support;
 
 use std::net::SocketAddr;
 
 use common_e2e::sipp_log::{self, Direction, Logged};
 use common_e2e::{Agent, Background, Run, start, transcript, wait_for_bindings};
 use sipjet_message::{HeaderName, Message, Method};
+use sipjet_server::auth::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
 use sipjet_testkit::free_port;
+use support::{Digest, Request, Transport, Wire, offer_of};
 
 /// Users with MD5-only challenges (all SIPp knows); carol never registers.
 /// T1 is short so that a contact that never answers times out in 64 × T1
@@ -284,4 +287,93 @@ async fn a_2xx_from_one_of_two_contacts_wins() {
     assert_eq!(alice.final_codes(), [401, 200], "{log}");
     assert!(!messages_received(&busy_log).is_empty(), "{log}");
     assert!(!messages_received(&late_log).is_empty(), "{log}");
+}
+
+/// A header that hides a second one behind a bare CR, and one with a NUL:
+/// a peer that ends lines at CR would read the first as a
+/// P-Asserted-Identity the sender never had the right to assert.
+const INJECTIONS: [(&str, &str); 2] = [
+    (
+        "Subject: hi\rP-Asserted-Identity: <sip:ceo@bank.example>",
+        "Subject header: a bare CR (one not followed by LF)",
+    ),
+    (
+        "X-Note: a\u{0}b",
+        "X-Note header: the control character NUL (0x00) outside a quoted pair",
+    ),
+];
+
+/// Registers `bob` (a raw UDP client) with digest authentication.
+async fn register_raw(bob: &mut Wire) {
+    let contact = format!("Contact: <sip:bob@{}>", bob.addr);
+    let first = Request::new("REGISTER", &bob.uri(Some("bob")), "bob").with(contact.clone());
+    let offers = bob.challenged(&first).await;
+    let again = first.next().with(contact);
+    let answer = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "bob",
+        "bob-pass",
+        &again,
+    );
+    let r = bob.ask(&again.with(answer.header())).await;
+    assert_eq!(r.status(), Some(200), "{r:?}");
+}
+
+/// `request` from alice, with credentials answering a fresh challenge.
+async fn authenticated(alice: &mut Wire, request: Request) -> Request {
+    let offers = alice.challenged(&request).await;
+    let again = request.next();
+    let answer = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "alice",
+        "alice-pass",
+        &again,
+    );
+    again.with(answer.header())
+}
+
+/// A request with a bare CR or a NUL in a header is answered 400 by the
+/// transport, before authentication (an unauthenticated one gets 400, not
+/// 401) and before any service: nothing reaches bob. A clean MESSAGE sent
+/// afterwards is the first and only request bob's contact receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_with_a_bare_cr_or_nul_in_a_header_is_400_and_never_forwarded() {
+    let conf = format!("{CONF}\n[tcp]\ntype = transport\nprotocol = tcp\nbind = 127.0.0.1:5060\n");
+    let (server, _) = start(&conf).await;
+    let mut bob = Wire::connect(Transport::Udp, "127.0.0.1", &server).await;
+    register_raw(&mut bob).await;
+
+    for over in [Transport::Udp, Transport::Tcp] {
+        let mut alice = Wire::connect(over, "127.0.0.1", &server).await;
+        let to_bob = |alice: &Wire| Request::new("MESSAGE", &alice.uri(Some("bob")), "alice");
+        let mut refused = Vec::new();
+        for (line, reason) in INJECTIONS {
+            let anonymous = to_bob(&alice).with(line);
+            let request = to_bob(&alice);
+            let signed = authenticated(&mut alice, request).await.with(line);
+            for request in [anonymous, signed] {
+                let r = alice.ask(&request).await;
+                assert_eq!(r.status(), Some(400), "over {over:?}: {r:?}");
+                assert_eq!(r.reason(), Some(reason), "over {over:?}");
+                assert_eq!(r.call_id().unwrap(), request.call_id);
+                refused.push(request.call_id);
+            }
+        }
+
+        // bob answers the one MESSAGE that reaches him.
+        let request = to_bob(&alice);
+        let clean = authenticated(&mut alice, request).await;
+        let bob_answers = async {
+            let got = bob.next_request().await;
+            bob.answer(&got, 200).await;
+            got
+        };
+        let (answer, got) = tokio::join!(alice.ask(&clean), bob_answers);
+        assert_eq!(answer.status(), Some(200), "over {over:?}: {answer:?}");
+        assert_eq!(got.method(), Some(&Method::Message), "{got:?}");
+        let call_id = got.call_id().unwrap();
+        assert_eq!(call_id, clean.call_id, "over {over:?}: bob got {got:?}");
+        assert!(!refused.iter().any(|r| r == call_id));
+        assert!(!got.has(HeaderName::Subject), "{got:?}");
+    }
 }

@@ -4,10 +4,13 @@
 //! holds (RFC 3261 §10.3).
 
 mod common_e2e;
+mod support;
 
 use common_e2e::{Agent, Run, bindings, bound_contacts, listed_contacts, seconds_left, start};
 use sipjet_message::{HeaderName, Method};
+use sipjet_server::auth::digest::DigestAlgorithm;
 use sipjet_testkit::free_port;
+use support::{Client, Digest, Request, offer_of};
 
 /// Users with MD5-only challenges (all SIPp knows), and AORs with the
 /// limits the tests probe.
@@ -327,6 +330,65 @@ async fn registering_someone_elses_aor_or_an_unknown_one_is_forbidden_alike() {
     );
     assert!(bound_contacts(&server, "bob").is_empty());
     assert!(bound_contacts(&server, "alice").is_empty());
+}
+
+/// A REGISTER whose Contact is not a URI (`*Digest` once made a binding
+/// named `*Digest` that counted toward max_contacts) is answered 400,
+/// credentials and all, and stores nothing; a proper Contact afterwards
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_that_is_not_a_uri_is_400_and_stores_nothing() {
+    let (server, udp) = start(CONF).await;
+    let alice = Client::new(udp).await;
+    let register = |contact: &str| {
+        Request::new("REGISTER", &alice.uri(Some("alice")), "alice")
+            .with(format!("Contact: {contact}"))
+            .with("Expires: 600")
+    };
+    let signed = |request: Request, offers: &[support::Offer]| {
+        let answer = Digest::answer(
+            offer_of(offers, DigestAlgorithm::Md5),
+            "alice",
+            "alice-pass",
+            &request,
+        );
+        request.with(answer.header())
+    };
+    // A clean REGISTER gets the challenge the others answer.
+    let probe = Request::new("REGISTER", &alice.uri(Some("alice")), "alice");
+    let offers = alice.challenged(&probe).await;
+    for (contact, fault) in [
+        (
+            "*Digest",
+            "\"*Digest\" is neither a lone \"*\" nor an address",
+        ),
+        ("*;expires=600", "is neither a lone \"*\" nor an address"),
+        ("<>", "empty <>"),
+        ("garbage", "\"garbage\" has no URI scheme"),
+        ("<garbage>", "\"garbage\" has no URI scheme"),
+        (
+            &format!("<sip:alice@{}>, nonsense", alice.addr),
+            "\"nonsense\" has no URI scheme",
+        ),
+    ] {
+        let r = alice.ask(&signed(register(contact), &offers)).await;
+        assert_eq!(r.status(), Some(400), "Contact: {contact}: {r:?}");
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.starts_with("Contact header: ") && reason.contains(fault),
+            "Contact: {contact}: {reason}"
+        );
+        assert!(
+            bound_contacts(&server, "alice").is_empty(),
+            "Contact: {contact}"
+        );
+    }
+    let good = format!("sip:alice@{}", alice.addr);
+    let r = alice
+        .ask(&signed(register(&format!("<{good}>")), &offers))
+        .await;
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    assert_eq!(bound_contacts(&server, "alice"), [good]);
 }
 
 /// The Retrans column of SIPp's final scenario screen, summed.

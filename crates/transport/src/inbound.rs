@@ -159,6 +159,58 @@ From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c1\r\nCSe
         assert!(resp.to_header().unwrap().tag().is_some());
     }
 
+    /// A bare CR would smuggle a header to a peer that ends lines at CR:
+    /// the request is answered, never delivered; a response is dropped.
+    #[test]
+    fn a_bare_cr_in_a_header_is_answered_400_or_dropped() {
+        let injected = "Subject: hi\rP-Asserted-Identity: <sip:ceo@bank.example>\r\n";
+        let request = OPTIONS.replace("Content-Length", &format!("{injected}Content-Length"));
+        let resp = answer(&request);
+        assert_eq!(resp.status(), Some(400));
+        assert_eq!(
+            resp.reason(),
+            Some("Subject header: a bare CR (one not followed by LF)")
+        );
+        let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n";
+        assert!(matches!(
+            decide(&format!("{response}Content-Length: 0\r\n\r\n")),
+            Received::Deliver(_)
+        ));
+        assert!(matches!(
+            decide(&format!("{response}{injected}Content-Length: 0\r\n\r\n")),
+            Received::Ignore
+        ));
+    }
+
+    /// RFC 4475 §3.1.2.7 to §3.1.2.10: a malformed Request-Line is
+    /// answered from the headers, not dropped.
+    #[test]
+    fn a_malformed_request_line_is_answered_400() {
+        for (line, reason) in [
+            (
+                "OPTIONS <sip:a@example.com> SIP/2.0",
+                "Request-URI: \"<sip:a@example.com>\" is not a URI",
+            ),
+            (
+                "OPTIONS sip:a@example.com; lr SIP/2.0",
+                "Request-Line has more than three elements (white space in the Request-URI?)",
+            ),
+            (
+                "OPTIONS  sip:a@example.com  SIP/2.0",
+                "Request-Line has more than one space between elements",
+            ),
+            (
+                "OPTIONS sip:a@example.com SIP/2.0  ",
+                "Request-Line ends with white space",
+            ),
+        ] {
+            let resp = answer(&OPTIONS.replacen("OPTIONS sip:a@example.com SIP/2.0", line, 1));
+            assert_eq!(resp.status(), Some(400), "{line:?}");
+            assert_eq!(resp.reason(), Some(reason), "{line:?}");
+        }
+    }
+
     #[test]
     fn unframable_body_is_answered_from_the_head() {
         let resp = answer(&OPTIONS.replace("Content-Length: 0", "Content-Length: 99"));

@@ -153,18 +153,29 @@ impl fmt::Display for NameAddr<'_> {
 pub enum Contact<'a> {
     /// `Contact: *` (removes all bindings in a REGISTER with Expires 0).
     Wildcard,
-    /// A contact address.
+    /// A contact address, whose URI parses.
     Addr(NameAddr<'a>),
 }
 
 impl<'a> Contact<'a> {
-    /// Parses one Contact value.
+    /// Parses one Contact value: a lone `*`, or an address whose URI
+    /// parses. Unlike From and To, a Contact is where requests will be
+    /// sent and what a registrar stores, so its URI is parsed here rather
+    /// than on demand: `*Digest` or `garbage` is an error, not a binding.
     pub fn parse(s: &'a str) -> Result<Contact<'a>, SyntaxError> {
-        if trim_lws(s) == "*" {
-            Ok(Contact::Wildcard)
-        } else {
-            NameAddr::parse(s).map(Contact::Addr)
+        let value = trim_lws(s);
+        if value == "*" {
+            return Ok(Contact::Wildcard);
         }
+        if value.starts_with('*') {
+            return Err(SyntaxError::owned(format!(
+                "{:?} is neither a lone \"*\" nor an address",
+                excerpt(value)
+            )));
+        }
+        let addr = NameAddr::parse(s)?;
+        addr.uri()?;
+        Ok(Contact::Addr(addr))
     }
 
     /// The address, unless this is the wildcard.
@@ -185,7 +196,8 @@ impl<'a> Contact<'a> {
         parse_qvalue(self.addr()?.params.value("q")?).ok()
     }
 
-    /// Checks parameter grammar and the values of `expires` and `q`.
+    /// Checks parameter grammar and the values of `expires` and `q` (the
+    /// URI was parsed by [`Contact::parse`]).
     pub fn check(&self) -> Result<(), SyntaxError> {
         let Contact::Addr(a) = self else {
             return Ok(());
@@ -321,6 +333,39 @@ mod tests {
                 .is_err()
         );
         assert!(Contact::parse("<sip:a@b>;q=1.5").unwrap().check().is_err());
+    }
+
+    #[test]
+    fn a_contact_is_a_lone_star_or_a_uri() {
+        for ok in [
+            "*",
+            " * ",
+            "<sip:a@b>",
+            "sip:a@b;expires=0",
+            "\"A\" <sips:a@b:5061;transport=tls>",
+            "<tel:+15551234>",
+            "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>",
+        ] {
+            assert!(Contact::parse(ok).is_ok(), "{ok:?}");
+        }
+        for (bad, want) in [
+            (
+                "*Digest",
+                "\"*Digest\" is neither a lone \"*\" nor an address",
+            ),
+            ("*;expires=0", "is neither a lone \"*\" nor an address"),
+            ("* ,", "is neither a lone \"*\" nor an address"),
+            ("<>", "empty <>"),
+            ("garbage", "\"garbage\" has no URI scheme"),
+            ("<garbage>", "\"garbage\" has no URI scheme"),
+            ("\"x\" <nothing>", "has no URI scheme"),
+            ("<sip:>", ""),
+            ("<:x>", "is not a URI"),
+            ("Digest <sip:a@>", ""),
+        ] {
+            let err = Contact::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -20,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::AdminState;
-use super::access::{self, Access};
+use super::access::{self, Access, BrowserSigns};
 use super::metrics::{self, Snapshot};
 use super::views::{self, ErrorView, LoggerView, View};
 
@@ -162,6 +164,26 @@ async fn answer(
             HeaderValue::from_static("Bearer realm=\"sipjet\""),
         );
         return r;
+    }
+    let authority = request.uri().authority().map(|a| a.as_str().as_bytes());
+    let signs = BrowserSigns {
+        host: authority.or_else(|| request.headers().get(HOST).map(HeaderValue::as_bytes)),
+        origin: request.headers().get(ORIGIN).map(HeaderValue::as_bytes),
+        fetch_site: request
+            .headers()
+            .get("sec-fetch-site")
+            .map(HeaderValue::as_bytes),
+        post: request.method() == Method::POST,
+        content_type: request
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(HeaderValue::as_bytes),
+    };
+    if let Err(refusal) = access::screen(&signs, access::carries_token(token, authorization)) {
+        tracing::warn!(%peer, path = request.uri().path(), %refusal,
+            "admin interface: request refused");
+        let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+        return error(status, &refusal.to_string());
     }
     let Some(route) = Route::of(request.uri().path()) else {
         return error(

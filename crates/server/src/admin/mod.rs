@@ -5,7 +5,11 @@
 //! may use it, as anyone on the machine may use Asterisk's CLI socket. On
 //! any other address the server starts only with a token, which every
 //! request from a peer that is not on loopback must carry
-//! (`Authorization: Bearer <token>`).
+//! (`Authorization: Bearer <token>`). A request without the token must
+//! name the host as `localhost` or by IP address and, when it is a POST,
+//! carry JSON; none may come from a web page of another origin
+//! ([`access::screen`]), so that a browser on the machine cannot be made
+//! to use the interface.
 //!
 //! - [`access`]: who may use it;
 //! - [`views`]: what each route answers, as JSON;

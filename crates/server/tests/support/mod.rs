@@ -583,6 +583,14 @@ impl Wire {
         self.send_text(&text).await;
     }
 
+    /// Sends `request` without credentials, expects a 401 and returns its
+    /// challenges.
+    pub async fn challenged(&mut self, request: &Request) -> Vec<Offer> {
+        let r = self.ask(request).await;
+        assert_eq!(r.status(), Some(401), "{r:?}");
+        offers(&r)
+    }
+
     /// Sends `request`, answers the 401 with `user`'s credentials, and
     /// returns the final response to the authorised request (the one sent
     /// with credentials is returned too).
