@@ -97,6 +97,7 @@ fn listener(
         TransportProtocol::Wss => Protocol::Wss,
     };
     let mut l = ListenerConfig::new(protocol, bind_override.unwrap_or(t.bind));
+    l.allowed_origins = t.allowed_origins.clone();
     if protocol.is_secure() {
         let (Some(cert), Some(key)) = (&t.cert_file, &t.priv_key_file) else {
             return Err(ServerError::Tls {

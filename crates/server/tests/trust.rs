@@ -411,3 +411,45 @@ async fn an_endpoint_sends_only_as_itself() {
         assert_eq!(dave.final_response().await.status(), Some(200));
     }
 }
+
+/// A WebSocket transport with allowed_origins lets pages of those origins
+/// (and clients that are not browsers, which send no Origin) connect; a
+/// page of any other origin is refused at the handshake, before a byte of
+/// SIP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_of_another_origin_cannot_open_the_websocket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let conf = CONF.replace(
+        "protocol = ws\n",
+        "protocol = ws\nallowed_origins = https://phone.example.com\n",
+    );
+    let (server, _) = start(&conf).await;
+    let ws = server
+        .stack
+        .transports()
+        .unwrap()
+        .sent_by(sipjet_transport::Protocol::Ws)
+        .unwrap();
+    let open = |origin: Option<&'static str>| async move {
+        let mut req = format!("ws://{ws}/").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("Origin", o.parse().unwrap());
+        }
+        let tcp = tokio::net::TcpStream::connect(ws).await.unwrap();
+        tokio_tungstenite::client_async(req, tcp).await.map(|_| ())
+    };
+    match open(Some("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    open(Some("https://phone.example.com")).await.unwrap();
+    open(None).await.unwrap();
+    // The Wire client, which names no origin, is served as before.
+    let mut client = Wire::connect(Transport::Ws, "127.0.0.1", &server).await;
+    let r = client
+        .ask(&register(&client, "alice", "<sip:alice@127.0.0.1:9>"))
+        .await;
+    assert_eq!(r.status(), Some(401));
+}

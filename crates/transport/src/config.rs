@@ -18,6 +18,12 @@ pub struct ListenerConfig {
     pub addr: SocketAddr,
     /// Certificate and key, required for TLS and WSS.
     pub tls: Option<TlsServerConfig>,
+    /// WebSocket only: the `Origin`s (`https://phone.example.com`) whose
+    /// pages may open a connection. A browser always names the page's
+    /// origin, so any page a user visits could otherwise make the user's
+    /// browser talk SIP to this listener; clients that are not browsers
+    /// send no Origin and are not affected. `None` allows every origin.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl ListenerConfig {
@@ -27,6 +33,7 @@ impl ListenerConfig {
             protocol,
             addr,
             tls: None,
+            allowed_origins: None,
         }
     }
 
@@ -46,6 +53,7 @@ impl ListenerConfig {
             protocol: Protocol::Tls,
             addr,
             tls: Some(tls),
+            allowed_origins: None,
         }
     }
 
@@ -60,6 +68,7 @@ impl ListenerConfig {
             protocol: Protocol::Wss,
             addr,
             tls: Some(tls),
+            allowed_origins: None,
         }
     }
 }

@@ -54,6 +54,15 @@ pub(crate) fn bind(protocol: Protocol, addr: SocketAddr) -> Result<TcpListener, 
     TcpListener::from_std(socket.into()).map_err(bind_error)
 }
 
+/// What a stream listener asks of the connections it accepts.
+#[derive(Clone)]
+pub(crate) struct Admission {
+    /// Its certificate and key (TLS and WSS).
+    pub(crate) tls: Option<TlsServerConfig>,
+    /// The origins whose pages may open a WebSocket (`None`: any).
+    pub(crate) allowed_origins: Option<Arc<[String]>>,
+}
+
 /// Accepts connections until the task is aborted. A connection over the
 /// caps is closed at once, before any handshake.
 pub(crate) async fn accept_loop(
@@ -61,7 +70,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     protocol: Protocol,
     local: SocketAddr,
-    tls: Option<TlsServerConfig>,
+    admission: Admission,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -83,9 +92,11 @@ pub(crate) async fn accept_loop(
             }
         };
         let shared = Arc::clone(&shared);
-        let tls = tls.clone();
+        let admission = admission.clone();
         tokio::spawn(async move {
-            if let Err(e) = accept_one(&shared, tcp, protocol, peer, tls, permit, accepted).await {
+            if let Err(e) =
+                accept_one(&shared, tcp, protocol, peer, admission, permit, accepted).await
+            {
                 tracing::info!(%peer, %protocol, error = %e, "connection refused during handshake");
             }
         });
@@ -97,7 +108,7 @@ async fn accept_one(
     tcp: TcpStream,
     protocol: Protocol,
     peer: SocketAddr,
-    tls: Option<TlsServerConfig>,
+    admission: Admission,
     permit: ConnectionPermit,
     accepted: Instant,
 ) -> Result<(), TransportError> {
@@ -116,7 +127,7 @@ async fn accept_one(
         reason,
     };
     let handshakes = async {
-        let io: BoxIo = match (&tls, protocol.is_secure()) {
+        let io: BoxIo = match (&admission.tls, protocol.is_secure()) {
             (Some(cfg), true) => Box::new(
                 tls::accept(cfg, tcp)
                     .await
@@ -126,7 +137,7 @@ async fn accept_one(
         };
         Ok::<_, TransportError>(if protocol.is_websocket() {
             Link::WebSocket(Box::new(
-                crate::ws::accept(io, shared.ws_config)
+                crate::ws::accept(io, shared.ws_config, admission.allowed_origins.as_deref())
                     .await
                     .map_err(|e| handshake_failed(e.to_string()))?,
             ))

@@ -101,7 +101,11 @@ impl Transports {
                     addr: l.addr,
                     source,
                 })?;
-            tcp_listeners.push((l.protocol, local, listener, tls));
+            let admission = crate::tcp::Admission {
+                tls,
+                allowed_origins: l.allowed_origins.clone().map(Arc::from),
+            };
+            tcp_listeners.push((l.protocol, local, listener, admission));
             listeners.push((l.protocol, local));
         }
 
@@ -120,13 +124,13 @@ impl Transports {
                 )));
             }
         }
-        for (protocol, local, listener, tls) in tcp_listeners {
+        for (protocol, local, listener, admission) in tcp_listeners {
             tasks.push(tokio::spawn(crate::tcp::accept_loop(
                 Arc::clone(&shared),
                 listener,
                 protocol,
                 local,
-                tls,
+                admission,
             )));
         }
         for (protocol, local) in &listeners {

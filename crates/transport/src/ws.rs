@@ -47,15 +47,40 @@ fn offers_sip(request: &Request) -> bool {
         .any(|p| p.trim() == SUBPROTOCOL)
 }
 
+/// True when the request names no Origin (a client that is not a
+/// browser) or one of `allowed` (`None`: any). Origins compare without
+/// regard to case (RFC 6454 §6: scheme and host are lowercase).
+fn origin_allowed(request: &Request, allowed: Option<&[String]>) -> bool {
+    let Some(allowed) = allowed else {
+        return true;
+    };
+    match request.headers().get("Origin") {
+        None => true,
+        Some(origin) => origin.to_str().is_ok_and(|o| {
+            allowed
+                .iter()
+                .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o))
+        }),
+    }
+}
+
 /// The server side of the handshake; a client that does not offer the
-/// `sip` subprotocol is refused with `400` (RFC 7118 §4.1).
+/// `sip` subprotocol is refused with `400` (RFC 7118 §4.1), and a page of
+/// an origin not in `allowed_origins` with `403` (RFC 6455 §4.2.2).
 // The refusal's type is tungstenite's, fixed by its callback trait.
 #[allow(clippy::result_large_err)]
 pub(crate) async fn accept(
     io: BoxIo,
     config: WebSocketConfig,
+    allowed_origins: Option<&[String]>,
 ) -> Result<WsStream, tungstenite::Error> {
     let check = |request: &Request, mut response: Response| {
+        if !origin_allowed(request, allowed_origins) {
+            let mut refusal =
+                ErrorResponse::new(Some("this origin may not open a SIP WebSocket here".into()));
+            *refusal.status_mut() = StatusCode::FORBIDDEN;
+            return Err(refusal);
+        }
         if offers_sip(request) {
             response
                 .headers_mut()

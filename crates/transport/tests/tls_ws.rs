@@ -408,6 +408,54 @@ async fn websocket_handshake_without_sip_subprotocol_is_refused() {
     b.shutdown().await;
 }
 
+/// A listener with allowed origins refuses (403) a page of any other
+/// origin, as RFC 6455 §4.2.2 lets a server, while a page of an allowed
+/// origin and a client that names no origin (not a browser) connect.
+#[tokio::test]
+async fn websocket_pages_of_other_origins_are_refused() {
+    let mut listener = ListenerConfig::ws(any_port());
+    listener.allowed_origins = Some(vec!["https://phone.example.com".into()]);
+    let (b, mut b_inbox) = start(config(vec![listener], Limits::default())).await;
+    let b_addr = addr_of(&b, Protocol::Ws);
+    let connect = |origin: Option<&'static str>| async move {
+        let mut req = ws_request(&format!("ws://{b_addr}/"), true);
+        if let Some(o) = origin {
+            req.headers_mut()
+                .insert("Origin", HeaderValue::from_static(o));
+        }
+        let tcp = TcpStream::connect(b_addr).await.unwrap();
+        tokio_tungstenite::client_async(req, tcp).await
+    };
+    for evil in [
+        "https://evil.example",
+        "null",
+        "https://phone.example.com.evil.example",
+    ] {
+        match connect(Some(evil)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 403, "{evil}")
+            }
+            other => panic!("{evil}: expected a 403, got {other:?}"),
+        }
+    }
+    for fine in [
+        Some("https://phone.example.com"),
+        Some("HTTPS://Phone.Example.com"),
+        None,
+    ] {
+        let (mut ws, _) = connect(fine)
+            .await
+            .unwrap_or_else(|e| panic!("{fine:?}: {e}"));
+        let req = options_with_via(
+            "SIP/2.0/WS df7jal23ls0d.invalid;rport;branch=z9hG4bKorg",
+            "org1",
+        );
+        ws.send(WsMessage::Text(req.into())).await.unwrap();
+        assert_eq!(b_inbox.next().await.flow.protocol, Protocol::Ws, "{fine:?}");
+    }
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn secure_websocket_end_to_end_with_a_tungstenite_client() {
     let pki = pki();

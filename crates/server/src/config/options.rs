@@ -99,6 +99,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("transport", "cert_file"),
     takes("transport", "priv_key_file"),
     takes("transport", "ca_list_file"),
+    // sipjet's own: the web pages that may open a WebSocket.
+    takes("transport", "allowed_origins"),
     fixed(
         "transport",
         "verify_server",

@@ -109,6 +109,9 @@ pub struct TransportConf {
     /// defaults to no, sipjet always checks the certificate and name of
     /// the server it connects to.
     pub ca_list_file: Option<PathBuf>,
+    /// `allowed_origins` (sipjet's, for `ws` and `wss`): the origins of
+    /// the web pages that may open a WebSocket; unset, any.
+    pub allowed_origins: Option<Vec<String>>,
     /// `external_signaling_address`: the address written in Via and
     /// Contact when behind NAT.
     pub external_signaling_address: Option<String>,
@@ -654,6 +657,7 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
         cert_file: None,
         priv_key_file: None,
         ca_list_file: None,
+        allowed_origins: None,
         external_signaling_address: None,
         external_signaling_port: None,
     };
@@ -672,6 +676,11 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
             "cert_file" => t.cert_file = Some(PathBuf::from(&o.value)),
             "priv_key_file" => t.priv_key_file = Some(PathBuf::from(&o.value)),
             "ca_list_file" => t.ca_list_file = Some(PathBuf::from(&o.value)),
+            "allowed_origins" => {
+                if let Some(origins) = r.value(s, o, value::origins) {
+                    t.allowed_origins = Some(origins);
+                }
+            }
             "verify_server" => {
                 // Checked; the table warns when it asks for no checking.
                 let _ = r.value(s, o, value::boolean);
@@ -685,6 +694,17 @@ fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf> {
             // Known, but without anything to store (warned as such).
             _ => {}
         }
+    }
+    if t.allowed_origins.is_some()
+        && !matches!(protocol, TransportProtocol::Ws | TransportProtocol::Wss)
+    {
+        r.warn(
+            &s.at,
+            format!(
+                "[{}] option allowed_origins takes no effect: only WebSocket transports (ws, wss) have origins",
+                s.name
+            ),
+        );
     }
     if matches!(protocol, TransportProtocol::Tls | TransportProtocol::Wss)
         && (t.cert_file.is_none() || t.priv_key_file.is_none())

@@ -14,6 +14,33 @@ pub fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A list of web origins (RFC 6454: `scheme://host[:port]`, nothing
+/// after), lowercased.
+pub fn origins(v: &str) -> Result<Vec<String>, String> {
+    let items = list(v);
+    if items.is_empty() {
+        return Err("no origin given".into());
+    }
+    items
+        .into_iter()
+        .map(|o| {
+            let (scheme, rest) = o
+                .split_once("://")
+                .ok_or_else(|| format!("{o:?} is not an origin (scheme://host[:port])"))?;
+            let well_formed = !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', '@', ' ']);
+            if !well_formed {
+                return Err(format!("{o:?} is not an origin (scheme://host[:port])"));
+            }
+            Ok(o.to_ascii_lowercase())
+        })
+        .collect()
+}
+
 /// An unsigned number within `min..=max`.
 pub fn number(v: &str, min: u64, max: u64) -> Result<u64, String> {
     let n: u64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;

@@ -459,3 +459,46 @@ fn options_without_effect_are_warned_about() {
         );
     }
 }
+
+#[test]
+fn allowed_origins_are_origins_of_websocket_transports() {
+    let r = from_str(
+        "t.conf",
+        "[ws]\ntype=transport\nprotocol=ws\nallowed_origins = https://Phone.example.com, http://127.0.0.1:8080\n\
+[udp]\ntype=transport\nprotocol=udp\nallowed_origins = https://phone.example.com\n",
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    assert_eq!(
+        r.config.transports[0].allowed_origins.as_deref(),
+        Some(
+            &[
+                "https://phone.example.com".to_string(),
+                "http://127.0.0.1:8080".to_string()
+            ][..]
+        )
+    );
+    let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            "t.conf:5: [udp] option allowed_origins takes no effect: only WebSocket transports (ws, wss) have origins"
+        ]
+    );
+    for bad in [
+        "phone.example.com",
+        "https://phone.example.com/app",
+        "https://",
+        "",
+    ] {
+        let r = from_str(
+            "t.conf",
+            &format!("[ws]\ntype=transport\nprotocol=ws\nallowed_origins = {bad}\n"),
+        );
+        assert!(!r.is_ok(), "{bad:?} was accepted");
+        assert!(
+            r.errors[0].to_string().contains("allowed_origins"),
+            "{:?}",
+            r.errors
+        );
+    }
+}
