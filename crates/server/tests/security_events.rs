@@ -261,3 +261,98 @@ async fn an_unidentified_source_is_reported_once_at_the_count() {
     }
     assert_eq!(events_from(known.addr), []);
 }
+
+/// The README's fail2ban `failregex`, with `<HOST>` as fail2ban reads it.
+fn fail2ban_filter() -> regex::Regex {
+    let readme = include_str!("../../../README.md");
+    let line = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("failregex = "))
+        .expect("the README has a fail2ban filter");
+    regex::Regex::new(&line.replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)")).unwrap()
+}
+
+/// The security event lines whose RemoteAddress is `remote`, whole.
+fn lines_from(remote: SocketAddr) -> Vec<String> {
+    let text = String::from_utf8(log().0.lock().unwrap().clone()).unwrap();
+    let address = format!("/{}/{}\"", remote.ip(), remote.port());
+    text.lines()
+        .filter(|l| l.contains("SecurityEvent=") && l.contains(&address))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Each refusal of an attack is a security event the README's fail2ban
+/// filter matches, with the attacker's address as the host: credentials
+/// for another URI or without qop, a REGISTER to someone else's AOR, a
+/// From that is not the sender's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fail2ban_filter_matches_every_attack_refused() {
+    log();
+    let filter = fail2ban_filter();
+    let (_server, udp) = start(DEFAULT_CONFIG).await;
+    let attacks: Vec<(&str, &str, fn(Digest) -> Digest, &str, &str)> = vec![
+        (
+            "OPTIONS",
+            "bob",
+            |d| Digest {
+                uri: "sip:unrelated@example.org".into(),
+                ..d
+            },
+            "ChallengeResponseFailed",
+            "digest uri is not the Request-URI",
+        ),
+        (
+            "OPTIONS",
+            "bob",
+            |d| Digest { nc: None, ..d },
+            "ChallengeResponseFailed",
+            "credentials without qop=auth",
+        ),
+        (
+            "MESSAGE",
+            "bob",
+            |d| d,
+            "RequestNotAllowed",
+            "From is not an identity of the authenticated endpoint",
+        ),
+        (
+            "REGISTER",
+            "bob",
+            |d| d,
+            "RequestNotAllowed",
+            "REGISTER to an AOR that is not the endpoint's",
+        ),
+    ];
+    for (i, (method, user, tamper, kind, reason)) in attacks.into_iter().enumerate() {
+        let client = Client::on(&format!("127.0.9.{}", i + 1), udp).await;
+        // bob's credentials; From ceo for the MESSAGE (found as bob by
+        // its Authorization username), To alice for the REGISTER.
+        let from = if method == "MESSAGE" { "ceo" } else { user };
+        let target = if method == "OPTIONS" { "bob" } else { "alice" };
+        let first = Request::new(method, &client.uri(Some(target)), from)
+            .with("Contact: <sip:evil@127.0.0.66:7777>");
+        let offers = client.challenged(&first).await;
+        let mut second = first.next();
+        second.extra = first.extra.clone();
+        let digest = tamper(Digest::answer(
+            offer_of(&offers, DigestAlgorithm::Md5),
+            "bob",
+            "bob-pass",
+            &second,
+        ));
+        let r = client.ask(&second.with(digest.header())).await;
+        assert!(
+            matches!(r.status(), Some(401 | 403)),
+            "{method} {reason}: {r:?}"
+        );
+        let lines = lines_from(client.addr);
+        assert_eq!(lines.len(), 1, "{method} {reason}: {lines:?}");
+        let event = fields(&lines[0][lines[0].find("SecurityEvent=").unwrap()..]);
+        assert_event(&event, kind, client.addr, "bob", reason);
+        let caught = filter
+            .captures(&lines[0])
+            .unwrap_or_else(|| panic!("the filter misses {}", lines[0]));
+        assert_eq!(&caught["host"], client.addr.ip().to_string());
+    }
+}
