@@ -282,6 +282,15 @@ fn lines_from(remote: SocketAddr) -> Vec<String> {
         .collect()
 }
 
+/// One attack with bob's credentials: the request, how its digest is
+/// spoilt, and the event it must give.
+struct Attack {
+    method: &'static str,
+    tamper: fn(Digest) -> Digest,
+    kind: &'static str,
+    reason: &'static str,
+}
+
 /// Each refusal of an attack is a security event the README's fail2ban
 /// filter matches, with the attacker's address as the host: credentials
 /// for another URI or without qop, a REGISTER to someone else's AOR, a
@@ -291,44 +300,46 @@ async fn the_fail2ban_filter_matches_every_attack_refused() {
     log();
     let filter = fail2ban_filter();
     let (_server, udp) = start(DEFAULT_CONFIG).await;
-    let attacks: Vec<(&str, &str, fn(Digest) -> Digest, &str, &str)> = vec![
-        (
-            "OPTIONS",
-            "bob",
-            |d| Digest {
+    let attacks: [Attack; 4] = [
+        Attack {
+            method: "OPTIONS",
+            tamper: |d| Digest {
                 uri: "sip:unrelated@example.org".into(),
                 ..d
             },
-            "ChallengeResponseFailed",
-            "digest uri is not the Request-URI",
-        ),
-        (
-            "OPTIONS",
-            "bob",
-            |d| Digest { nc: None, ..d },
-            "ChallengeResponseFailed",
-            "credentials without qop=auth",
-        ),
-        (
-            "MESSAGE",
-            "bob",
-            |d| d,
-            "RequestNotAllowed",
-            "From is not an identity of the authenticated endpoint",
-        ),
-        (
-            "REGISTER",
-            "bob",
-            |d| d,
-            "RequestNotAllowed",
-            "REGISTER to an AOR that is not the endpoint's",
-        ),
+            kind: "ChallengeResponseFailed",
+            reason: "digest uri is not the Request-URI",
+        },
+        Attack {
+            method: "OPTIONS",
+            tamper: |d| Digest { nc: None, ..d },
+            kind: "ChallengeResponseFailed",
+            reason: "credentials without qop=auth",
+        },
+        Attack {
+            method: "MESSAGE",
+            tamper: |d| d,
+            kind: "RequestNotAllowed",
+            reason: "From is not an identity of the authenticated endpoint",
+        },
+        Attack {
+            method: "REGISTER",
+            tamper: |d| d,
+            kind: "RequestNotAllowed",
+            reason: "REGISTER to an AOR that is not the endpoint's",
+        },
     ];
-    for (i, (method, user, tamper, kind, reason)) in attacks.into_iter().enumerate() {
+    for (i, attack) in attacks.into_iter().enumerate() {
+        let Attack {
+            method,
+            tamper,
+            kind,
+            reason,
+        } = attack;
         let client = Client::on(&format!("127.0.9.{}", i + 1), udp).await;
         // bob's credentials; From ceo for the MESSAGE (found as bob by
         // its Authorization username), To alice for the REGISTER.
-        let from = if method == "MESSAGE" { "ceo" } else { user };
+        let from = if method == "MESSAGE" { "ceo" } else { "bob" };
         let target = if method == "OPTIONS" { "bob" } else { "alice" };
         let first = Request::new(method, &client.uri(Some(target)), from)
             .with("Contact: <sip:evil@127.0.0.66:7777>");
