@@ -1,6 +1,6 @@
 //! Test support shared by the crates' integration tests: running SIPp
-//! (Debian's `sip-tester`) against code under test on loopback, and
-//! finding free ports.
+//! (Debian's `sip-tester`) against code under test on loopback, finding
+//! free ports, and waiting for a condition rather than for a time.
 //!
 //! A missing tool fails the test with a message saying how to install it;
 //! tests never skip silently. `scripts/test.sh` installs the tools.
@@ -10,6 +10,37 @@ mod sipp;
 pub use sipp::{Sipp, SippOutcome, SippProcess, scenarios_dir};
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// How long [`eventually`] waits for a condition before the test fails:
+/// long enough for a loaded two-core machine, and only ever spent when
+/// the condition never comes true.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Waits until `condition` gives a value and returns it; fails the test,
+/// naming `what`, when it has not within [`PATIENCE`]. Tests wait on
+/// what they expect to happen, never for a fixed time.
+pub async fn eventually<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = condition() {
+            return v;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "waited {PATIENCE:?} for {what}, in vain"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until `condition` is true (see [`eventually`]).
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    eventually(what, || condition().then_some(())).await
+}
 
 /// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
 pub fn free_port() -> u16 {
