@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use sipjet_core::{Handled, IncomingRequest, Service, SipStack, StackConfig};
-use sipjet_message::Method;
-use sipjet_transport::{ListenerConfig, Protocol};
+use sipjet_core::{
+    Handled, IncomingRequest, ListenerConfig, Method, Protocol, Service, SipStack, StackConfig,
+};
 
 /// Answers MESSAGE and hands `from: body` to `log`.
 pub struct MessageLogger {

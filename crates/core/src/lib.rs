@@ -21,6 +21,11 @@
 //!
 //! [`Endpoint`] is a configured peer; the stack instance (the seed's
 //! "PJSIP endpoint") is [`SipStack`].
+//!
+//! The types of the layers below that this API uses are re-exported
+//! ([`message`], [`transport`], and at the root [`Message`], [`Method`],
+//! [`Destination`], [`Flow`], [`TimerConfig`], ...), so that a service
+//! needs `sipjet-core` and nothing else.
 
 pub mod auth;
 pub mod dialog;
@@ -34,6 +39,14 @@ mod send;
 pub mod service;
 pub mod stack;
 pub mod threadpool;
+
+// The layers below, as the core's API speaks them: a module author
+// depends on sipjet-core alone.
+pub use sipjet_message as message;
+pub use sipjet_message::{HeaderName, Message, Method};
+pub use sipjet_transaction::{TimerConfig, TransactionId};
+pub use sipjet_transport as transport;
+pub use sipjet_transport::{Destination, Flow, ListenerConfig, Protocol, TransportConfig};
 
 pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, DigestSecret};
 pub use endpoint::{Endpoint, IdentifyMethod};
