@@ -33,6 +33,7 @@ mod distributor;
 pub mod endpoint;
 pub mod error;
 pub mod identify;
+pub mod proxy;
 mod registry;
 pub mod request;
 mod send;

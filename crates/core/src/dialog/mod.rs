@@ -63,7 +63,7 @@ mod establish;
 mod extract;
 mod id;
 mod receive;
-mod routing;
+pub(crate) mod routing;
 mod send;
 mod state;
 mod target_refresh;

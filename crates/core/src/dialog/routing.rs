@@ -7,7 +7,7 @@ use super::error::DialogError;
 
 /// Where an in-dialog request is addressed.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Destination {
+pub(crate) struct Destination {
     pub request_uri: String,
     /// Route values in order, each a `name-addr`.
     pub route: Vec<String>,
@@ -18,7 +18,7 @@ pub(super) struct Destination {
 /// A strict router in front wants its own URI as Request-URI: the request
 /// then carries the rest of the route set and the remote target as Route,
 /// for the strict router to pop.
-pub(super) fn destination(
+pub(crate) fn destination(
     remote_target: &str,
     route_set: &[String],
 ) -> Result<Destination, DialogError> {
