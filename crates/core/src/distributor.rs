@@ -26,7 +26,9 @@ use sipjet_transaction::{Driver, Event, Peer, TransactionId, TransactionUser};
 use sipjet_transport::{Flow, Handler, Incoming, Protocol};
 
 use crate::auth::CheckAuthResult;
+use crate::error::SendError;
 use crate::request::{IncomingRequest, IncomingResponse};
+use crate::send::ClientEvent;
 use crate::service::{Handled, Priority};
 use crate::stack::{OverloadConfig, SipStack, StackInner, UdpOverloadAction};
 use crate::threadpool::{Serializer, ThreadPool};
@@ -173,14 +175,11 @@ impl TransactionUser for StackUser {
                 let flow = source.flow().copied();
                 stack.dispatch_stray_response(response, flow);
             }
-            Event::Timeout { id } => {
-                stack.complete_pending(id, Err(crate::error::SendError::Timeout))
-            }
-            Event::TransportError { id } => {
-                stack.complete_pending(id, Err(crate::error::SendError::TransportFailed))
-            }
+            Event::Timeout { id } => stack.fail_client(id, SendError::Timeout),
+            Event::TransportError { id } => stack.fail_client(id, SendError::TransportFailed),
             Event::Terminated { id } => {
-                stack.complete_pending(id, Err(crate::error::SendError::Timeout))
+                stack.forget_tracker(id);
+                stack.complete_pending(id, Err(SendError::Timeout))
             }
         }
     }
@@ -200,6 +199,29 @@ fn flow_of(peer: &Peer) -> Flow {
 }
 
 impl SipStack {
+    /// The distributor serializer of a message: the same for every
+    /// message of one Call-ID and From tag.
+    pub(crate) fn serializer_of(&self, message: &Message) -> Serializer {
+        self.inner.distributor.serializer_for(message).clone()
+    }
+
+    /// A client transaction failed: its tracker or its waiting callback
+    /// hears of it.
+    fn fail_client(&self, id: TransactionId, error: SendError) {
+        match self.tracker(id) {
+            Some(tracker) => tracker.report(ClientEvent::Failed(error)),
+            None => self.complete_pending(id, Err(error)),
+        }
+    }
+
+    fn forget_tracker(&self, id: TransactionId) {
+        self.inner
+            .trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
     fn dispatch_request(&self, request: Message, flow: Flow, transaction: Option<TransactionId>) {
         // RFC 3261 §10.2: a REGISTER never belongs to a dialog, whatever
         // its To header says.
@@ -209,11 +231,9 @@ impl SipStack {
             .and_then(|id| self.dialog_serializer(&id).map(|s| (id, s)));
         let (dialog, serializer) = match dialog {
             Some((id, serializer)) => (Some(id), serializer),
-            None => (
-                None,
-                self.inner.distributor.serializer_for(&request).clone(),
-            ),
+            None => (None, self.serializer_of(&request)),
         };
+        let routed = dialog.is_none() && self.inner.routed_dialog_of(&request);
         let stack = self.clone();
         let task = move || {
             stack.process_request(IncomingRequest::new(
@@ -221,6 +241,7 @@ impl SipStack {
                 flow,
                 transaction,
                 dialog,
+                routed,
                 stack.clone(),
             ))
         };
@@ -305,6 +326,10 @@ impl SipStack {
             return;
         }
         let _ = self.driver().respond(id, self.response_to(&cancel, 200));
+        // An INVITE this stack proxies: its branches are cancelled.
+        if invite.is_some_and(|invite| self.cancel_proxied(invite)) {
+            return;
+        }
         self.dispatch_request(cancel, flow, Some(id));
     }
 
@@ -313,6 +338,25 @@ impl SipStack {
     /// taken here, on the receiving thread, so that the transaction's end
     /// (which may follow at once) cannot beat it with a failure.
     fn dispatch_response(&self, id: TransactionId, response: Message) {
+        if let Some(tracker) = self.tracker(id) {
+            let stack = self.clone();
+            let observer = tracker.observer;
+            let _ = tracker.serializer.push(move || {
+                let incoming = IncomingResponse {
+                    message: response,
+                    transaction: Some(id),
+                    flow: None,
+                };
+                let _ = stack
+                    .inner
+                    .services
+                    .snapshot()
+                    .iter()
+                    .any(|s| s.on_rx_response(&incoming) == Handled::Yes);
+                observer(ClientEvent::Response(incoming.message));
+            });
+            return;
+        }
         let is_final = response.status().is_some_and(|s| s >= 200);
         let pending = if is_final {
             self.take_pending(id)

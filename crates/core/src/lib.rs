@@ -53,8 +53,9 @@ pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, Dig
 pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;
+pub use proxy::{ContextTimers, ProxyOptions, Target};
 pub use request::{IncomingRequest, IncomingResponse, ServerTransaction};
-pub use send::{OutgoingRequest, literal_destination};
+pub use send::{ClientEvent, OutgoingRequest, literal_destination};
 pub use service::{Handled, Priority, Service};
 pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
 pub use threadpool::{PoolConfig, PoolStats, PushError, Serializer, ThreadPool};

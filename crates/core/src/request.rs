@@ -31,6 +31,9 @@ pub struct IncomingRequest {
     /// ([`SipStack::register_dialog`]), never because of what its To
     /// header says.
     dialog: Option<DialogId>,
+    /// It belongs to a dialog this stack's proxy record-routed (its first
+    /// Route names this stack with the dialog's route token).
+    routed: bool,
     /// What the core's authentication check found for this request, when
     /// it made one.
     authentication: Option<CheckAuthResult>,
@@ -44,6 +47,7 @@ impl IncomingRequest {
         flow: Flow,
         transaction: Option<TransactionId>,
         dialog: Option<DialogId>,
+        routed: bool,
         stack: SipStack,
     ) -> Self {
         IncomingRequest {
@@ -52,6 +56,7 @@ impl IncomingRequest {
             transaction,
             endpoint: None,
             dialog,
+            routed,
             authentication: None,
             stack,
             answered: AtomicBool::new(false),
@@ -70,14 +75,22 @@ impl IncomingRequest {
         self.flow.remote
     }
 
-    /// True when the request belongs to a dialog the stack holds (one a
-    /// service registered with [`SipStack::register_dialog`]). A To tag
-    /// alone does not make a request in-dialog: anyone can write one, so
-    /// a request whose tag names no dialog here is authenticated like any
+    /// True when the request belongs to a dialog the stack holds: one a
+    /// service registered with [`SipStack::register_dialog`], or one the
+    /// stack's proxy record-routed, which the route token in the request's
+    /// first Route proves ([`IncomingRequest::is_routed_by_us`]). A To tag
+    /// alone does not make a request in-dialog: anyone can write one, so a
+    /// request whose tag names no dialog here is authenticated like any
     /// other (and answered `481` when nobody takes it). A REGISTER is
     /// never in a dialog (RFC 3261 §10.2).
     pub fn is_in_dialog(&self) -> bool {
-        self.dialog.is_some()
+        self.dialog.is_some() || self.routed
+    }
+
+    /// True when the request belongs to a dialog this stack's proxy
+    /// record-routed: [`SipStack::proxy_in_dialog`] forwards it.
+    pub fn is_routed_by_us(&self) -> bool {
+        self.routed
     }
 
     /// The dialog the request belongs to (see

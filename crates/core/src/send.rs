@@ -4,6 +4,7 @@
 //! failure comes back to a callback, on a serializer when one is given.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sipjet_message::{Host, Message, Method, Uri, generate};
@@ -20,6 +21,32 @@ type Callback = Box<dyn FnOnce(Result<Message, SendError>) + Send + 'static>;
 pub(crate) struct Pending {
     serializer: Option<Serializer>,
     callback: Callback,
+}
+
+/// What happens to a request sent with [`SipStack::send_tracked`].
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// A response: provisional, final, or a 2xx again (an INVITE's 2xx is
+    /// retransmitted by the UAS, and every fork of it answers).
+    Response(Message),
+    /// No final response will come: a timeout or a transport failure.
+    Failed(SendError),
+}
+
+/// Where the events of a tracked client transaction go.
+pub(crate) struct Tracker {
+    pub(crate) serializer: Serializer,
+    pub(crate) observer: Arc<dyn Fn(ClientEvent) + Send + Sync>,
+}
+
+impl Tracker {
+    /// Hands `event` to the observer on its serializer.
+    pub(crate) fn report(&self, event: ClientEvent) {
+        let observer = Arc::clone(&self.observer);
+        if let Err(e) = self.serializer.push(move || observer(event)) {
+            tracing::warn!(error = %e, "a client transaction's event could not be queued");
+        }
+    }
 }
 
 /// A request to send out of any dialog.
@@ -315,6 +342,53 @@ impl SipStack {
         {
             (p.callback)(Err(e.into()));
         }
+    }
+
+    /// Sends a request the caller built, as [`SipStack::send_message`],
+    /// and reports everything that happens to it to `observer`, on
+    /// `serializer`: every response (provisional ones, the final one, and
+    /// the 2xx that come after it while the transaction lives), or the
+    /// failure. What a proxy's branch needs.
+    pub fn send_tracked(
+        &self,
+        mut message: Message,
+        dest: Destination,
+        serializer: Serializer,
+        observer: impl Fn(ClientEvent) + Send + Sync + 'static,
+    ) {
+        self.run_tx_request_hooks(&mut message, &dest);
+        let tracker = Tracker {
+            serializer,
+            observer: Arc::new(observer),
+        };
+        let slot = std::sync::Mutex::new(Some(tracker));
+        let sent = self.driver().send_request_then(message, dest, |id| {
+            if let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.inner
+                    .trackers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, t);
+            }
+        });
+        if let Err(e) = sent
+            && let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            t.report(ClientEvent::Failed(e.into()));
+        }
+    }
+
+    /// The tracker of a client transaction, if it has one.
+    pub(crate) fn tracker(&self, id: TransactionId) -> Option<Tracker> {
+        self.inner
+            .trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .map(|t| Tracker {
+                serializer: t.serializer.clone(),
+                observer: Arc::clone(&t.observer),
+            })
     }
 
     /// Sends a request outside any transaction (an ACK for a 2xx).

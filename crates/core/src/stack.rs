@@ -121,12 +121,52 @@ pub(crate) struct StackInner {
     pub(crate) running: AtomicBool,
     /// The serializer of each dialog a service registered.
     pub(crate) dialogs: RwLock<HashMap<DialogId, Serializer>>,
+    /// Client transactions whose every response goes to an observer.
+    pub(crate) trackers: Mutex<HashMap<TransactionId, crate::send::Tracker>>,
+    /// INVITEs being proxied, by server transaction, for the caller's
+    /// CANCEL.
+    pub(crate) proxies: Mutex<HashMap<TransactionId, std::sync::Weak<crate::proxy::ProxyCall>>>,
+    /// The keys of this proxy's Record-Route tokens.
+    pub(crate) route_tokens: crate::proxy::RouteTokens,
 }
 
 impl StackInner {
+    /// True when `request` belongs to a dialog the stack holds: one a
+    /// service registered, or one this stack proxies, as the route token
+    /// in its first Route proves (a REGISTER never does).
+    pub(crate) fn holds_dialog_of(&self, request: &Message) -> bool {
+        self.registered_dialog_of(request) || self.routed_dialog_of(request)
+    }
+
+    /// True when `request` has a To tag and its first Route names this
+    /// stack with the route token of its dialog: a request of a dialog
+    /// this stack's proxy record-routed.
+    pub(crate) fn routed_dialog_of(&self, request: &Message) -> bool {
+        if request.method() == Some(&sipjet_message::Method::Register)
+            || !request.to_header().is_ok_and(|to| to.tag().is_some())
+        {
+            return false;
+        }
+        let Some(Ok(first)) = request.routes().next() else {
+            return false;
+        };
+        let Ok(sipjet_message::Uri::Sip(uri)) = first.uri() else {
+            return false;
+        };
+        let Some(token) = uri.params.value(crate::proxy::forward::TOKEN_PARAM) else {
+            return false;
+        };
+        let ours = self.transports.get().is_some_and(|t| {
+            t.local_addrs().iter().any(|(p, a)| {
+                uri.host.ip() == Some(a.ip()) && uri.port.unwrap_or(p.default_port()) == a.port()
+            })
+        });
+        ours && self.route_tokens.verify(request, token)
+    }
+
     /// True when `request` belongs to a dialog a service registered (a
     /// REGISTER never does).
-    pub(crate) fn holds_dialog_of(&self, request: &Message) -> bool {
+    fn registered_dialog_of(&self, request: &Message) -> bool {
         if request.method() == Some(&sipjet_message::Method::Register)
             || !request.to_header().is_ok_and(|to| to.tag().is_some())
         {
@@ -177,6 +217,9 @@ impl SipStack {
             artificial: Arc::new(Endpoint::artificial()),
             running: AtomicBool::new(false),
             dialogs: RwLock::new(HashMap::new()),
+            trackers: Mutex::new(HashMap::new()),
+            proxies: Mutex::new(HashMap::new()),
+            route_tokens: crate::proxy::RouteTokens::default(),
             config,
         });
         let driver = Driver::new(

@@ -20,9 +20,9 @@
 //!   caller's CANCEL the answer is 487.
 //! - Timer C (§16.6 step 11) runs per INVITE branch and restarts on each
 //!   101–199; when it fires, a branch that has had a provisional response
-//!   is cancelled, one that has not counts as having answered 408. A
-//!   cancelled branch that still does not answer within `cancel_wait`
-//!   (64×T1, §9.1) counts as 408 too.
+//!   is cancelled (and its 487 counts as 408), one that has not counts as
+//!   having answered 408. A cancelled branch that still does not answer
+//!   within `cancel_wait` (64×T1, §9.1) counts as 408 too.
 //! - A timeout counts as 408, a transport failure as 503 (§16.8, §16.9).
 
 use std::time::{Duration, Instant};
@@ -85,6 +85,8 @@ struct Branch {
     /// It is to be cancelled as soon as it may be.
     cancel_wanted: bool,
     cancel_sent: bool,
+    /// Timer C fired: whatever final it sends counts as 408.
+    timed_out: bool,
     /// Timer C, or after a CANCEL the end of `cancel_wait`.
     deadline: Option<Instant>,
 }
@@ -144,6 +146,7 @@ impl ResponseContext {
                     provisional: false,
                     cancel_wanted: false,
                     cancel_sent: false,
+                    timed_out: false,
                     deadline: None,
                 })
                 .collect(),
@@ -227,7 +230,12 @@ impl ResponseContext {
                 }
                 b.state = State::Done;
                 b.deadline = None;
-                self.finals.push(response);
+                if b.timed_out {
+                    // Cancelled by Timer C: it did not answer in time.
+                    self.finals.push(self.generated(408));
+                } else {
+                    self.finals.push(response);
+                }
                 if code >= 600 && self.invite {
                     self.close(now, &mut actions);
                 }
@@ -267,8 +275,10 @@ impl ResponseContext {
                 continue;
             }
             if b.provisional && !b.cancel_sent {
-                // Timer C with a provisional response: cancel it.
+                // Timer C with a provisional response: cancel it; its
+                // answer will count as 408.
                 b.cancel_wanted = true;
+                b.timed_out = true;
                 self.cancel_if_wanted(n, now, &mut actions);
             } else {
                 // Timer C without one, or a CANCEL left unanswered.
@@ -593,6 +603,13 @@ CSeq: 1 INVITE\r\n\
         assert_eq!(codes(&a), ["respond 408"]);
         assert!(ctx.is_finished());
         assert_eq!(ctx.poll_timeout(), None);
+        // A branch cancelled by Timer C that answers 487: the caller gets
+        // 408, the branch did not answer in time.
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None], timers(), t0);
+        ctx.on_response(0, from_branch(0, 180, ""), t0);
+        assert_eq!(codes(&ctx.handle_timeout(t0 + c)), ["cancel 0"]);
+        let a = ctx.on_response(0, from_branch(0, 487, ""), t0 + c);
+        assert_eq!(codes(&a), ["respond 408"]);
     }
 
     #[test]

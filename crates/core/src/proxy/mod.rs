@@ -14,6 +14,9 @@
 
 pub mod context;
 pub mod forward;
+mod run;
 
-pub use context::{Action, BranchFailure, ResponseContext};
+pub use context::{Action, BranchFailure, ContextTimers, ResponseContext};
 pub use forward::{Interface, RecordRoute, Refusal, RouteTokens, Target};
+pub(crate) use run::ProxyCall;
+pub use run::ProxyOptions;

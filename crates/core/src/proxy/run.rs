@@ -1,0 +1,461 @@
+//! The proxy over the transaction layer: a service calls
+//! [`SipStack::proxy`] instead of answering a request, and the stack runs
+//! its [`ResponseContext`] — branches as client transactions, responses
+//! back through the request's server transaction, CANCELs, Timer C — on
+//! the request's serializer.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use sipjet_message::{BuildError, HeaderName, Message, Method, Uri};
+use sipjet_transaction::TransactionId;
+use sipjet_transport::{Destination, Protocol};
+
+use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
+use super::forward::{self, Interface, RecordRoute, Refusal, Target};
+use crate::error::SendError;
+use crate::request::{IncomingRequest, ServerTransaction};
+use crate::send::ClientEvent;
+use crate::stack::SipStack;
+use crate::threadpool::Serializer;
+
+/// How [`SipStack::proxy`] forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyOptions {
+    /// Put this proxy in the Record-Route, so that the dialog's later
+    /// requests come through it (Kamailio's `record_route()`).
+    pub record_route: bool,
+    /// Timer C and the wait for an answer to a CANCEL.
+    pub timers: ContextTimers,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            record_route: true,
+            timers: ContextTimers::default(),
+        }
+    }
+}
+
+/// A branch sent: the request and where it went (for its CANCEL).
+struct Sent {
+    request: Message,
+    destination: Destination,
+}
+
+/// One proxied request.
+struct Proxied {
+    ctx: ResponseContext,
+    /// The request after Route preprocessing: what each branch copies.
+    request: Message,
+    targets: Vec<Target>,
+    sent: Vec<Option<Sent>>,
+    inbound: Interface,
+    token: Option<String>,
+    loop_hash: String,
+    /// When the timer task wakes next.
+    timer_at: Option<Instant>,
+    /// Registered for the caller's CANCEL under this server transaction.
+    invite: Option<TransactionId>,
+}
+
+/// What a proxied request shares with its branches and timer.
+pub(crate) struct ProxyCall {
+    stack: SipStack,
+    serializer: Serializer,
+    server: ServerTransaction,
+    state: Mutex<Proxied>,
+}
+
+impl ProxyCall {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Proxied> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Does what the context said.
+    fn apply(self: &Arc<Self>, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Respond(response) => {
+                    if let Err(e) = self.server.respond(response) {
+                        tracing::debug!(error = %e, "a proxied response could not be sent");
+                    }
+                }
+                Action::Start(n) => self.start(n),
+                Action::Cancel(n) => self.cancel(n),
+            }
+        }
+        self.after_step();
+    }
+
+    /// Arms the timer, or lets the caller's CANCEL go once answered.
+    fn after_step(self: &Arc<Self>) {
+        let (next, finished, invite) = {
+            let s = self.lock();
+            (s.ctx.poll_timeout(), s.ctx.is_finished(), s.invite)
+        };
+        if finished && let Some(id) = invite {
+            self.stack.forget_proxy(id);
+        }
+        let Some(at) = next else { return };
+        {
+            let mut s = self.lock();
+            if s.timer_at.is_some_and(|t| t <= at) {
+                return;
+            }
+            s.timer_at = Some(at);
+        }
+        let me = Arc::downgrade(self);
+        self.stack.driver().runtime().spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let Some(call) = me.upgrade() else { return };
+            let serializer = call.serializer.clone();
+            let _ = serializer.push(move || {
+                let actions = {
+                    let mut s = call.lock();
+                    if s.timer_at != Some(at) {
+                        return;
+                    }
+                    s.timer_at = None;
+                    s.ctx.handle_timeout(Instant::now())
+                };
+                call.apply(actions);
+            });
+        });
+    }
+
+    fn on_event(self: &Arc<Self>, n: usize, event: ClientEvent) {
+        let now = Instant::now();
+        let actions = {
+            let mut s = self.lock();
+            match event {
+                ClientEvent::Response(r) => s.ctx.on_response(n, r, now),
+                ClientEvent::Failed(SendError::Timeout) => {
+                    s.ctx.on_failure(n, BranchFailure::Timeout, now)
+                }
+                ClientEvent::Failed(_) => s.ctx.on_failure(n, BranchFailure::Transport, now),
+            }
+        };
+        self.apply(actions);
+    }
+
+    /// Starts branch `n`: builds its request and sends it.
+    fn start(self: &Arc<Self>, n: usize) {
+        let (target, request) = {
+            let s = self.lock();
+            (s.targets[n].clone(), s.request.clone())
+        };
+        let dest = target
+            .destination
+            .clone()
+            .or_else(|| next_hop_destination(&target));
+        match dest {
+            Some(dest) => self.send_branch(n, &request, &target, dest),
+            None => {
+                // A name: resolved (RFC 3263) off the serializer.
+                let me = Arc::clone(self);
+                let hop = first_hop(&target);
+                self.stack.driver().runtime().spawn(async move {
+                    let resolved = match Uri::parse(&hop) {
+                        Ok(Uri::Sip(sip)) => me.stack.inner.resolver.resolve(&sip).await.ok(),
+                        _ => None,
+                    };
+                    let serializer = me.serializer.clone();
+                    let _ = serializer.push(move || {
+                        match resolved.and_then(|d| d.into_iter().next()) {
+                            Some(dest) => me.send_branch(n, &request, &target, dest),
+                            None => me.on_event(n, ClientEvent::Failed(SendError::TransportFailed)),
+                        }
+                    });
+                });
+            }
+        }
+    }
+
+    fn send_branch(
+        self: &Arc<Self>,
+        n: usize,
+        request: &Message,
+        target: &Target,
+        dest: Destination,
+    ) {
+        let built = {
+            let s = self.lock();
+            let Some(outbound) = self.stack.interface(dest.protocol) else {
+                drop(s);
+                return self.on_event(n, ClientEvent::Failed(SendError::TransportFailed));
+            };
+            let record_route = s.token.as_deref().map(|token| RecordRoute {
+                inbound: s.inbound,
+                token,
+            });
+            forward::forward_request(
+                request,
+                target,
+                outbound,
+                record_route,
+                &forward::branch(&s.loop_hash),
+            )
+        };
+        let forwarded = match built {
+            Ok(f) => f.message,
+            Err(e) => {
+                tracing::info!(error = %e, target = %target.uri, "a branch could not be built");
+                return self.on_event(n, ClientEvent::Failed(SendError::Build(e.to_string())));
+            }
+        };
+        self.lock().sent[n] = Some(Sent {
+            request: forwarded.clone(),
+            destination: dest.clone(),
+        });
+        // The branch's transaction keeps the call alive while it lives.
+        let me = Arc::clone(self);
+        self.stack
+            .send_tracked(forwarded, dest, self.serializer.clone(), move |event| {
+                me.on_event(n, event)
+            });
+    }
+
+    /// Sends the CANCEL of branch `n` (RFC 3261 §9.1); its answer is
+    /// not awaited: the branch's INVITE answers 487, or the context gives
+    /// up on it.
+    fn cancel(&self, n: usize) {
+        let cancel = {
+            let s = self.lock();
+            s.sent[n]
+                .as_ref()
+                .map(|sent| (cancel_for(&sent.request), sent.destination.clone()))
+        };
+        match cancel {
+            Some((Ok(cancel), dest)) => self.stack.send_message(cancel, dest, None, |_| ()),
+            Some((Err(e), _)) => tracing::warn!(error = %e, "a CANCEL could not be built"),
+            None => {}
+        }
+    }
+}
+
+/// Where a target's next hop is, when its URI needs no DNS.
+fn next_hop_destination(target: &Target) -> Option<Destination> {
+    crate::send::literal_destination(&first_hop(target))
+}
+
+/// The URI of a target's first hop: its Path's first entry, else itself.
+fn first_hop(target: &Target) -> String {
+    target.path.first().map_or_else(
+        || target.uri.clone(),
+        |p| {
+            sipjet_message::NameAddr::parse(p)
+                .map(|a| a.uri_str().to_string())
+                .unwrap_or_else(|_| p.clone())
+        },
+    )
+}
+
+/// The CANCEL of a request sent (RFC 3261 §9.1): its Request-URI,
+/// Call-ID, From, To, CSeq number, top Via and Route.
+fn cancel_for(request: &Message) -> Result<Message, BuildError> {
+    let uri = request.request_uri().unwrap_or_default();
+    let mut cancel = Message::new_request(Method::Cancel, uri)?;
+    if let Ok(via) = request.via() {
+        cancel.add_header("Via", &one_line(via.as_str()))?;
+    }
+    for route in request.headers(HeaderName::Route) {
+        cancel.add_header("Route", &one_line(route))?;
+    }
+    cancel.add_header("Max-Forwards", "70")?;
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(v) = request.header(name) {
+            cancel.add_header(name.as_str(), &one_line(v))?;
+        }
+    }
+    let seq = request.cseq().map(|c| c.seq).unwrap_or(1);
+    cancel.add_header("CSeq", &format!("{seq} CANCEL"))?;
+    Ok(cancel)
+}
+
+/// A received value may be folded; a copied one is written on one line.
+fn one_line(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl SipStack {
+    /// Forwards `request` as a stateful proxy (RFC 3261 §16) to `targets`,
+    /// in parallel within a `q` value and in turn from the highest `q`
+    /// down, instead of answering it: provisional responses and every 2xx
+    /// go back as they come, the best final once every branch has ended;
+    /// the caller's CANCEL, a 2xx or a 6xx cancel the rest; Timer C ends
+    /// a branch that rings too long. With `record_route`, this proxy stays
+    /// on the path of the dialog the request creates.
+    ///
+    /// A request that may not be forwarded (Max-Forwards 0, a loop, a
+    /// scheme that is not SIP) is answered here (483, 482, 416) and the
+    /// reason returned; so is one with no target (480).
+    pub fn proxy(
+        &self,
+        request: &IncomingRequest,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+    ) -> Result<(), Refusal> {
+        let mut message = request.message.clone();
+        let ours = self.interfaces(request);
+        let prepared = forward::preprocess_routes(&mut message, &ours)
+            .map_err(|e| Refusal::Malformed(e.to_string()))
+            .and_then(|_| forward::check(&message, &ours));
+        if let Err(refusal) = prepared {
+            let _ = request
+                .respond(request.response_with_reason(refusal.status(), &refusal.to_string()));
+            return Err(refusal);
+        }
+        if targets.is_empty() {
+            let _ = request.reply(480);
+            return Ok(());
+        }
+        let inbound = self.interface(request.flow.protocol).unwrap_or(Interface {
+            protocol: request.flow.protocol,
+            addr: request.flow.local,
+        });
+        let token = options.record_route.then(|| {
+            let call_id = message.call_id().unwrap_or_default();
+            let tag = message
+                .from_header()
+                .ok()
+                .and_then(|f| f.tag().map(str::to_string))
+                .unwrap_or_default();
+            self.inner.route_tokens.token(call_id, &tag)
+        });
+        let qs: Vec<Option<u16>> = targets.iter().map(|t| t.q).collect();
+        let (ctx, actions) =
+            ResponseContext::new(request.message.clone(), &qs, options.timers, Instant::now());
+        let invite = (request.method() == &Method::Invite)
+            .then_some(request.transaction)
+            .flatten();
+        let call = Arc::new(ProxyCall {
+            stack: self.clone(),
+            serializer: self.serializer_of(&request.message),
+            server: request.server_transaction(),
+            state: Mutex::new(Proxied {
+                ctx,
+                loop_hash: forward::loop_hash(&message),
+                request: message,
+                sent: targets.iter().map(|_| None).collect(),
+                targets,
+                inbound,
+                token,
+                timer_at: None,
+                invite,
+            }),
+        });
+        if let Some(id) = invite {
+            self.inner
+                .proxies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, Arc::downgrade(&call));
+        }
+        call.apply(actions);
+        Ok(())
+    }
+
+    /// Forwards a request of a dialog this proxy is on the path of (its
+    /// Route names this proxy, see [`IncomingRequest::is_in_dialog`]) to
+    /// its next hop: statefully, as [`SipStack::proxy`] with one target
+    /// and no new Record-Route, or, for an ACK, statelessly.
+    pub fn proxy_in_dialog(
+        &self,
+        request: &IncomingRequest,
+        timers: ContextTimers,
+    ) -> Result<(), Refusal> {
+        let mut message = request.message.clone();
+        let ours = self.interfaces(request);
+        forward::preprocess_routes(&mut message, &ours)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let target = Target::new(message.request_uri().unwrap_or_default());
+        if request.method() != &Method::Ack {
+            return self.proxy(
+                request,
+                vec![target],
+                &ProxyOptions {
+                    record_route: false,
+                    timers,
+                },
+            );
+        }
+        forward::check(&message, &ours)?;
+        let Some(dest) = next_hop_destination(&Target {
+            uri: target.uri.clone(),
+            path: message
+                .headers(HeaderName::Route)
+                .map(str::to_string)
+                .collect(),
+            ..Target::default()
+        }) else {
+            return Err(Refusal::Malformed(
+                "the ACK's next hop is not an address".into(),
+            ));
+        };
+        let outbound = self
+            .interface(dest.protocol)
+            .ok_or_else(|| Refusal::Malformed(format!("no {} transport", dest.protocol)))?;
+        let forwarded = forward::forward_request(
+            &message,
+            &target,
+            outbound,
+            None,
+            &forward::branch(&forward::loop_hash(&message)),
+        )?;
+        self.send_stateless(forwarded.message, dest);
+        Ok(())
+    }
+
+    /// The caller cancelled an INVITE this stack proxies: true when one
+    /// was found (its branches are then cancelled).
+    pub(crate) fn cancel_proxied(&self, invite: TransactionId) -> bool {
+        let call = self
+            .inner
+            .proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&invite)
+            .and_then(Weak::upgrade);
+        let Some(call) = call else { return false };
+        let serializer = call.serializer.clone();
+        let _ = serializer.push(move || {
+            let actions = call.lock().ctx.on_cancel(Instant::now());
+            call.apply(actions);
+        });
+        true
+    }
+
+    fn forget_proxy(&self, invite: TransactionId) {
+        self.inner
+            .proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&invite);
+    }
+
+    /// The address this stack is reached at over `protocol`, as a
+    /// Record-Route or Via names it.
+    pub(crate) fn interface(&self, protocol: Protocol) -> Option<Interface> {
+        let addr = self.transports()?.sent_by(protocol)?;
+        Some(Interface { protocol, addr })
+    }
+
+    /// Every address this stack answers at, and the one `request` came
+    /// to: what a Route or Via naming this proxy names.
+    fn interfaces(&self, request: &IncomingRequest) -> Vec<Interface> {
+        let mut ours: Vec<Interface> = self
+            .transports()
+            .map(|t| t.local_addrs())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(protocol, addr)| Interface { protocol, addr })
+            .collect();
+        ours.push(Interface {
+            protocol: request.flow.protocol,
+            addr: request.flow.local,
+        });
+        ours
+    }
+}
