@@ -153,15 +153,12 @@ impl StackInner {
         let Ok(sipjet_message::Uri::Sip(uri)) = first.uri() else {
             return false;
         };
-        let Some(token) = uri.params.value(crate::proxy::forward::TOKEN_PARAM) else {
-            return false;
-        };
         let ours = self.transports.get().is_some_and(|t| {
             t.local_addrs().iter().any(|(p, a)| {
                 uri.host.ip() == Some(a.ip()) && uri.port.unwrap_or(p.default_port()) == a.port()
             })
         });
-        ours && self.route_tokens.verify(request, token)
+        ours && self.route_tokens.verify(request, &uri).is_some()
     }
 
     /// True when `request` belongs to a dialog a service registered (a

@@ -21,7 +21,9 @@ use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::{MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger};
+use crate::modules::{
+    CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
+};
 use crate::security::UnidentifiedSources;
 
 /// How often host names of `identify` sections are resolved again.
@@ -83,6 +85,8 @@ pub struct Server {
     pub contact_status: Arc<ContactStatus>,
     /// Messages received and sent, for the admin interface's metrics.
     pub messages: Arc<MessageCounters>,
+    /// The calls in progress and the recent ones.
+    pub calls: Arc<CallLog>,
 }
 
 fn listener(
@@ -269,6 +273,13 @@ impl Server {
             Arc::clone(&model),
             Arc::clone(&location),
         )));
+        let calls = Arc::new(CallLog::default());
+        let _ = stack.register_service(Arc::new(CallRouter::new(
+            Arc::clone(&model),
+            Arc::clone(&location),
+            sipjet_core::ProxyOptions::default(),
+            Arc::clone(&calls),
+        )));
         stack.start().await?;
         prune_expired(
             Arc::clone(&location),
@@ -296,6 +307,7 @@ impl Server {
             location,
             contact_status,
             messages,
+            calls,
         })
     }
 

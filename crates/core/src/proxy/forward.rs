@@ -32,6 +32,11 @@ const BRANCH_MARK: &str = "z9hG4bKsjp";
 /// the dialog's route token (see [`RouteTokens`]).
 pub const TOKEN_PARAM: &str = "sjr";
 
+/// The URI parameters of this proxy's Record-Route entries that carry the
+/// flows of the caller and of the callee (see [`RouteStamp`]).
+const CALLER_PARAM: &str = "sjc";
+const CALLEE_PARAM: &str = "sje";
+
 /// Why a request is not forwarded; [`Refusal::status`] is the answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -72,12 +77,15 @@ pub struct Interface {
 
 impl Interface {
     /// A Record-Route value naming this interface, loose-routing, with the
-    /// dialog's route token.
-    fn record_route(&self, token: &str) -> String {
+    /// dialog's stamp.
+    fn record_route(&self, stamp: &RouteStamp) -> String {
         format!(
-            "<sip:{}{};lr;{TOKEN_PARAM}={token}>",
+            "<sip:{}{};lr;{TOKEN_PARAM}={};{CALLER_PARAM}={};{CALLEE_PARAM}={}>",
             self.addr,
-            transport_param(self.protocol)
+            transport_param(self.protocol),
+            stamp.token,
+            stamp.caller.encode(),
+            stamp.callee.encode(),
         )
     }
 
@@ -124,10 +132,76 @@ impl Target {
     }
 }
 
-/// The route tokens of this proxy: a keyed hash of a dialog's Call-ID and
-/// its caller's tag, carried in the proxy's Record-Route entries. A
-/// request whose Route names this proxy with the right token belongs to a
-/// dialog this proxy set up, which a To tag alone cannot prove.
+/// A party's flow as a Record-Route carries it: the transport and the
+/// address the party sends from (and is reached at: the connection it
+/// opened, the port its NAT keeps open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowRef {
+    /// The transport.
+    pub protocol: Protocol,
+    /// The party's address.
+    pub addr: SocketAddr,
+}
+
+impl FlowRef {
+    /// `udp-192.0.2.1-5060` (an IPv6 address as it is, without brackets):
+    /// only characters a URI parameter may hold.
+    fn encode(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.protocol.via_name().to_ascii_lowercase(),
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    fn decode(s: &str) -> Option<FlowRef> {
+        let mut parts = s.splitn(3, '-');
+        let protocol = Protocol::from_via_name(&parts.next()?.to_ascii_uppercase())?;
+        let ip: std::net::IpAddr = parts.next()?.parse().ok()?;
+        let port: u16 = parts.next()?.parse().ok()?;
+        Some(FlowRef {
+            protocol,
+            addr: SocketAddr::new(ip, port),
+        })
+    }
+}
+
+/// What this proxy writes in its Record-Route entries of a dialog: the
+/// flows of the caller and of the callee, so that a request of the
+/// dialog goes to the other party over the flow that party uses (its
+/// connection, its NAT binding) whatever its Contact says, and a token
+/// that proves this proxy wrote them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteStamp {
+    /// The keyed hash of the dialog and the flows.
+    pub token: String,
+    /// The caller's flow.
+    pub caller: FlowRef,
+    /// The callee's flow (one per branch).
+    pub callee: FlowRef,
+}
+
+impl RouteStamp {
+    /// The flow a request of the dialog that came from `from` goes on to:
+    /// the callee's when it came from the caller, and the other way round;
+    /// `None` when it came from neither.
+    pub fn other_party(&self, from: FlowRef) -> Option<FlowRef> {
+        if from == self.caller {
+            Some(self.callee)
+        } else if from == self.callee {
+            Some(self.caller)
+        } else {
+            None
+        }
+    }
+}
+
+/// The route tokens of this proxy: a keyed hash of a dialog's Call-ID,
+/// its caller's tag and the flows its Record-Route carries. A request
+/// whose Route names this proxy with the right token belongs to a dialog
+/// this proxy set up, which a To tag alone cannot prove, and the flows in
+/// it are the ones this proxy wrote.
 pub struct RouteTokens {
     key: std::collections::hash_map::RandomState,
 }
@@ -141,22 +215,40 @@ impl Default for RouteTokens {
 }
 
 impl RouteTokens {
-    /// The token of the dialog `call_id` whose caller tagged its From
-    /// with `caller_tag`.
-    pub fn token(&self, call_id: &str, caller_tag: &str) -> String {
+    fn token(&self, call_id: &str, caller_tag: &str, caller: FlowRef, callee: FlowRef) -> String {
         let mut h = self.key.build_hasher();
         call_id.hash(&mut h);
         caller_tag.hash(&mut h);
+        caller.encode().hash(&mut h);
+        callee.encode().hash(&mut h);
         format!("{:016x}", h.finish())
     }
 
-    /// True when `token` is this proxy's for the dialog of `request`, in
-    /// whichever direction the request goes (the caller's tag is in From
-    /// one way, in To the other).
-    pub fn verify(&self, request: &Message, token: &str) -> bool {
-        let Ok(call_id) = request.call_id() else {
-            return false;
-        };
+    /// The stamp of the dialog `call_id` whose caller tagged its From with
+    /// `caller_tag`, between these two flows.
+    pub fn stamp(
+        &self,
+        call_id: &str,
+        caller_tag: &str,
+        caller: FlowRef,
+        callee: FlowRef,
+    ) -> RouteStamp {
+        RouteStamp {
+            token: self.token(call_id, caller_tag, caller, callee),
+            caller,
+            callee,
+        }
+    }
+
+    /// The stamp in `uri` (a Route entry naming this proxy), when it is
+    /// this proxy's for the dialog of `request`, in whichever direction
+    /// the request goes (the caller's tag is in From one way, in To the
+    /// other).
+    pub fn verify(&self, request: &Message, uri: &SipUri<'_>) -> Option<RouteStamp> {
+        let token = uri.params.value(TOKEN_PARAM)?;
+        let caller = FlowRef::decode(uri.params.value(CALLER_PARAM)?)?;
+        let callee = FlowRef::decode(uri.params.value(CALLEE_PARAM)?)?;
+        let call_id = request.call_id().ok()?;
         let tags = [
             request
                 .from_header()
@@ -169,7 +261,20 @@ impl RouteTokens {
         ];
         tags.iter()
             .flatten()
-            .any(|tag| self.token(call_id, tag) == token)
+            .any(|tag| self.token(call_id, tag, caller, callee) == token)
+            .then(|| RouteStamp {
+                token: token.to_string(),
+                caller,
+                callee,
+            })
+    }
+
+    /// The first valid stamp among `popped` (from [`preprocess_routes`]).
+    pub fn stamp_of(&self, request: &Message, popped: &[String]) -> Option<RouteStamp> {
+        popped.iter().find_map(|uri| match Uri::parse(uri) {
+            Ok(Uri::Sip(sip)) => self.verify(request, &sip),
+            _ => None,
+        })
     }
 }
 
@@ -209,15 +314,6 @@ pub fn preprocess_routes(
     }
     set_routes(request, &routes)?;
     Ok(popped)
-}
-
-/// The token of the first of `popped` (from [`preprocess_routes`]) that
-/// carries one.
-pub fn token_of(popped: &[String]) -> Option<String> {
-    popped.iter().find_map(|uri| match Uri::parse(uri) {
-        Ok(Uri::Sip(sip)) => sip.params.value(TOKEN_PARAM).map(str::to_string),
-        _ => None,
-    })
 }
 
 /// §16.3 steps 2 to 4, after [`preprocess_routes`].
@@ -299,8 +395,8 @@ pub struct Forwarded {
 pub struct RecordRoute<'a> {
     /// The interface the request came in on.
     pub inbound: Interface,
-    /// The dialog's route token.
-    pub token: &'a str,
+    /// The dialog's stamp.
+    pub stamp: &'a RouteStamp,
 }
 
 /// §16.6 steps 1 to 8: the copy of `request` (already through
@@ -332,9 +428,9 @@ fn build_forwarded(
         // RFC 5658: a request that changes transport or address records
         // both, so that requests of the dialog come back on each side's
         // own; the outbound one ends up on top, next to the callee.
-        m.prepend_header("Record-Route", &rr.inbound.record_route(rr.token))?;
+        m.prepend_header("Record-Route", &rr.inbound.record_route(rr.stamp))?;
         if rr.inbound != outbound {
-            m.prepend_header("Record-Route", &outbound.record_route(rr.token))?;
+            m.prepend_header("Record-Route", &outbound.record_route(rr.stamp))?;
         }
     }
     let mut routes = target.path.clone();
@@ -444,20 +540,40 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(b[..BRANCH_MARK.len() + 16], other[..BRANCH_MARK.len() + 16]);
     }
 
+    fn stamp() -> RouteStamp {
+        RouteTokens::default().stamp(
+            "call-1",
+            "a1",
+            FlowRef {
+                protocol: Protocol::Udp,
+                addr: "192.0.2.1:5060".parse().unwrap(),
+            },
+            FlowRef {
+                protocol: Protocol::Tcp,
+                addr: "[2001:db8::4]:40000".parse().unwrap(),
+            },
+        )
+    }
+
     #[test]
     fn record_route_once_on_one_transport_twice_across_two() {
         let invite = parse(INVITE);
         let target = Target::new("sip:bob@192.0.2.4:5062");
+        let stamp = stamp();
         let rr = RecordRoute {
             inbound: udp(),
-            token: "t0",
+            stamp: &stamp,
         };
+        let params = format!(
+            "lr;sjr={};sjc=udp-192.0.2.1-5060;sje=tcp-2001:db8::4-40000",
+            stamp.token
+        );
         let same = forward_request(&invite, &target, udp(), Some(rr), "z9hG4bKx").unwrap();
         assert_eq!(
             same.message
                 .headers(HeaderName::RecordRoute)
                 .collect::<Vec<_>>(),
-            ["<sip:198.51.100.1:5060;lr;sjr=t0>"]
+            [format!("<sip:198.51.100.1:5060;{params}>")]
         );
         let across = forward_request(&invite, &target, tcp(), Some(rr), "z9hG4bKx").unwrap();
         assert_eq!(
@@ -466,8 +582,8 @@ Content-Length: 0\r\n\r\n";
                 .headers(HeaderName::RecordRoute)
                 .collect::<Vec<_>>(),
             [
-                "<sip:198.51.100.1:5060;transport=tcp;lr;sjr=t0>",
-                "<sip:198.51.100.1:5060;lr;sjr=t0>"
+                format!("<sip:198.51.100.1:5060;transport=tcp;{params}>"),
+                format!("<sip:198.51.100.1:5060;{params}>")
             ]
         );
     }
@@ -503,7 +619,6 @@ Content-Length: 0\r\n\r\n";
         ));
         let popped = preprocess_routes(&mut loose, &ours).unwrap();
         assert_eq!(popped.len(), 2);
-        assert_eq!(token_of(&popped).as_deref(), Some("abc"));
         assert_eq!(
             loose.headers(HeaderName::Route).collect::<Vec<_>>(),
             ["<sip:next.example.com;lr>"]
@@ -522,7 +637,7 @@ Content-Length: 0\r\n\r\n";
                 ),
         );
         let popped = preprocess_routes(&mut strict, &ours).unwrap();
-        assert_eq!(token_of(&popped).as_deref(), Some("abc"));
+        assert_eq!(popped, ["sip:198.51.100.1:5060;lr;sjr=abc"]);
         assert_eq!(strict.request_uri(), Some("sip:bob@192.0.2.4:5062"));
         assert!(!strict.has(HeaderName::Route));
         // Someone else's Route stays.
@@ -575,17 +690,53 @@ Content-Length: 0\r\n\r\n";
     }
 
     #[test]
-    fn route_tokens_name_the_dialog_in_both_directions() {
+    fn route_stamps_name_the_dialog_in_both_directions_and_cannot_be_changed() {
         let tokens = RouteTokens::default();
-        let t = tokens.token("call-1", "a1");
+        let caller = FlowRef {
+            protocol: Protocol::Udp,
+            addr: "192.0.2.1:5060".parse().unwrap(),
+        };
+        let callee = FlowRef {
+            protocol: Protocol::Ws,
+            addr: "192.0.2.4:40000".parse().unwrap(),
+        };
+        let stamp = tokens.stamp("call-1", "a1", caller, callee);
         let bye_from_callee = parse(
             "BYE sip:alice@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK2\r\n\
 From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>;tag=a1\r\n\
 Call-ID: call-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
         );
-        assert!(tokens.verify(&bye_from_callee, &t));
-        assert!(!tokens.verify(&bye_from_callee, &tokens.token("call-2", "a1")));
-        assert!(!tokens.verify(&bye_from_callee, "0000000000000000"));
-        assert!(!RouteTokens::default().verify(&bye_from_callee, &t));
+        let route = udp().record_route(&stamp);
+        let uri = route.trim_matches(['<', '>']);
+        fn sip(u: &str) -> SipUri<'_> {
+            match Uri::parse(u).unwrap() {
+                Uri::Sip(s) => s,
+                other => panic!("not a SIP URI: {other:?}"),
+            }
+        }
+        assert_eq!(
+            tokens.verify(&bye_from_callee, &sip(uri)),
+            Some(stamp.clone())
+        );
+        assert_eq!(stamp.other_party(callee), Some(caller));
+        assert_eq!(stamp.other_party(caller), Some(callee));
+        assert_eq!(
+            stamp.other_party(FlowRef {
+                protocol: Protocol::Udp,
+                ..callee
+            }),
+            None
+        );
+        // Another key, another dialog, or flows changed: not ours.
+        assert_eq!(
+            RouteTokens::default().verify(&bye_from_callee, &sip(uri)),
+            None
+        );
+        let elsewhere = uri.replace("sje=ws-192.0.2.4-40000", "sje=udp-203.0.113.9-5060");
+        assert_eq!(tokens.verify(&bye_from_callee, &sip(&elsewhere)), None);
+        let other_call = String::from_utf8(bye_from_callee.to_bytes().to_vec())
+            .unwrap()
+            .replace("call-1", "call-2");
+        assert_eq!(tokens.verify(&parse(&other_call), &sip(uri)), None);
     }
 }

@@ -17,6 +17,6 @@ pub mod forward;
 mod run;
 
 pub use context::{Action, BranchFailure, ContextTimers, ResponseContext};
-pub use forward::{Interface, RecordRoute, Refusal, RouteTokens, Target};
+pub use forward::{FlowRef, Interface, RecordRoute, Refusal, RouteStamp, RouteTokens, Target};
 pub(crate) use run::ProxyCall;
 pub use run::ProxyOptions;

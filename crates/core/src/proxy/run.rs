@@ -12,7 +12,7 @@ use sipjet_transaction::TransactionId;
 use sipjet_transport::{Destination, Protocol};
 
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
-use super::forward::{self, Interface, RecordRoute, Refusal, Target};
+use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
 use crate::error::SendError;
 use crate::request::{IncomingRequest, ServerTransaction};
 use crate::send::ClientEvent;
@@ -52,7 +52,9 @@ struct Proxied {
     targets: Vec<Target>,
     sent: Vec<Option<Sent>>,
     inbound: Interface,
-    token: Option<String>,
+    /// With Record-Route: the dialog's Call-ID, the caller's tag and flow,
+    /// which each branch's route stamp is made of.
+    record_route: Option<(String, String, FlowRef)>,
     loop_hash: String,
     /// When the timer task wakes next.
     timer_at: Option<Instant>,
@@ -186,9 +188,19 @@ impl ProxyCall {
                 drop(s);
                 return self.on_event(n, ClientEvent::Failed(SendError::TransportFailed));
             };
-            let record_route = s.token.as_deref().map(|token| RecordRoute {
+            let stamp = s.record_route.as_ref().map(|(call_id, tag, caller)| {
+                let callee = FlowRef {
+                    protocol: dest.protocol,
+                    addr: dest.addr,
+                };
+                self.stack
+                    .inner
+                    .route_tokens
+                    .stamp(call_id, tag, *caller, callee)
+            });
+            let record_route = stamp.as_ref().map(|stamp| RecordRoute {
                 inbound: s.inbound,
-                token,
+                stamp,
             });
             forward::forward_request(
                 request,
@@ -232,6 +244,14 @@ impl ProxyCall {
             Some((Err(e), _)) => tracing::warn!(error = %e, "a CANCEL could not be built"),
             None => {}
         }
+    }
+}
+
+/// The flow a request came on, as a Record-Route stamp names it.
+fn flow_of(request: &IncomingRequest) -> FlowRef {
+    FlowRef {
+        protocol: request.flow.protocol,
+        addr: request.flow.remote,
     }
 }
 
@@ -291,13 +311,32 @@ impl SipStack {
     /// A request that may not be forwarded (Max-Forwards 0, a loop, a
     /// scheme that is not SIP) is answered here (483, 482, 416) and the
     /// reason returned; so is one with no target (480).
+    ///
+    /// The credentials of a request this stack authenticated (its
+    /// Authorization) were for this stack, not for the next hop, and are
+    /// not passed on.
     pub fn proxy(
         &self,
         request: &IncomingRequest,
         targets: Vec<Target>,
         options: &ProxyOptions,
     ) -> Result<(), Refusal> {
-        let mut message = request.message.clone();
+        self.proxy_message(request, request.message.clone(), targets, options)
+    }
+
+    /// [`SipStack::proxy`], forwarding `message` (the request as the
+    /// service changed it: headers removed or added) instead of the
+    /// request as it arrived.
+    pub fn proxy_message(
+        &self,
+        request: &IncomingRequest,
+        mut message: Message,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+    ) -> Result<(), Refusal> {
+        if request.authentication() == Some(crate::CheckAuthResult::Success) {
+            message.remove_header("Authorization");
+        }
         let ours = self.interfaces(request);
         let prepared = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))
@@ -315,14 +354,14 @@ impl SipStack {
             protocol: request.flow.protocol,
             addr: request.flow.local,
         });
-        let token = options.record_route.then(|| {
-            let call_id = message.call_id().unwrap_or_default();
+        let record_route = options.record_route.then(|| {
+            let call_id = message.call_id().unwrap_or_default().to_string();
             let tag = message
                 .from_header()
                 .ok()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default();
-            self.inner.route_tokens.token(call_id, &tag)
+            (call_id, tag, flow_of(request))
         });
         let qs: Vec<Option<u16>> = targets.iter().map(|t| t.q).collect();
         let (ctx, actions) =
@@ -341,7 +380,7 @@ impl SipStack {
                 sent: targets.iter().map(|_| None).collect(),
                 targets,
                 inbound,
-                token,
+                record_route,
                 timer_at: None,
                 invite,
             }),
@@ -368,9 +407,21 @@ impl SipStack {
     ) -> Result<(), Refusal> {
         let mut message = request.message.clone();
         let ours = self.interfaces(request);
-        forward::preprocess_routes(&mut message, &ours)
+        let popped = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
-        let target = Target::new(message.request_uri().unwrap_or_default());
+        // The other party's flow, as the dialog's Record-Route recorded
+        // it: its connection or NAT binding, whatever its Contact says.
+        let flow = self
+            .inner
+            .route_tokens
+            .stamp_of(&request.message, &popped)
+            .and_then(|stamp| stamp.other_party(flow_of(request)))
+            .map(|f| Destination::new(f.protocol, f.addr));
+        let target = Target {
+            uri: message.request_uri().unwrap_or_default().to_string(),
+            destination: flow,
+            ..Target::default()
+        };
         if request.method() != &Method::Ack {
             return self.proxy(
                 request,
@@ -382,18 +433,16 @@ impl SipStack {
             );
         }
         forward::check(&message, &ours)?;
-        let Some(dest) = next_hop_destination(&Target {
-            uri: target.uri.clone(),
-            path: message
-                .headers(HeaderName::Route)
-                .map(str::to_string)
-                .collect(),
-            ..Target::default()
-        }) else {
-            return Err(Refusal::Malformed(
-                "the ACK's next hop is not an address".into(),
-            ));
-        };
+        let dest = target
+            .destination
+            .clone()
+            .or_else(|| {
+                let first_route = message.routes().next().and_then(Result::ok);
+                let hop =
+                    first_route.map_or_else(|| target.uri.clone(), |r| r.uri_str().to_string());
+                crate::send::literal_destination(&hop)
+            })
+            .ok_or_else(|| Refusal::Malformed("the ACK's next hop is not an address".into()))?;
         let outbound = self
             .interface(dest.protocol)
             .ok_or_else(|| Refusal::Malformed(format!("no {} transport", dest.protocol)))?;

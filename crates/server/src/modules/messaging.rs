@@ -7,16 +7,12 @@
 //! target with no reachable contact gets 480.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use sipjet_core::{
-    Handled, IncomingRequest, SendError, ServerTransaction, Service, literal_destination,
-};
+use sipjet_core::{Handled, IncomingRequest, SendError, ServerTransaction, Service, Target};
 use sipjet_message::{HeaderName, Message, Method, SipUri};
-use sipjet_transport::Destination;
 
 use super::extensions::refuse_unsupported;
-use super::reach::destination;
+use super::reach::{target_aors, targets};
 
 use crate::location::LocationStore;
 use crate::model::Model;
@@ -74,20 +70,6 @@ impl MessageRouter {
     pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> MessageRouter {
         MessageRouter { model, store }
     }
-
-    /// The AORs a Request-URI user stands for: an AOR of that name, or an
-    /// endpoint's AORs.
-    fn target_aors(&self, user: &str, host: &str) -> Option<Vec<String>> {
-        for name in [format!("{user}@{host}"), user.to_string()] {
-            if self.model.aor(&name).is_some() {
-                return Some(vec![name]);
-            }
-            if let Some(e) = self.model.endpoint(&name) {
-                return Some(e.aors.clone());
-            }
-        }
-        None
-    }
 }
 
 impl Service for MessageRouter {
@@ -123,7 +105,7 @@ impl Service for MessageRouter {
         else {
             return Handled::No;
         };
-        let Some(aors) = self.target_aors(&user, &sip.host.to_string()) else {
+        let Some(aors) = target_aors(&self.model, &user, &sip.host.to_string()) else {
             let _ = request.reply(404);
             return Handled::Yes;
         };
@@ -132,27 +114,7 @@ impl Service for MessageRouter {
             let _ = request.reply(483);
             return Handled::Yes;
         }
-        let now = SystemTime::now();
-        // Each target: its contact, where to send, and the Path its
-        // REGISTER recorded (RFC 3327), which goes first in the Route.
-        let mut targets: Vec<(String, Destination, Vec<String>)> = Vec::new();
-        for aor in &aors {
-            for b in self.store.bindings(aor, now) {
-                if let Some(d) = destination(b.received.as_deref(), &b.contact) {
-                    targets.push((b.contact, d, b.path));
-                }
-            }
-            for c in self
-                .model
-                .aor(aor)
-                .map(|a| a.contacts.clone())
-                .unwrap_or_default()
-            {
-                if let Some(d) = literal_destination(&c) {
-                    targets.push((c, d, Vec::new()));
-                }
-            }
-        }
+        let targets = targets(&self.model, &*self.store, &aors);
         if targets.is_empty() {
             let _ = request.reply(480);
             return Handled::Yes;
@@ -192,7 +154,14 @@ impl Service for MessageRouter {
             .map(|(r, _)| r)
             .collect();
         template.remove_header("Route");
-        for (contact, dest, path) in targets {
+        for Target {
+            uri: contact,
+            path,
+            destination,
+            ..
+        } in targets
+        {
+            let Some(dest) = destination else { continue };
             let mut forwarded = template.clone();
             for r in path.iter().chain(&routes) {
                 let _ = forwarded.add_header("Route", r);

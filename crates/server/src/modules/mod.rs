@@ -1,5 +1,6 @@
 //! The services the server registers on the core.
 
+pub mod calls;
 pub mod extensions;
 pub mod identity;
 pub mod logger;
@@ -10,6 +11,7 @@ pub mod qualify;
 pub mod reach;
 pub mod registrar;
 
+pub use calls::{CallLog, CallRouter};
 pub use identity::SenderIdentity;
 pub use logger::SipLogger;
 pub use messaging::MessageRouter;

@@ -11,8 +11,10 @@ use sipjet_message::{HeaderName, Method};
 use super::extensions::refuse_unsupported;
 use crate::model::Model;
 
-/// The methods sipjet serves.
-pub const ALLOW: &str = "OPTIONS, REGISTER, MESSAGE, ACK, CANCEL";
+/// The methods sipjet serves: its own (OPTIONS, REGISTER), and those its
+/// services route between its users (MESSAGE, calls and what happens in
+/// them).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, UPDATE, INFO, PRACK, REFER, NOTIFY, SUBSCRIBE";
 /// Bodies sipjet takes (in MESSAGE).
 pub const ACCEPT: &str = "text/plain, application/sdp, */*";
 

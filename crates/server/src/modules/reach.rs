@@ -1,13 +1,66 @@
-//! How the server reaches a registered contact: over the flow its
+//! How the server reaches the users it serves: which AORs a Request-URI
+//! names, their contacts as targets, and each contact over the flow its
 //! REGISTER came on (so that a client behind NAT, or on a connection it
 //! opened, is reached), else at the address its URI names. What the
 //! registrar stored decides it, and every module that sends to contacts
-//! (messaging, qualify) asks here.
+//! (messaging, calls, qualify) asks here.
 
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
-use sipjet_core::literal_destination;
+use sipjet_core::{Target, literal_destination};
 use sipjet_transport::{Destination, Protocol};
+
+use crate::location::LocationStore;
+use crate::model::Model;
+
+/// The AORs a Request-URI user (at `host`) stands for: an AOR named
+/// `user@host` or `user`, or the AORs of an endpoint of that name.
+pub fn target_aors(model: &Model, user: &str, host: &str) -> Option<Vec<String>> {
+    for name in [format!("{user}@{host}"), user.to_string()] {
+        if model.aor(&name).is_some() {
+            return Some(vec![name]);
+        }
+        if let Some(e) = model.endpoint(&name) {
+            return Some(e.aors.clone());
+        }
+    }
+    None
+}
+
+/// The contacts of `aors` as targets: the registered ones (reached over
+/// their flow, through their Path, with their `q`) and the configured
+/// ones of each AOR (`contact =`), as far as they can be reached.
+pub fn targets(model: &Model, store: &dyn LocationStore, aors: &[String]) -> Vec<Target> {
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for aor in aors {
+        for b in store.bindings(aor, now) {
+            if let Some(d) = destination(b.received.as_deref(), &b.contact) {
+                out.push(Target {
+                    uri: b.contact,
+                    path: b.path,
+                    q: b.q,
+                    destination: Some(d),
+                });
+            }
+        }
+        for c in model
+            .aor(aor)
+            .map(|a| a.contacts.clone())
+            .unwrap_or_default()
+        {
+            if let Some(d) = literal_destination(&c) {
+                out.push(Target {
+                    uri: c,
+                    destination: Some(d),
+                    ..Target::default()
+                });
+            }
+        }
+    }
+    out
+}
 
 /// Where requests to a contact go: `received` (`proto:ip:port`, the flow
 /// its REGISTER came on) when there is one, else its URI.
