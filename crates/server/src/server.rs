@@ -277,7 +277,14 @@ impl Server {
         let _ = stack.register_service(Arc::new(CallRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
-            sipjet_core::ProxyOptions::default(),
+            sipjet_core::ProxyOptions {
+                record_route: true,
+                timers: sipjet_core::ContextTimers {
+                    timer_c: model.config.system.timer_c,
+                    // RFC 3261 §9.1: 64×T1 for a cancelled branch's answer.
+                    cancel_wait: model.config.system.timer_t1 * 64,
+                },
+            },
             Arc::clone(&calls),
         )));
         stack.start().await?;

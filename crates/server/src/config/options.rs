@@ -183,6 +183,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("system", "type"),
     takes("system", "timer_t1"),
     takes("system", "timer_b"),
+    // sipjet's own: Timer C of the calls it proxies.
+    takes("system", "timer_c"),
     fixed(
         "system",
         "compact_headers",

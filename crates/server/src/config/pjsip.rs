@@ -291,6 +291,10 @@ pub struct SystemConf {
     pub timer_t1: Duration,
     /// `timer_b` (default 32000 ms).
     pub timer_b: Duration,
+    /// `timer_c` (sipjet's own, default 181000 ms): how long a proxied
+    /// INVITE may ring at one contact before it is cancelled (RFC 3261
+    /// §16.6 step 11: more than 3 minutes; Kamailio's `fr_inv_timer`).
+    pub timer_c: Duration,
     /// `compact_headers` (default no).
     pub compact_headers: bool,
     /// `threadpool_initial_size` (default 0).
@@ -308,6 +312,7 @@ impl Default for SystemConf {
         SystemConf {
             timer_t1: Duration::from_millis(500),
             timer_b: Duration::from_millis(32_000),
+            timer_c: Duration::from_millis(181_000),
             compact_headers: false,
             threadpool_initial_size: 0,
             threadpool_auto_increment: 5,
@@ -1075,6 +1080,11 @@ fn system(r: &mut Reader, s: &RawSection) -> SystemConf {
                 c.timer_b = r
                     .value(s, o, |v| value::millis(v, 500, 600_000))
                     .unwrap_or(c.timer_b)
+            }
+            "timer_c" => {
+                c.timer_c = r
+                    .value(s, o, |v| value::millis(v, 100, 3_600_000))
+                    .unwrap_or(c.timer_c)
             }
             "compact_headers" => {
                 c.compact_headers = r.value(s, o, value::boolean).unwrap_or(c.compact_headers)
