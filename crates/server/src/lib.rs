@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod default_config;
+pub mod digest;
 pub mod identify;
 pub mod location;
 pub mod model;

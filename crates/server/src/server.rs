@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use sipjet_core::{PoolConfig, SipStack, StackConfig};
+use sipjet_core::{IdentifyMethod, PoolConfig, SipStack, StackConfig};
 use sipjet_transaction::TimerConfig;
-use sipjet_transport::{
-    ListenerConfig, Protocol, TlsClientConfig, TlsServerConfig, TransportConfig,
-};
+use sipjet_transport::{ListenerConfig, TlsClientConfig, TlsServerConfig, TransportConfig};
 
 use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
 use crate::auth::DigestAuthenticator;
-use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, TransportProtocol};
+use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
@@ -89,16 +87,9 @@ fn listener(
     t: &TransportConf,
     bind_override: Option<SocketAddr>,
 ) -> Result<ListenerConfig, ServerError> {
-    let protocol = match t.protocol {
-        TransportProtocol::Udp => Protocol::Udp,
-        TransportProtocol::Tcp => Protocol::Tcp,
-        TransportProtocol::Tls => Protocol::Tls,
-        TransportProtocol::Ws => Protocol::Ws,
-        TransportProtocol::Wss => Protocol::Wss,
-    };
-    let mut l = ListenerConfig::new(protocol, bind_override.unwrap_or(t.bind));
+    let mut l = ListenerConfig::new(t.protocol, bind_override.unwrap_or(t.bind));
     l.allowed_origins = t.allowed_origins.clone();
-    if protocol.is_secure() {
+    if t.protocol.is_secure() {
         let (Some(cert), Some(key)) = (&t.cert_file, &t.priv_key_file) else {
             return Err(ServerError::Tls {
                 name: t.name.clone(),
@@ -242,7 +233,7 @@ impl Server {
                     by_ip.resolve_hosts(IDENTIFY_REFRESH).await;
                     let _ = stack.register_endpoint_identifier(by_ip);
                 }
-                IdentifyMethod::Header | IdentifyMethod::Anonymous => {
+                IdentifyMethod::Header => {
                     tracing::warn!(
                         ?method,
                         "endpoint_identifier_order: this method is not supported and is skipped"

@@ -15,7 +15,7 @@ use sipjet_message::Message;
 use sipjet_server::admin::client::{AdminClient, ClientError, Reply};
 use sipjet_server::admin::views::View;
 use sipjet_server::admin::{AdminError, AdminListener, AdminOptions};
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
 use support::{Client, Digest, Request, offer_of, start};
 

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use sipjet_message::Message;
-use sipjet_server::auth::digest::{DigestAlgorithm, ha1};
 use sipjet_server::default_config::DEFAULT_CONFIG;
+use sipjet_server::digest::{DigestAlgorithm, ha1};
 use sipjet_server::modules::options::{ACCEPT, ALLOW};
 use support::{Client, Digest, Offer, Request, form, offer_of, offers, start, to_tag};
 

@@ -8,7 +8,7 @@ mod support;
 
 use common_e2e::{Agent, Run, bindings, bound_contacts, listed_contacts, seconds_left, start};
 use sipjet_message::{HeaderName, Method};
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_server::digest::DigestAlgorithm;
 use sipjet_testkit::free_port;
 use support::{Client, Digest, Request, offer_of};
 

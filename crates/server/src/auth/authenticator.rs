@@ -25,9 +25,9 @@ use sipjet_core::{AuthOutcome, Authenticator, DigestChallenge, Endpoint, Incomin
 use sipjet_message::{AuthValue, Method};
 use subtle::ConstantTimeEq;
 
-use super::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use super::nonce::{NonceCheck, Nonces};
 use crate::config::pjsip::{AuthConf, AuthType};
+use crate::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind};
 

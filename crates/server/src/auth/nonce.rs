@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::digest::hex;
+use crate::digest::hex;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sipjet_message::{Message, generate};
-use sipjet_server::auth::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use sipjet_server::config::pjsip;
+use sipjet_server::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
 use sipjet_transport::Protocol;
