@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use sipjet_core::{IdentifyMethod, PoolConfig, SipStack, StackConfig};
-use sipjet_transaction::TimerConfig;
-use sipjet_transport::{ListenerConfig, TlsClientConfig, TlsServerConfig, TransportConfig};
+use sipjet_core::{
+    IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
+    TransportConfig,
+    transport::{TlsClientConfig, TlsServerConfig},
+};
 
 use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
 use crate::auth::DigestAuthenticator;

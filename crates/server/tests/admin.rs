@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sipjet_message::Message;
+use sipjet_core::Message;
 use sipjet_server::admin::client::{AdminClient, ClientError, Reply};
 use sipjet_server::admin::views::View;
 use sipjet_server::admin::{AdminError, AdminListener, AdminOptions};

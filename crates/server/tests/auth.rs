@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sipjet_message::Message;
+use sipjet_core::Message;
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::digest::{DigestAlgorithm, ha1};
 use sipjet_server::modules::options::{ACCEPT, ALLOW};
@@ -661,7 +661,7 @@ async fn answers_without_qop_for_another_uri_or_replayed_fail() {
         assert_eq!(wire.ask(&right).await.status(), Some(200));
         let mut other_port = Wire::connect(transport, "127.0.0.1", &server).await;
         let mut replay = right.clone();
-        replay.branch = sipjet_message::generate::branch();
+        replay.branch = sipjet_core::message::generate::branch();
         replay.extra[0] = "Contact: <sip:evil@127.0.0.1:7777>".into();
         assert_401(&other_port.ask(&replay).await);
         let contacts: Vec<_> = bound().into_iter().map(|b| b.contact).collect();

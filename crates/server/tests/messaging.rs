@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use common_e2e::sipp_log::{self, Direction, Logged};
 use common_e2e::{Agent, Background, Run, start, transcript, wait_for_bindings};
-use sipjet_message::{HeaderName, Message, Method};
+use sipjet_core::{HeaderName, Message, Method};
 use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
 use sipjet_testkit::free_port;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sipjet_message::Message;
+use sipjet_core::Message;
 use sipjet_server::config::pjsip;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common_e2e::Scratch;
-use sipjet_message::{HeaderName, Message, generate};
+use sipjet_core::{HeaderName, Message, message::generate};
 use sipjet_testkit::{free_port, require_tool};
 
 /// The address the built-in default configuration listens on.

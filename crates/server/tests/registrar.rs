@@ -7,7 +7,7 @@ mod common_e2e;
 mod support;
 
 use common_e2e::{Agent, Run, bindings, bound_contacts, listed_contacts, seconds_left, start};
-use sipjet_message::{HeaderName, Method};
+use sipjet_core::{HeaderName, Method};
 use sipjet_server::digest::DigestAlgorithm;
 use sipjet_testkit::free_port;
 use support::{Client, Digest, Request, offer_of};

@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sipjet_message::Message;
+use sipjet_core::{
+    Destination, ListenerConfig, Message, Protocol, TransportConfig,
+    transport::{Incoming, TlsServerConfig, TransportError, Transports, response_destination},
+};
 use sipjet_server::config::pjsip;
 use sipjet_server::model::Model;
 use sipjet_server::modules::qualify::Status;
 use sipjet_server::server::{Server, ServerError, ServerOptions, stack_config};
-use sipjet_transport::{
-    Destination, Incoming, ListenerConfig, Protocol, TlsServerConfig, TransportConfig,
-    TransportError, Transports, response_destination,
-};
 
 /// How long a test waits for something that should happen.
 const PATIENCE: Duration = Duration::from_secs(10);

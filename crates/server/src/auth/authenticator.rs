@@ -21,8 +21,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sipjet_core::{AuthOutcome, Authenticator, DigestChallenge, Endpoint, IncomingRequest};
-use sipjet_message::{AuthValue, Method};
+use sipjet_core::{
+    AuthOutcome, Authenticator, DigestChallenge, Endpoint, IncomingRequest, Method,
+    message::AuthValue,
+};
 use subtle::ConstantTimeEq;
 
 use super::nonce::{NonceCheck, Nonces};
@@ -289,7 +291,7 @@ fn same_uri(uri: &str, request: &IncomingRequest) -> bool {
     };
     uri == request_uri
         || matches!(
-            (sipjet_message::Uri::parse(uri), sipjet_message::Uri::parse(request_uri)),
+            (sipjet_core::message::Uri::parse(uri), sipjet_core::message::Uri::parse(request_uri)),
             (Ok(a), Ok(b)) if a.equivalent(&b)
         )
 }

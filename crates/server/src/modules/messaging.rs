@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sipjet_core::{
-    Handled, IncomingRequest, SendError, ServerTransaction, Service, literal_destination,
+    Destination, Handled, HeaderName, IncomingRequest, Message, Method, SendError,
+    ServerTransaction, Service, literal_destination, message::SipUri,
 };
-use sipjet_message::{HeaderName, Message, Method, SipUri};
-use sipjet_transport::Destination;
 
 use super::extensions::refuse_unsupported;
 use super::reach::destination;

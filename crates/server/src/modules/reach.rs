@@ -6,8 +6,7 @@
 
 use std::net::SocketAddr;
 
-use sipjet_core::literal_destination;
-use sipjet_transport::{Destination, Protocol};
+use sipjet_core::{Destination, Protocol, literal_destination};
 
 /// Where requests to a contact go: `received` (`proto:ip:port`, the flow
 /// its REGISTER came on) when there is one, else its URI.

@@ -10,8 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sipjet_core::{Handled, IncomingRequest, ServerTransaction, Service};
-use sipjet_message::{Contact, HeaderName, Message, Method, Uri};
+use sipjet_core::{
+    Handled, HeaderName, IncomingRequest, Message, Method, ServerTransaction, Service,
+    message::{Contact, Uri},
+};
 
 use super::extensions::unsupported;
 use crate::config::pjsip::AorConf;
@@ -125,7 +127,7 @@ impl Registrar {
                 q: c.q(),
                 instance_id: params
                     .value("+sip.instance")
-                    .map(|v| sipjet_message::unquote(v).into_owned()),
+                    .map(|v| sipjet_core::message::unquote(v).into_owned()),
                 reg_id: params.value("reg-id").and_then(|v| v.parse().ok()),
             });
         }
@@ -404,7 +406,7 @@ mod tests {
     fn dates_and_contacts() {
         let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(httpdate(t), "Wed, 18 Nov 2026 11:06:40 GMT");
-        assert!(sipjet_message::check_date(&httpdate(SystemTime::now())).is_ok());
+        assert!(sipjet_core::message::check_date(&httpdate(SystemTime::now())).is_ok());
         assert!(!same_contact(
             "sip:alice@192.0.2.1:5060",
             "sip:alice@192.0.2.1:5060;transport=udp"

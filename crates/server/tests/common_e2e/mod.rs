@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use sipjet_message::{Contact, HeaderName, Message, Method};
+use sipjet_core::{HeaderName, Message, Method, Protocol, message::Contact};
 use sipjet_server::config::pjsip;
 use sipjet_server::location::Binding;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
 use sipjet_testkit::{Sipp, SippOutcome, SippProcess, free_port, scenarios_dir};
-use sipjet_transport::Protocol;
 
 use sipp_log::{Direction, Logged};
 

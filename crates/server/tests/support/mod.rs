@@ -11,12 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sipjet_message::{Message, generate};
+use sipjet_core::{Message, Protocol, message::generate};
 use sipjet_server::config::pjsip;
 use sipjet_server::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
-use sipjet_transport::Protocol;
 use tokio::net::UdpSocket;
 
 /// How long a test waits for an answer before it fails.
@@ -520,18 +519,18 @@ impl Wire {
                 Message::parse(buf[..n].to_vec()).unwrap()
             }
             Link::Tcp(tcp, pending) => loop {
-                let limits = sipjet_message::framing::FrameLimits::default();
-                match sipjet_message::framing::frame(pending, &limits).unwrap() {
-                    sipjet_message::framing::Frame::Message { len, .. } => {
+                let limits = sipjet_core::message::framing::FrameLimits::default();
+                match sipjet_core::message::framing::frame(pending, &limits).unwrap() {
+                    sipjet_core::message::framing::Frame::Message { len, .. } => {
                         let rest = pending.split_off(len);
                         let whole = std::mem::replace(pending, rest);
                         return Message::parse(whole).unwrap();
                     }
-                    sipjet_message::framing::Frame::Ping(n)
-                    | sipjet_message::framing::Frame::Pong(n) => {
+                    sipjet_core::message::framing::Frame::Ping(n)
+                    | sipjet_core::message::framing::Frame::Pong(n) => {
                         pending.drain(..n);
                     }
-                    sipjet_message::framing::Frame::NeedMore => {
+                    sipjet_core::message::framing::Frame::NeedMore => {
                         let mut buf = [0u8; 4096];
                         let n = tcp.read(&mut buf).await.unwrap();
                         assert!(n > 0, "the server closed the connection");
