@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+mod date;
 pub mod default_config;
 pub mod digest;
 pub mod identify;

@@ -13,7 +13,6 @@ use sipjet_core::{
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
-use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
 use crate::auth::DigestAuthenticator;
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
@@ -67,7 +66,10 @@ pub struct ServerOptions {
     pub location_db: Option<PathBuf>,
 }
 
-/// A running server.
+/// A running server: the stack and what its modules share, which the
+/// admin interface reads ([`crate::admin::start`]). Cloning it gives
+/// another handle on the same server.
+#[derive(Clone)]
 pub struct Server {
     /// The stack.
     pub stack: SipStack,
@@ -290,12 +292,6 @@ impl Server {
             contact_status,
             messages,
         })
-    }
-
-    /// Starts the admin interface (the HTTP JSON API and the metrics) of
-    /// this server; it serves until the returned listener is dropped.
-    pub async fn start_admin(&self, options: AdminOptions) -> Result<AdminListener, AdminError> {
-        crate::admin::start(AdminState::of(self), options).await
     }
 
     /// Stops taking requests, finishes queued work (at most 5 s), closes.

@@ -95,10 +95,12 @@ struct Running {
 async fn running() -> Running {
     let peer = answering_peer().await;
     let (server, sip) = start(&conf(peer)).await;
-    let admin = server
-        .start_admin(AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap())
-        .await
-        .unwrap();
+    let admin = sipjet_server::admin::start(
+        &server,
+        AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+    )
+    .await
+    .unwrap();
     let http = AdminClient::new(admin.local_addr(), None);
     Running {
         server,
@@ -393,7 +395,7 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
         bind: anywhere,
         token: None,
     };
-    let refused = r.server.start_admin(unchecked).await;
+    let refused = sipjet_server::admin::start(&r.server, unchecked).await;
     assert!(
         matches!(refused, Err(AdminError::TokenRequired(_))),
         "refused"
@@ -402,7 +404,9 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
     // A peer on loopback needs no token, even when one is configured.
     let with_token =
         AdminOptions::new("127.0.0.1:0".parse().unwrap(), Some("t0ken".into())).unwrap();
-    let listener = r.server.start_admin(with_token).await.unwrap();
+    let listener = sipjet_server::admin::start(&r.server, with_token)
+        .await
+        .unwrap();
     let local = AdminClient::new(listener.local_addr(), None);
     assert_eq!(local.get("/api/logger").await.unwrap().status, 200);
     // Dropped, it stops listening.
@@ -435,7 +439,7 @@ async fn by_hand(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
     request.extend_from_slice(body);
     stream.write_all(&request).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(support::PATIENCE, stream.read_to_end(&mut answer))
+    tokio::time::timeout(sipjet_testkit::PATIENCE, stream.read_to_end(&mut answer))
         .await
         .expect("an answer in time")
         .unwrap();
@@ -597,7 +601,9 @@ async fn a_browser_cannot_be_made_to_use_the_interface() {
 async fn the_token_holder_may_use_a_dns_name() {
     let r = running().await;
     let options = AdminOptions::new("127.0.0.1:0".parse().unwrap(), Some("t0ken".into())).unwrap();
-    let listener = r.server.start_admin(options).await.unwrap();
+    let listener = sipjet_server::admin::start(&r.server, options)
+        .await
+        .unwrap();
     let addr = listener.local_addr();
     let named = format!("Host: admin.example:{}\r\n", addr.port());
     let bearer = "Authorization: Bearer t0ken\r\n";

@@ -10,7 +10,7 @@
 //!
 //! These tests need 127.0.0.1:5060, so they run one at a time.
 
-mod common_e2e;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -18,9 +18,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common_e2e::Scratch;
 use sipjet_core::{HeaderName, Message, message::generate};
 use sipjet_testkit::{free_port, require_tool};
+use support::Scratch;
 
 /// The address the built-in default configuration listens on.
 const SERVER: &str = "127.0.0.1:5060";
