@@ -8,7 +8,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sipjet_core::Message;
@@ -17,6 +16,7 @@ use sipjet_server::admin::views::View;
 use sipjet_server::admin::{AdminError, AdminListener, AdminOptions};
 use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
+use sipjet_testkit::wait_until;
 use support::{Client, Digest, Request, offer_of, start};
 
 /// alice registers; gw has a static contact that is qualified every
@@ -187,15 +187,16 @@ async fn every_route_shows_the_running_server() {
     assert_eq!(aors[1]["registered_contacts"], 0);
     assert_eq!(aors[1]["static_contacts"].as_array().unwrap().len(), 1);
 
-    // The static contact is qualified within a few seconds.
-    let mut contacts = get_json(&r.http, "/api/contacts").await;
-    for _ in 0..100 {
-        if contacts[1]["status"] == "reachable" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        contacts = get_json(&r.http, "/api/contacts").await;
-    }
+    // The static contact is qualified within a second or so.
+    let gw_contact = &r.server.model.aor("gw").unwrap().contacts[0];
+    wait_until("gw's static contact to answer qualify", || {
+        r.server
+            .contact_status
+            .get("gw", gw_contact)
+            .is_some_and(|s| s.reachable)
+    })
+    .await;
+    let contacts = get_json(&r.http, "/api/contacts").await;
     let alice = &contacts[0];
     assert_eq!(alice["aor"], "alice");
     assert_eq!(alice["contact"], format!("sip:alice@{}", client.addr));
@@ -410,19 +411,16 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
     let local = AdminClient::new(listener.local_addr(), None);
     assert_eq!(local.get("/api/logger").await.unwrap().status, 200);
     // Dropped, it stops listening.
+    let addr = listener.local_addr();
     drop(listener);
-    let mut stopped = false;
-    for _ in 0..50 {
-        if matches!(
-            local.get("/api/logger").await,
-            Err(ClientError::Unreachable { .. })
-        ) {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(stopped);
+    wait_until("the dropped admin listener to close", || {
+        std::net::TcpStream::connect(addr).is_err()
+    })
+    .await;
+    assert!(matches!(
+        local.get("/api/logger").await,
+        Err(ClientError::Unreachable { .. })
+    ));
 }
 
 /// One HTTP/1.1 exchange written by hand, so that a test can send what a

@@ -28,7 +28,7 @@ use sipjet_server::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use sipjet_server::location::Binding;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
-use sipjet_testkit::PATIENCE;
+use sipjet_testkit::{PATIENCE, within_patience};
 use tokio::net::UdpSocket;
 
 /// A server running `conf` (a pjsip.conf text) in this process, every
@@ -87,6 +87,13 @@ impl Scratch {
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+
+    /// A file of the folder, written with `text`.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
 }
 
 impl Drop for Scratch {
@@ -137,16 +144,13 @@ pub fn seconds_left(binding: &Binding) -> u64 {
 }
 
 /// Waits until `aor` has `count` bindings; false if it does not within
-/// [`PATIENCE`].
+/// the patience (the caller says what went wrong).
 pub async fn wait_for_bindings(server: &Server, aor: &str, count: usize) -> bool {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while std::time::Instant::now() < deadline {
-        if server.location.bindings(aor, SystemTime::now()).len() == count {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
+    within_patience(|| {
+        (server.location.bindings(aor, SystemTime::now()).len() == count).then_some(())
+    })
+    .await
+    .is_some()
 }
 
 /// One out-of-dialog request, kept so that it can be sent again with
