@@ -13,7 +13,7 @@ use sipjet_core::{
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
-use crate::auth::DigestAuthenticator;
+use crate::auth::{DigestAuthenticator, NonceClock};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
@@ -64,6 +64,9 @@ pub struct ServerOptions {
     pub bind_override: Option<SocketAddr>,
     /// Where registrations are kept; `None` keeps them in memory only.
     pub location_db: Option<PathBuf>,
+    /// The clock the digest authenticator's nonces are issued and checked
+    /// by (the system's by default).
+    pub nonce_clock: NonceClock,
 }
 
 /// A running server: the stack and what its modules share, which the
@@ -248,8 +251,10 @@ impl Server {
         let _ = stack.register_endpoint_identifier(Arc::new(CountUnidentified::new(Arc::clone(
             &unidentified,
         ))));
-        let _ =
-            stack.register_authenticator(Arc::new(DigestAuthenticator::new(Arc::clone(&model))));
+        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::new(
+            Arc::clone(&model),
+            options.nonce_clock.clone(),
+        )));
         let messages = Arc::new(MessageCounters::new());
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));

@@ -5,3 +5,4 @@ pub mod authenticator;
 pub mod nonce;
 
 pub use authenticator::DigestAuthenticator;
+pub use nonce::NonceClock;

@@ -35,13 +35,18 @@ use tokio::net::UdpSocket;
 /// transport on an ephemeral port of 127.0.0.1, bindings in memory; and
 /// its UDP address.
 pub async fn start(conf: &str) -> (Server, SocketAddr) {
+    start_with(conf, ServerOptions::default()).await
+}
+
+/// [`start`] with `options` (but the bind address).
+pub async fn start_with(conf: &str, options: ServerOptions) -> (Server, SocketAddr) {
     let report = pjsip::from_str("test.conf", conf);
     assert!(report.is_ok(), "{:?}", report.errors);
     let server = Server::start(
         Arc::new(Model::new(report.config)),
         ServerOptions {
             bind_override: Some("127.0.0.1:0".parse().unwrap()),
-            ..ServerOptions::default()
+            ..options
         },
     )
     .await
