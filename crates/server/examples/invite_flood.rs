@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sipjet_core::Protocol;
 use sipjet_server::config::pjsip;
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
-use sipjet_transport::Protocol;
 use tokio::net::UdpSocket;
 
 /// How long answers are counted after the last INVITE.

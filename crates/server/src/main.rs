@@ -267,7 +267,7 @@ fn main() -> ExitCode {
                     }
                 };
                 let admin_listener = match admin {
-                    Some(options) => match server.start_admin(options).await {
+                    Some(options) => match sipjet_server::admin::start(&server, options).await {
                         Ok(l) => Some(l),
                         Err(e) => {
                             eprintln!("cannot start: {e}");

@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sipjet_core::{Endpoint, IdentifyMethod as CoreIdentify};
+use sipjet_core::Endpoint;
 
-use crate::config::pjsip::{
-    AorConf, AuthConf, DigestAlgorithm, EndpointConf, IdentifyMethod, PjsipConfig,
-};
+use crate::config::pjsip::{AorConf, AuthConf, EndpointConf, PjsipConfig};
+use crate::digest::DigestAlgorithm;
 
 /// The configuration, indexed.
 pub struct Model {
@@ -25,16 +24,6 @@ pub struct Model {
     pub artificial_algorithms: Vec<DigestAlgorithm>,
 }
 
-fn core_method(m: IdentifyMethod) -> Option<CoreIdentify> {
-    match m {
-        IdentifyMethod::Username => Some(CoreIdentify::Username),
-        IdentifyMethod::AuthUsername => Some(CoreIdentify::AuthUsername),
-        IdentifyMethod::Ip => Some(CoreIdentify::Ip),
-        IdentifyMethod::Header => Some(CoreIdentify::Header),
-        IdentifyMethod::Anonymous => None,
-    }
-}
-
 fn endpoint_of(e: &EndpointConf) -> Endpoint {
     Endpoint {
         aors: e.aors.clone(),
@@ -42,11 +31,7 @@ fn endpoint_of(e: &EndpointConf) -> Endpoint {
         outbound_auths: e.outbound_auth.clone(),
         transport: e.transport.clone(),
         context: e.context.clone(),
-        identify_by: e
-            .identify_by
-            .iter()
-            .filter_map(|m| core_method(*m))
-            .collect(),
+        identify_by: e.identify_by.clone(),
         from_user: e.from_user.clone(),
         from_domain: e.from_domain.clone(),
         allow_unauthenticated_options: e.allow_unauthenticated_options,

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use sipjet_core::{PoolConfig, SipStack, StackConfig};
-use sipjet_transaction::TimerConfig;
-use sipjet_transport::{
-    ListenerConfig, Protocol, TlsClientConfig, TlsServerConfig, TransportConfig,
+use sipjet_core::{
+    IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
+    TransportConfig,
+    transport::{TlsClientConfig, TlsServerConfig},
 };
 
-use crate::admin::{AdminError, AdminListener, AdminOptions, AdminState};
-use crate::auth::DigestAuthenticator;
-use crate::config::pjsip::{IdentifyMethod, PjsipConfig, TransportConf, TransportProtocol};
+use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
@@ -67,9 +66,15 @@ pub struct ServerOptions {
     pub bind_override: Option<SocketAddr>,
     /// Where registrations are kept; `None` keeps them in memory only.
     pub location_db: Option<PathBuf>,
+    /// The clock the digest authenticator's nonces are issued and checked
+    /// by (the system's by default).
+    pub nonce_clock: NonceClock,
 }
 
-/// A running server.
+/// A running server: the stack and what its modules share, which the
+/// admin interface reads ([`crate::admin::start`]). Cloning it gives
+/// another handle on the same server.
+#[derive(Clone)]
 pub struct Server {
     /// The stack.
     pub stack: SipStack,
@@ -93,16 +98,9 @@ fn listener(
     t: &TransportConf,
     bind_override: Option<SocketAddr>,
 ) -> Result<ListenerConfig, ServerError> {
-    let protocol = match t.protocol {
-        TransportProtocol::Udp => Protocol::Udp,
-        TransportProtocol::Tcp => Protocol::Tcp,
-        TransportProtocol::Tls => Protocol::Tls,
-        TransportProtocol::Ws => Protocol::Ws,
-        TransportProtocol::Wss => Protocol::Wss,
-    };
-    let mut l = ListenerConfig::new(protocol, bind_override.unwrap_or(t.bind));
+    let mut l = ListenerConfig::new(t.protocol, bind_override.unwrap_or(t.bind));
     l.allowed_origins = t.allowed_origins.clone();
-    if protocol.is_secure() {
+    if t.protocol.is_secure() {
         let (Some(cert), Some(key)) = (&t.cert_file, &t.priv_key_file) else {
             return Err(ServerError::Tls {
                 name: t.name.clone(),
@@ -246,7 +244,7 @@ impl Server {
                     by_ip.resolve_hosts(IDENTIFY_REFRESH).await;
                     let _ = stack.register_endpoint_identifier(by_ip);
                 }
-                IdentifyMethod::Header | IdentifyMethod::Anonymous => {
+                IdentifyMethod::Header => {
                     tracing::warn!(
                         ?method,
                         "endpoint_identifier_order: this method is not supported and is skipped"
@@ -257,8 +255,10 @@ impl Server {
         let _ = stack.register_endpoint_identifier(Arc::new(CountUnidentified::new(Arc::clone(
             &unidentified,
         ))));
-        let _ =
-            stack.register_authenticator(Arc::new(DigestAuthenticator::new(Arc::clone(&model))));
+        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::new(
+            Arc::clone(&model),
+            options.nonce_clock.clone(),
+        )));
         let messages = Arc::new(MessageCounters::new());
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
@@ -316,12 +316,6 @@ impl Server {
             messages,
             calls,
         })
-    }
-
-    /// Starts the admin interface (the HTTP JSON API and the metrics) of
-    /// this server; it serves until the returned listener is dropped.
-    pub async fn start_admin(&self, options: AdminOptions) -> Result<AdminListener, AdminError> {
-        crate::admin::start(AdminState::of(self), options).await
     }
 
     /// Stops taking requests, finishes queued work (at most 5 s), closes.

@@ -8,15 +8,15 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use sipjet_message::Message;
+use sipjet_core::Message;
 use sipjet_server::admin::client::{AdminClient, ClientError, Reply};
 use sipjet_server::admin::views::View;
 use sipjet_server::admin::{AdminError, AdminListener, AdminOptions};
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
+use sipjet_testkit::wait_until;
 use support::{Client, Digest, Request, offer_of, start};
 
 /// alice registers; gw has a static contact that is qualified every
@@ -95,10 +95,12 @@ struct Running {
 async fn running() -> Running {
     let peer = answering_peer().await;
     let (server, sip) = start(&conf(peer)).await;
-    let admin = server
-        .start_admin(AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap())
-        .await
-        .unwrap();
+    let admin = sipjet_server::admin::start(
+        &server,
+        AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+    )
+    .await
+    .unwrap();
     let http = AdminClient::new(admin.local_addr(), None);
     Running {
         server,
@@ -185,15 +187,16 @@ async fn every_route_shows_the_running_server() {
     assert_eq!(aors[1]["registered_contacts"], 0);
     assert_eq!(aors[1]["static_contacts"].as_array().unwrap().len(), 1);
 
-    // The static contact is qualified within a few seconds.
-    let mut contacts = get_json(&r.http, "/api/contacts").await;
-    for _ in 0..100 {
-        if contacts[1]["status"] == "reachable" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        contacts = get_json(&r.http, "/api/contacts").await;
-    }
+    // The static contact is qualified within a second or so.
+    let gw_contact = &r.server.model.aor("gw").unwrap().contacts[0];
+    wait_until("gw's static contact to answer qualify", || {
+        r.server
+            .contact_status
+            .get("gw", gw_contact)
+            .is_some_and(|s| s.reachable)
+    })
+    .await;
+    let contacts = get_json(&r.http, "/api/contacts").await;
     let alice = &contacts[0];
     assert_eq!(alice["aor"], "alice");
     assert_eq!(alice["contact"], format!("sip:alice@{}", client.addr));
@@ -393,7 +396,7 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
         bind: anywhere,
         token: None,
     };
-    let refused = r.server.start_admin(unchecked).await;
+    let refused = sipjet_server::admin::start(&r.server, unchecked).await;
     assert!(
         matches!(refused, Err(AdminError::TokenRequired(_))),
         "refused"
@@ -402,23 +405,22 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
     // A peer on loopback needs no token, even when one is configured.
     let with_token =
         AdminOptions::new("127.0.0.1:0".parse().unwrap(), Some("t0ken".into())).unwrap();
-    let listener = r.server.start_admin(with_token).await.unwrap();
+    let listener = sipjet_server::admin::start(&r.server, with_token)
+        .await
+        .unwrap();
     let local = AdminClient::new(listener.local_addr(), None);
     assert_eq!(local.get("/api/logger").await.unwrap().status, 200);
     // Dropped, it stops listening.
+    let addr = listener.local_addr();
     drop(listener);
-    let mut stopped = false;
-    for _ in 0..50 {
-        if matches!(
-            local.get("/api/logger").await,
-            Err(ClientError::Unreachable { .. })
-        ) {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(stopped);
+    wait_until("the dropped admin listener to close", || {
+        std::net::TcpStream::connect(addr).is_err()
+    })
+    .await;
+    assert!(matches!(
+        local.get("/api/logger").await,
+        Err(ClientError::Unreachable { .. })
+    ));
 }
 
 /// One HTTP/1.1 exchange written by hand, so that a test can send what a
@@ -435,7 +437,7 @@ async fn by_hand(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
     request.extend_from_slice(body);
     stream.write_all(&request).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(support::PATIENCE, stream.read_to_end(&mut answer))
+    tokio::time::timeout(sipjet_testkit::PATIENCE, stream.read_to_end(&mut answer))
         .await
         .expect("an answer in time")
         .unwrap();
@@ -597,7 +599,9 @@ async fn a_browser_cannot_be_made_to_use_the_interface() {
 async fn the_token_holder_may_use_a_dns_name() {
     let r = running().await;
     let options = AdminOptions::new("127.0.0.1:0".parse().unwrap(), Some("t0ken".into())).unwrap();
-    let listener = r.server.start_admin(options).await.unwrap();
+    let listener = sipjet_server::admin::start(&r.server, options)
+        .await
+        .unwrap();
     let addr = listener.local_addr();
     let named = format!("Host: admin.example:{}\r\n", addr.port());
     let bearer = "Authorization: Bearer t0ken\r\n";

@@ -41,10 +41,12 @@ max_contacts = 1
 
 async fn running() -> (Server, AdminListener) {
     let (server, _) = start(CONF).await;
-    let admin = server
-        .start_admin(AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap())
-        .await
-        .unwrap();
+    let admin = sipjet_server::admin::start(
+        &server,
+        AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+    )
+    .await
+    .unwrap();
     (server, admin)
 }
 

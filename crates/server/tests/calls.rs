@@ -6,7 +6,7 @@
 
 mod support;
 
-use sipjet_message::{HeaderName, Message, Method};
+use sipjet_core::{HeaderName, Message, Method};
 use sipjet_server::modules::calls::CallState;
 use sipjet_server::server::Server;
 use support::{Request, Transport, Wire, start};

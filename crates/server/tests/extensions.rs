@@ -8,7 +8,7 @@ mod support;
 
 use std::time::SystemTime;
 
-use sipjet_message::HeaderName;
+use sipjet_core::HeaderName;
 use sipjet_server::server::Server;
 use support::{Request, Transport, Wire, start};
 

@@ -9,7 +9,7 @@
 
 mod support;
 
-use sipjet_message::Message;
+use sipjet_core::Message;
 use support::{Client, Digest, Request, start};
 
 /// `gw` (no auth) is matched by one address, `office` (no auth) by a

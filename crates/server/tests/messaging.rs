@@ -3,18 +3,17 @@
 //! alice with digest authentication. The tests read what alice was
 //! answered and what bob's agents received.
 
-mod common_e2e;
 mod support;
 
 use std::net::SocketAddr;
 
-use common_e2e::sipp_log::{self, Direction, Logged};
-use common_e2e::{Agent, Background, Run, start, transcript, wait_for_bindings};
-use sipjet_message::{HeaderName, Message, Method};
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_core::{HeaderName, Message, Method};
+use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
 use sipjet_testkit::free_port;
-use support::{Digest, Request, Transport, Wire, offer_of};
+use support::sipp::{Agent, Background, Run, transcript};
+use support::sipp_log::{self, Direction, Logged};
+use support::{Digest, Request, Transport, Wire, offer_of, start, wait_for_bindings};
 
 /// Users with MD5-only challenges (all SIPp knows); carol never registers.
 /// T1 is short so that a contact that never answers times out in 64 × T1

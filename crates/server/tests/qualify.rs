@@ -3,12 +3,12 @@
 //! unreachable when they do not.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sipjet_message::Message;
+use sipjet_core::Message;
 use sipjet_server::config::pjsip;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
+use sipjet_testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_are_qualified() {
@@ -42,21 +42,13 @@ async fn contacts_are_qualified() {
     .unwrap();
     let up = format!("sip:up@{answering}");
     let down = format!("sip:down@{silent}");
-    let mut found = (None, None);
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        found = (
-            server.contact_status.get("up", &up),
-            server.contact_status.get("down", &down),
-        );
-        if found.0.is_some() && found.1.is_some() {
-            break;
-        }
-    }
-    let (up_status, down_status) = (
-        found.0.expect("up was checked"),
-        found.1.expect("down was checked"),
-    );
+    let (up_status, down_status) = eventually("both contacts to be checked", || {
+        Some((
+            server.contact_status.get("up", &up)?,
+            server.contact_status.get("down", &down)?,
+        ))
+    })
+    .await;
     assert!(up_status.reachable);
     assert!(up_status.rtt.is_some());
     assert!(!down_status.reachable);

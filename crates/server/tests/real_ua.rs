@@ -10,7 +10,7 @@
 //!
 //! These tests need 127.0.0.1:5060, so they run one at a time.
 
-mod common_e2e;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -18,16 +18,16 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common_e2e::Scratch;
-use sipjet_message::{HeaderName, Message, generate};
-use sipjet_testkit::{free_port, require_tool};
+use sipjet_core::{HeaderName, Message, message::generate};
+use sipjet_testkit::{PATIENCE, free_port, require_tool, within_patience_blocking};
+use support::Scratch;
 
 /// The address the built-in default configuration listens on.
 const SERVER: &str = "127.0.0.1:5060";
 
-/// How long a step (start, register, deliver) may take before the test
-/// fails; generous, for a loaded machine.
-const STEP: Duration = Duration::from_secs(20);
+/// How often linphonec is asked again whether it is registered: it says
+/// so only when asked.
+const ASK_AGAIN: Duration = Duration::from_millis(500);
 
 /// One test at a time holds 127.0.0.1:5060.
 static PORT_5060: Mutex<()> = Mutex::new(());
@@ -41,18 +41,10 @@ fn tail(text: &str, n: usize) -> &str {
     &text[start..]
 }
 
-/// Polls `done` every 100 ms until it holds or `limit` passes.
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// True once `done` holds, false when it has not within the testkit's
+/// patience (the caller reports what the peers printed).
+fn comes_true(mut done: impl FnMut() -> bool) -> bool {
+    within_patience_blocking(|| done().then_some(())).is_some()
 }
 
 /// Everything a child process prints, gathered by reader threads.
@@ -131,8 +123,7 @@ impl Sipjet {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let me = probe.local_addr().unwrap();
-        let deadline = Instant::now() + STEP;
-        while Instant::now() < deadline {
+        let answered = within_patience_blocking(|| {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "sipjet exited ({status}) before answering on {SERVER} \
@@ -155,23 +146,23 @@ Content-Length: 0\r\n\r\n",
                 call_id = generate::call_id(None),
             );
             let _ = probe.send_to(options.as_bytes(), SERVER);
+            // The read timeout paces the probes.
             let mut buf = [0u8; 4096];
-            if let Ok(n) = probe.recv(&mut buf)
-                && let Ok(answer) = Message::parse(buf[..n].to_vec())
-            {
-                assert_eq!(
-                    answer.header(HeaderName::Server),
-                    Some("sipjet"),
-                    "something other than this sipjet answers on {SERVER}: {answer:?}"
-                );
-                assert_eq!(answer.status(), Some(200), "{answer:?}");
-                return;
-            }
-        }
-        panic!(
-            "sipjet did not answer OPTIONS on {SERVER} within {STEP:?}:\n{}",
-            self.output.text()
+            let n = probe.recv(&mut buf).ok()?;
+            Message::parse(buf[..n].to_vec()).ok()
+        });
+        let Some(answer) = answered else {
+            panic!(
+                "sipjet did not answer OPTIONS on {SERVER} within {PATIENCE:?}:\n{}",
+                self.output.text()
+            );
+        };
+        assert_eq!(
+            answer.header(HeaderName::Server),
+            Some("sipjet"),
+            "something other than this sipjet answers on {SERVER}: {answer:?}"
         );
+        assert_eq!(answer.status(), Some(200), "{answer:?}");
     }
 
     /// `sipjet show contacts` against this server: what it has registered.
@@ -262,17 +253,17 @@ impl Linphonec {
             "register sip:{user}@{SERVER} sip:{SERVER} {password}"
         ));
         let registered = format!("registered, identity=sip:{user}@{SERVER}");
-        let deadline = Instant::now() + STEP;
-        while Instant::now() < deadline {
-            self.command("status register");
-            if eventually(Duration::from_millis(500), || {
-                self.output.contains(&registered)
-            }) {
-                return;
+        let mut asked: Option<Instant> = None;
+        let done = comes_true(|| {
+            if asked.is_none_or(|at| at.elapsed() >= ASK_AGAIN) {
+                self.command("status register");
+                asked = Some(Instant::now());
             }
-        }
-        panic!(
-            "{}: not registered within {STEP:?}:\n{}",
+            self.output.contains(&registered)
+        });
+        assert!(
+            done,
+            "{}: not registered within {PATIENCE:?}:\n{}",
             self.name,
             self.report()
         );
@@ -354,19 +345,14 @@ audio_source none\n"
 
     /// Sends one ctrl_tcp command and returns baresip's answer.
     fn command(&self, command: &str, params: &str) -> String {
-        let mut stream = None;
-        eventually(STEP, || {
-            stream = TcpStream::connect(self.ctrl).ok();
-            stream.is_some()
-        });
-        let mut stream = stream
+        let mut stream = within_patience_blocking(|| TcpStream::connect(self.ctrl).ok())
             .unwrap_or_else(|| panic!("baresip's ctrl_tcp does not answer:\n{}", self.report()));
         let json =
             format!("{{\"command\":\"{command}\",\"params\":\"{params}\",\"token\":\"test\"}}");
         stream
             .write_all(format!("{}:{json},", json.len()).as_bytes())
             .unwrap();
-        stream.set_read_timeout(Some(STEP)).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut answer = vec![0u8; 65_536];
         let n = stream.read(&mut answer).unwrap_or(0);
         String::from_utf8_lossy(&answer[..n]).into_owned()
@@ -445,7 +431,7 @@ fn two_linphonec_register_and_message_each_other_on_the_built_in_default() {
     let hello = fresh_text("hello bob from alice");
     alice.command(&format!("chat sip:bob@{SERVER} {hello}"));
     assert!(
-        eventually(STEP, || bob.output.contains(&format!(
+        comes_true(|| bob.output.contains(&format!(
             "Message received from sip:alice@127.0.0.1: {hello}"
         ))),
         "bob did not get alice's message\n{}",
@@ -455,9 +441,9 @@ fn two_linphonec_register_and_message_each_other_on_the_built_in_default() {
     let reply = fresh_text("hello alice from bob");
     bob.command(&format!("chat sip:alice@{SERVER} {reply}"));
     assert!(
-        eventually(STEP, || alice.output.contains(&format!(
-            "Message received from sip:bob@127.0.0.1: {reply}"
-        ))),
+        comes_true(|| alice
+            .output
+            .contains(&format!("Message received from sip:bob@127.0.0.1: {reply}"))),
         "alice did not get bob's reply\n{}",
         report(&alice, &bob)
     );
@@ -484,9 +470,7 @@ fn baresip_registers_and_messages_linphonec_on_the_built_in_default() {
         )
     };
     // baresip prints the registrar's answer, or why it gave up.
-    eventually(STEP, || {
-        alice.output.contains("200 OK") || alice.output.contains("Register:")
-    });
+    comes_true(|| alice.output.contains("200 OK") || alice.output.contains("Register:"));
     assert!(
         alice.output.contains("200 OK"),
         "baresip did not register\n{}",
@@ -502,7 +486,7 @@ fn baresip_registers_and_messages_linphonec_on_the_built_in_default() {
         report(&alice, &bob)
     );
     assert!(
-        eventually(STEP, || bob.output.contains(&format!(
+        comes_true(|| bob.output.contains(&format!(
             "Message received from sip:alice@127.0.0.1: {hello}"
         ))),
         "bob did not get baresip's message\n{}",

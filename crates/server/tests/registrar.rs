@@ -3,14 +3,16 @@
 //! the tests read both what SIPp was answered and what the location store
 //! holds (RFC 3261 §10.3).
 
-mod common_e2e;
 mod support;
 
-use common_e2e::{Agent, Run, bindings, bound_contacts, listed_contacts, seconds_left, start};
-use sipjet_message::{HeaderName, Method};
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_core::{HeaderName, Method};
+use sipjet_server::digest::DigestAlgorithm;
 use sipjet_testkit::free_port;
-use support::{Client, Digest, Request, offer_of};
+use support::sipp::{Agent, Run};
+use support::{
+    Client, Digest, Request, bindings, bound_contacts, listed_contacts, offer_of, seconds_left,
+    start,
+};
 
 /// Users with MD5-only challenges (all SIPp knows), and AORs with the
 /// limits the tests probe.

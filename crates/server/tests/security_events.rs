@@ -12,9 +12,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sipjet_message::Message;
-use sipjet_server::auth::digest::DigestAlgorithm;
+use sipjet_core::Message;
 use sipjet_server::default_config::DEFAULT_CONFIG;
+use sipjet_server::digest::DigestAlgorithm;
 use support::{Client, Digest, Request, offer_of, start};
 use tracing_subscriber::fmt::MakeWriter;
 

@@ -3,52 +3,21 @@
 //! certificate and name, so that a contact behind a private CA is reached
 //! when its CA is listed and refused, with a clear error, when it is not.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use sipjet_message::Message;
+use sipjet_core::{
+    Destination, ListenerConfig, Message, Protocol, TransportConfig,
+    transport::{Incoming, TlsServerConfig, TransportError, Transports, response_destination},
+};
 use sipjet_server::config::pjsip;
 use sipjet_server::model::Model;
 use sipjet_server::modules::qualify::Status;
 use sipjet_server::server::{Server, ServerError, ServerOptions, stack_config};
-use sipjet_transport::{
-    Destination, Incoming, ListenerConfig, Protocol, TlsServerConfig, TransportConfig,
-    TransportError, Transports, response_destination,
-};
-
-/// How long a test waits for something that should happen.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A folder of its own under the system's temporary folder, removed when
-/// dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sipjet-tls-client-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use sipjet_testkit::eventually;
+use support::Scratch;
 
 /// A private CA and a certificate it signed for localhost and 127.0.0.1.
 struct Pki {
@@ -145,22 +114,16 @@ async fn qualified(server: &Server, peer: &Transports) -> Status {
         "sip:peer@{};transport=tls",
         peer.sent_by(Protocol::Tls).unwrap()
     );
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            if let Some(s) = server.contact_status.get("peer", &contact) {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    eventually("the peer's contact to be qualified", || {
+        server.contact_status.get("peer", &contact)
     })
     .await
-    .expect("the contact is qualified within the patience")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_behind_the_ca_of_ca_list_file_is_reached_over_tls() {
     let pki = pki("sipjet test CA");
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("tls-client");
     let ca = scratch.file("ca.pem", &pki.ca_pem);
     let peer = tls_peer(&pki).await;
     let server = Server::start(
@@ -179,7 +142,7 @@ async fn a_contact_behind_the_ca_of_ca_list_file_is_reached_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_behind_an_unknown_ca_is_refused() {
     let pki = pki("sipjet test CA");
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("tls-client");
     let peer = tls_peer(&pki).await;
     // Another CA is listed; the peer's is not, nor among the system's.
     let other = scratch.file("other-ca.pem", &self::pki("another test CA").ca_pem);
@@ -223,9 +186,9 @@ Call-ID: tls1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 #[tokio::test]
 async fn an_unreadable_ca_list_file_stops_the_server_and_names_the_file() {
     let pki = pki("sipjet test CA");
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("tls-client");
     let peer = tls_peer(&pki).await;
-    let missing = scratch.0.join("missing-ca.pem");
+    let missing = scratch.join("missing-ca.pem");
     let not_pem = scratch.file("not-pem.pem", "no certificate here");
     for file in [&missing, &not_pem] {
         let model = load(&conf(&scratch, &pki, Some(file), &peer));

@@ -428,7 +428,7 @@ async fn a_web_page_of_another_origin_cannot_open_the_websocket() {
         .stack
         .transports()
         .unwrap()
-        .sent_by(sipjet_transport::Protocol::Ws)
+        .sent_by(sipjet_core::transport::Protocol::Ws)
         .unwrap();
     let open = |origin: Option<&'static str>| async move {
         let mut req = format!("ws://{ws}/").into_client_request().unwrap();

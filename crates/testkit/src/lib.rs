@@ -23,23 +23,43 @@ const POLL: Duration = Duration::from_millis(5);
 /// Waits until `condition` gives a value and returns it; fails the test,
 /// naming `what`, when it has not within [`PATIENCE`]. Tests wait on
 /// what they expect to happen, never for a fixed time.
-pub async fn eventually<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
-    let give_up = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = condition() {
-            return v;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "waited {PATIENCE:?} for {what}, in vain"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+pub async fn eventually<T>(what: &str, condition: impl FnMut() -> Option<T>) -> T {
+    within_patience(condition)
+        .await
+        .unwrap_or_else(|| panic!("waited {PATIENCE:?} for {what}, in vain"))
 }
 
 /// Waits until `condition` is true (see [`eventually`]).
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     eventually(what, || condition().then_some(())).await
+}
+
+/// Waits until `condition` gives a value, as [`eventually`] does, but
+/// returns `None` when it has not within [`PATIENCE`]: for a test that
+/// has more to say when it fails than the condition's name (what a peer
+/// sent and printed, say).
+pub async fn within_patience<T>(mut condition: impl FnMut() -> Option<T>) -> Option<T> {
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        let v = condition();
+        if v.is_some() || Instant::now() >= give_up {
+            return v;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`within_patience`] for a test without an async runtime (one that
+/// drives other programs from threads): it polls from the calling thread.
+pub fn within_patience_blocking<T>(mut condition: impl FnMut() -> Option<T>) -> Option<T> {
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        let v = condition();
+        if v.is_some() || Instant::now() >= give_up {
+            return v;
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.

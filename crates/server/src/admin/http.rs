@@ -21,10 +21,10 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::AdminState;
 use super::access::{self, Access, BrowserSigns};
 use super::metrics::{self, Snapshot};
 use super::views::{self, ErrorView, LoggerView, View};
+use crate::server::Server;
 
 /// Connections served at once; more are closed as they come, so that a
 /// flood of idle connections cannot take the process's file descriptors.
@@ -45,7 +45,7 @@ type Answer = Response<Full<Bytes>>;
 
 /// Accepts connections until the task is aborted; aborting it drops the
 /// set of connection tasks, which ends them too.
-pub(super) async fn serve(listener: TcpListener, state: Arc<AdminState>, token: Option<String>) {
+pub(super) async fn serve(listener: TcpListener, server: Arc<Server>, token: Option<String>) {
     let token: Option<Arc<str>> = token.map(Arc::from);
     let mut connections = JoinSet::new();
     loop {
@@ -65,14 +65,14 @@ pub(super) async fn serve(listener: TcpListener, state: Arc<AdminState>, token: 
             tracing::warn!(%peer, "admin interface: too many connections; closing");
             continue;
         }
-        let state = Arc::clone(&state);
+        let server = Arc::clone(&server);
         let token = token.clone();
         connections.spawn(async move {
             let service = service_fn(move |request| {
-                let state = Arc::clone(&state);
+                let server = Arc::clone(&server);
                 let token = token.clone();
                 async move {
-                    let answered = answer(request, peer, &state, token.as_deref()).await;
+                    let answered = answer(request, peer, &server, token.as_deref()).await;
                     Ok::<_, Infallible>(answered)
                 }
             });
@@ -149,7 +149,7 @@ impl Route {
 async fn answer(
     request: Request<Incoming>,
     peer: SocketAddr,
-    state: &AdminState,
+    server: &Server,
     token: Option<&str>,
 ) -> Answer {
     let authorization = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
@@ -205,40 +205,40 @@ async fn answer(
         return r;
     }
     match route {
-        Route::View(view) => view_of(view, state),
+        Route::View(view) => view_of(view, server),
         Route::Metrics => response(
             StatusCode::OK,
             metrics::CONTENT_TYPE,
-            metrics::render(&Snapshot::of(state)),
+            metrics::render(&Snapshot::of(server)),
         ),
         Route::Logger if request.method() == Method::POST => {
-            switch_logger(request, peer.ip(), state).await
+            switch_logger(request, peer.ip(), server).await
         }
         Route::Logger => json(
             StatusCode::OK,
             &LoggerView {
-                on: state.sip_trace.load(Ordering::Relaxed),
+                on: server.sip_trace.load(Ordering::Relaxed),
             },
         ),
     }
 }
 
 /// A view's records, as JSON.
-fn view_of(view: View, state: &AdminState) -> Answer {
-    let config = &state.model.config;
+fn view_of(view: View, server: &Server) -> Answer {
+    let config = &server.model.config;
     let now = SystemTime::now();
     let records = match view {
         View::Endpoints => serde_json::to_vec(&views::endpoints(config)),
         View::Auths => serde_json::to_vec(&views::auths(config)),
-        View::Aors => serde_json::to_vec(&views::aors(config, state.location.as_ref(), now)),
+        View::Aors => serde_json::to_vec(&views::aors(config, server.location.as_ref(), now)),
         View::Contacts => serde_json::to_vec(&views::contacts(
             config,
-            state.location.as_ref(),
-            &|aor, contact| state.contact_status.get(aor, contact),
+            server.location.as_ref(),
+            &|aor, contact| server.contact_status.get(aor, contact),
             now,
         )),
         View::Transports => {
-            let bound = state
+            let bound = server
                 .stack
                 .transports()
                 .map(|t| t.local_addrs())
@@ -246,7 +246,7 @@ fn view_of(view: View, state: &AdminState) -> Answer {
             serde_json::to_vec(&views::transports(config, &bound))
         }
         View::Unidentified => serde_json::to_vec(&views::unidentified(
-            state.unidentified.list(),
+            server.unidentified.list(),
             config.global.unidentified_request_period,
             Instant::now(),
         )),
@@ -260,7 +260,7 @@ fn view_of(view: View, state: &AdminState) -> Answer {
     }
 }
 
-async fn switch_logger(request: Request<Incoming>, peer: IpAddr, state: &AdminState) -> Answer {
+async fn switch_logger(request: Request<Incoming>, peer: IpAddr, server: &Server) -> Answer {
     let collected = tokio::time::timeout(
         BODY_TIMEOUT,
         Limited::new(request.into_body(), MAX_BODY).collect(),
@@ -290,7 +290,7 @@ async fn switch_logger(request: Request<Incoming>, peer: IpAddr, state: &AdminSt
             );
         }
     };
-    let was = state.sip_trace.swap(wanted.on, Ordering::Relaxed);
+    let was = server.sip_trace.swap(wanted.on, Ordering::Relaxed);
     if was != wanted.on {
         tracing::info!(%peer, on = wanted.on, "SIP trace switched");
     }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::modules::metrics::{Direction, MessageCount};
 use crate::security::SecurityEventKind;
 
-use super::AdminState;
+use crate::server::Server;
 
 /// The `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -38,20 +38,20 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads the numbers off a running server.
-    pub fn of(state: &AdminState) -> Snapshot {
+    pub fn of(server: &Server) -> Snapshot {
         Snapshot {
-            received: state.messages.counts(Direction::Received),
-            sent: state.messages.counts(Direction::Sent),
-            transactions: state.stack.transaction_count(),
+            received: server.messages.counts(Direction::Received),
+            sent: server.messages.counts(Direction::Sent),
+            transactions: server.stack.transaction_count(),
             auth_failures: SecurityEventKind::ALL
                 .iter()
                 .map(|k| (k.name(), k.count()))
                 .collect(),
-            queue_depth: state.stack.pool().queued_tasks(),
-            pool_threads: state.stack.pool().stats().threads,
-            bindings: state.location.len(),
-            requests_refused: state.stack.refused_requests(),
-            unidentified_sources: state.unidentified.list().len(),
+            queue_depth: server.stack.pool().queued_tasks(),
+            pool_threads: server.stack.pool().stats().threads,
+            bindings: server.location.len(),
+            requests_refused: server.stack.refused_requests(),
+            unidentified_sources: server.unidentified.list().len(),
         }
     }
 }

@@ -28,15 +28,7 @@ pub mod views;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use sipjet_core::SipStack;
-
-use crate::location::LocationStore;
-use crate::model::Model;
-use crate::modules::metrics::MessageCounters;
-use crate::modules::qualify::ContactStatus;
-use crate::security::UnidentifiedSources;
 use crate::server::Server;
 
 /// Where the admin interface listens unless told otherwise.
@@ -85,40 +77,6 @@ impl AdminOptions {
     }
 }
 
-/// What the admin interface reads of a running server.
-#[derive(Clone)]
-pub struct AdminState {
-    /// The stack (transports, transactions, pool).
-    pub stack: SipStack,
-    /// The configuration.
-    pub model: Arc<Model>,
-    /// Unidentified sources.
-    pub unidentified: Arc<UnidentifiedSources>,
-    /// The SIP trace switch.
-    pub sip_trace: Arc<AtomicBool>,
-    /// The registrar's bindings.
-    pub location: Arc<dyn LocationStore>,
-    /// Qualify results.
-    pub contact_status: Arc<ContactStatus>,
-    /// Message counters.
-    pub messages: Arc<MessageCounters>,
-}
-
-impl AdminState {
-    /// The parts of `server` the admin interface reads.
-    pub fn of(server: &Server) -> AdminState {
-        AdminState {
-            stack: server.stack.clone(),
-            model: Arc::clone(&server.model),
-            unidentified: Arc::clone(&server.unidentified),
-            sip_trace: Arc::clone(&server.sip_trace),
-            location: Arc::clone(&server.location),
-            contact_status: Arc::clone(&server.contact_status),
-            messages: Arc::clone(&server.messages),
-        }
-    }
-}
-
 /// A running admin listener; dropping it stops it and closes its
 /// connections.
 pub struct AdminListener {
@@ -139,8 +97,10 @@ impl Drop for AdminListener {
     }
 }
 
-/// Binds `options.bind` and serves the admin interface of `state`.
-pub async fn start(state: AdminState, options: AdminOptions) -> Result<AdminListener, AdminError> {
+/// Binds `options.bind` and serves the admin interface of `server`
+/// until the returned listener is dropped. The interface reads the
+/// server; the server knows nothing of it.
+pub async fn start(server: &Server, options: AdminOptions) -> Result<AdminListener, AdminError> {
     let options = AdminOptions::new(options.bind, options.token)?;
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
@@ -153,6 +113,10 @@ pub async fn start(state: AdminState, options: AdminOptions) -> Result<AdminList
         source,
     })?;
     tracing::info!(%addr, "admin interface listening");
-    let task = tokio::spawn(http::serve(listener, Arc::new(state), options.token));
+    let task = tokio::spawn(http::serve(
+        listener,
+        Arc::new(server.clone()),
+        options.token,
+    ));
     Ok(AdminListener { addr, task })
 }

@@ -12,9 +12,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sipjet_transport::Protocol;
+use sipjet_core::Protocol;
 
-use crate::config::pjsip::{AuthType, IdentifyMethod, PjsipConfig, TransportProtocol};
+use crate::config::pjsip::{PjsipConfig, identify_method_name};
 use crate::location::LocationStore;
 use crate::modules::qualify::Status;
 use crate::security::Unidentified;
@@ -247,34 +247,6 @@ pub struct ErrorView {
     pub error: String,
 }
 
-fn identify_name(m: IdentifyMethod) -> &'static str {
-    match m {
-        IdentifyMethod::Username => "username",
-        IdentifyMethod::AuthUsername => "auth_username",
-        IdentifyMethod::Ip => "ip",
-        IdentifyMethod::Header => "header",
-        IdentifyMethod::Anonymous => "anonymous",
-    }
-}
-
-fn auth_type_name(t: AuthType) -> &'static str {
-    match t {
-        AuthType::UserPass => "userpass",
-        AuthType::Md5 => "md5",
-        AuthType::Digest => "digest",
-    }
-}
-
-fn protocol_of(p: TransportProtocol) -> (&'static str, Protocol) {
-    match p {
-        TransportProtocol::Udp => ("udp", Protocol::Udp),
-        TransportProtocol::Tcp => ("tcp", Protocol::Tcp),
-        TransportProtocol::Tls => ("tls", Protocol::Tls),
-        TransportProtocol::Ws => ("ws", Protocol::Ws),
-        TransportProtocol::Wss => ("wss", Protocol::Wss),
-    }
-}
-
 /// Seconds from `now` to `then`, rounded up; 0 when it is past.
 fn seconds_until(then: SystemTime, now: SystemTime) -> u64 {
     let d = then.duration_since(now).unwrap_or_default();
@@ -295,7 +267,7 @@ pub fn endpoints(config: &PjsipConfig) -> Vec<EndpointView> {
             identify_by: e
                 .identify_by
                 .iter()
-                .map(|m| identify_name(*m).to_string())
+                .map(|m| identify_method_name(*m).to_string())
                 .collect(),
         })
         .collect()
@@ -313,7 +285,7 @@ pub fn auths(config: &PjsipConfig) -> Vec<AuthView> {
                 .realm
                 .clone()
                 .unwrap_or_else(|| config.global.default_realm.clone()),
-            auth_type: auth_type_name(a.auth_type).to_string(),
+            auth_type: a.auth_type.name().to_string(),
             algorithms: a
                 .algorithms
                 .iter()
@@ -422,14 +394,14 @@ pub fn transports(config: &PjsipConfig, bound: &[(Protocol, SocketAddr)]) -> Vec
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let (name, protocol) = protocol_of(t.protocol);
             TransportView {
                 name: t.name.clone(),
-                protocol: name.to_string(),
+                // As pjsip.conf writes it.
+                protocol: t.protocol.via_name().to_ascii_lowercase(),
                 bind: t.bind.to_string(),
                 bound: bound
                     .get(i)
-                    .filter(|(p, _)| *p == protocol)
+                    .filter(|(p, _)| *p == t.protocol)
                     .map(|(_, a)| a.to_string()),
             }
         })

@@ -21,13 +21,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sipjet_core::{AuthOutcome, Authenticator, DigestChallenge, Endpoint, IncomingRequest};
-use sipjet_message::{AuthValue, Method};
+use sipjet_core::{
+    AuthOutcome, Authenticator, DigestChallenge, Endpoint, IncomingRequest, Method,
+    message::AuthValue,
+};
 use subtle::ConstantTimeEq;
 
-use super::digest::{DigestAlgorithm, ResponseInput, ha1, response};
-use super::nonce::{NonceCheck, Nonces};
+use super::nonce::{NonceCheck, NonceClock, Nonces};
 use crate::config::pjsip::{AuthConf, AuthType};
+use crate::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind};
 
@@ -35,6 +37,8 @@ use crate::security::{SecurityEvent, SecurityEventKind};
 pub struct DigestAuthenticator {
     model: Arc<Model>,
     nonces: Nonces,
+    /// What nonces are issued and checked by.
+    clock: NonceClock,
     /// The endpoints with auths, by name, whose challenges unidentified
     /// senders get (see `realm_and_algorithms`).
     decoys: Vec<String>,
@@ -78,8 +82,9 @@ impl Refusal {
 }
 
 impl DigestAuthenticator {
-    /// An authenticator for the auths of `model`.
-    pub fn new(model: Arc<Model>) -> DigestAuthenticator {
+    /// An authenticator for the auths of `model`, issuing and checking
+    /// nonces by `clock`.
+    pub fn new(model: Arc<Model>, clock: NonceClock) -> DigestAuthenticator {
         let horizon = model
             .config
             .auths
@@ -95,6 +100,7 @@ impl DigestAuthenticator {
             .collect();
         DigestAuthenticator {
             nonces: Nonces::new(horizon),
+            clock,
             decoys,
             decoy_key: std::collections::hash_map::RandomState::new(),
             decoy_password: format!("{:032x}", rand::random::<u128>()),
@@ -289,7 +295,7 @@ fn same_uri(uri: &str, request: &IncomingRequest) -> bool {
     };
     uri == request_uri
         || matches!(
-            (sipjet_message::Uri::parse(uri), sipjet_message::Uri::parse(request_uri)),
+            (sipjet_core::message::Uri::parse(uri), sipjet_core::message::Uri::parse(request_uri)),
             (Ok(a), Ok(b)) if a.equivalent(&b)
         )
 }
@@ -327,7 +333,7 @@ impl Authenticator for DigestAuthenticator {
     }
 
     fn authenticate_request(&self, endpoint: &Endpoint, request: &IncomingRequest) -> AuthOutcome {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let creds: Vec<_> = request
             .message
             .authorizations()
@@ -359,7 +365,7 @@ impl Authenticator for DigestAuthenticator {
     ) -> Vec<DigestChallenge> {
         let (realm, algorithms) = self.realm_and_algorithms(endpoint, request);
         let source: IpAddr = request.source().ip();
-        let nonce = self.nonces.issue(SystemTime::now(), source, &realm);
+        let nonce = self.nonces.issue(self.clock.now(), source, &realm);
         algorithms
             .iter()
             .map(|alg| DigestChallenge {

@@ -1,8 +1,8 @@
-//! The default digest authenticator and its building blocks: the digest
-//! computations and the stateless nonces.
+//! The default digest authenticator and the stateless nonces it issues
+//! (the digest computations are [`crate::digest`]).
 
 pub mod authenticator;
-pub mod digest;
 pub mod nonce;
 
 pub use authenticator::DigestAuthenticator;
+pub use nonce::NonceClock;

@@ -14,16 +14,17 @@
 //! long as the nonce is fresh.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::digest::hex;
+use crate::digest::hex;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -173,6 +174,37 @@ impl Nonces {
             .iter()
             .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).seen.len())
             .sum()
+    }
+}
+
+/// The wall clock nonces are issued and checked by: the system's, unless
+/// a test gives another, so that a nonce can grow stale without the test
+/// waiting for it to.
+#[derive(Clone)]
+pub struct NonceClock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl NonceClock {
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> NonceClock {
+        NonceClock(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl Default for NonceClock {
+    /// The system's clock.
+    fn default() -> NonceClock {
+        NonceClock::new(SystemTime::now)
+    }
+}
+
+impl fmt::Debug for NonceClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NonceClock").field(&self.now()).finish()
     }
 }
 

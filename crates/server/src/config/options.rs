@@ -5,7 +5,8 @@
 //! with the reason, and an option that is not in the table is reported as
 //! unknown. Tests next to the parser hold the table to the code: every
 //! option the parser handles is here, every option marked as taking
-//! effect is stored and read outside the configuration.
+//! effect is stored and read outside the configuration. The section types
+//! sipjet skips with a warning are listed here too.
 
 use super::value;
 
@@ -262,6 +263,19 @@ pub const MEDIA_OPTIONS: &[&str] = &[
     "contact_permit",
     "contact_deny",
     "outbound_proxy",
+];
+
+/// Section types of Asterisk's `pjsip.conf` sipjet does not have: warned
+/// about and skipped, where any other unknown type is an error.
+pub const UNSUPPORTED_SECTIONS: &[&str] = &[
+    "registration",
+    "contact",
+    "phoneprov",
+    "resource_list",
+    "outbound-publish",
+    "inbound-publication",
+    "asterisk-publication",
+    "acl",
 ];
 
 /// The reason given for [`MEDIA_OPTIONS`].

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sipjet_core::{Endpoint, EndpointIdentifier, IdentifyMethod, IncomingRequest};
 
-use super::matcher::{AddressMatcher, MatchItem};
+use super::matcher::AddressMatcher;
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind, UnidentifiedSources};
 
@@ -97,8 +97,7 @@ pub struct ByIp {
 }
 
 impl ByIp {
-    /// An identifier over the model's `identify` sections (their `match`
-    /// items were checked when the configuration loaded).
+    /// An identifier over the model's `identify` sections.
     pub fn new(model: Arc<Model>) -> ByIp {
         let sections = model
             .config
@@ -106,10 +105,7 @@ impl ByIp {
             .iter()
             .filter(|i| !i.matches.is_empty())
             .map(|i| {
-                let items = i
-                    .matches
-                    .iter()
-                    .filter_map(|(m, _)| MatchItem::parse(m).ok());
+                let items = i.matches.iter().map(|(m, _)| m.clone());
                 (AddressMatcher::new(items), i.endpoint.clone())
             })
             .collect();

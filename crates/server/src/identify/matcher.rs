@@ -1,54 +1,15 @@
-//! `match =` of an `identify` section: addresses, CIDR ranges (or
-//! address/netmask, as Asterisk also accepts) and host names. Host names are
-//! resolved when the configuration loads and again in the background; a
-//! request is only ever compared with addresses already known, so no DNS
-//! lookup sits on the request path.
+//! The addresses of an `identify` section's `match` items (addresses,
+//! ranges and host names, read by the configuration as [`MatchItem`]s).
+//! Host names are resolved when the server starts and again in the
+//! background; a request is only ever compared with addresses already
+//! known, so no DNS lookup sits on the request path.
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use ipnet::IpNet;
 
-/// One `match` item.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MatchItem {
-    /// An address or a range.
-    Net(IpNet),
-    /// A host name, resolved in the background.
-    Host(String),
-}
-
-impl MatchItem {
-    /// Parses `192.0.2.1`, `192.0.2.0/24`, `192.0.2.0/255.255.255.0`,
-    /// `2001:db8::/32`, `[2001:db8::1]`, or a host name.
-    pub fn parse(v: &str) -> Result<MatchItem, String> {
-        let v = v.trim();
-        let bare = v.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<IpAddr>() {
-            return Ok(MatchItem::Net(IpNet::from(ip)));
-        }
-        if let Ok(net) = v.parse::<IpNet>() {
-            return Ok(MatchItem::Net(net.trunc()));
-        }
-        if let Some((addr, mask)) = v.split_once('/') {
-            if let (Ok(addr), Ok(mask)) = (addr.parse::<IpAddr>(), mask.parse::<IpAddr>()) {
-                let net = IpNet::with_netmask(addr, mask)
-                    .map_err(|_| format!("{mask} is not a netmask"))?;
-                return Ok(MatchItem::Net(net.trunc()));
-            }
-            return Err(format!("{v:?} is not an address range"));
-        }
-        let host_ok = !v.is_empty()
-            && v.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
-            && !v.starts_with('.');
-        if host_ok {
-            Ok(MatchItem::Host(v.to_string()))
-        } else {
-            Err(format!("{v:?} is not an address, range or host name"))
-        }
-    }
-}
+use crate::config::pjsip::MatchItem;
 
 /// The addresses of an `identify` section, as last resolved.
 #[derive(Clone, Debug, Default)]
@@ -106,39 +67,6 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn items_parse() {
-        assert_eq!(
-            MatchItem::parse("192.0.2.1").unwrap(),
-            MatchItem::Net("192.0.2.1/32".parse().unwrap())
-        );
-        assert_eq!(
-            MatchItem::parse("192.0.2.77/24").unwrap(),
-            MatchItem::Net("192.0.2.0/24".parse().unwrap())
-        );
-        assert_eq!(
-            MatchItem::parse("10.1.2.3/255.255.0.0").unwrap(),
-            MatchItem::Net("10.1.0.0/16".parse().unwrap())
-        );
-        assert_eq!(
-            MatchItem::parse("[2001:db8::1]").unwrap(),
-            MatchItem::Net("2001:db8::1/128".parse().unwrap())
-        );
-        assert_eq!(
-            MatchItem::parse("gw.example.com").unwrap(),
-            MatchItem::Host("gw.example.com".into())
-        );
-        for bad in [
-            "10.0.0.0/33",
-            "10.0.0.0/255.0.255.0",
-            "bad host",
-            "",
-            "1.2.3.4/x",
-        ] {
-            assert!(MatchItem::parse(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub enum StoreError {
     /// The database file could not be opened or configured.
     #[error("cannot open the location database {path}: {source}")]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
@@ -21,18 +23,28 @@ pub enum StoreError {
     #[error(
         "the location database {path} is in use by another sipjet (or another store in this one)"
     )]
-    InUse { path: PathBuf },
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The lock file beside the database could not be created or locked.
     #[error("cannot lock the location database with {path}: {source}")]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
     /// SQLite refused write-ahead logging for the file, without which a
     /// commit per batch would be too slow.
     #[error("cannot use write-ahead logging for {path}: the journal mode stays {mode}")]
-    NoWal { path: PathBuf, mode: String },
+    NoWal {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite kept.
+        mode: String,
+    },
     /// The schema could not be created or read.
     #[error("cannot create or read the location schema: {0}")]
     Schema(#[source] rusqlite::Error),
@@ -40,7 +52,12 @@ pub enum StoreError {
     #[error(
         "the location database has schema version {found}; this sipjet supports version {supported}"
     )]
-    UnsupportedSchema { found: i64, supported: i64 },
+    UnsupportedSchema {
+        /// The version the file has.
+        found: i64,
+        /// The version this sipjet reads and writes.
+        supported: i64,
+    },
     /// The stored bindings could not be read when opening.
     #[error("cannot load the stored bindings: {0}")]
     Load(#[source] rusqlite::Error),
@@ -62,20 +79,33 @@ pub enum StoreError {
         "binding {contact} of {aor}: CSeq {offered} is not higher than the stored {stored} for Call-ID {call_id}"
     )]
     StaleCSeq {
+        /// The AOR.
         aor: String,
+        /// The contact URI of the binding.
         contact: String,
+        /// The Call-ID both REGISTERs share.
         call_id: String,
+        /// The CSeq stored with the binding.
         stored: u32,
+        /// The CSeq of the update.
         offered: u32,
     },
     /// An upserted binding names another AOR than the update it is part of.
     #[error("binding {contact} names AOR {binding_aor} inside an update of AOR {update_aor}")]
     AorMismatch {
+        /// The AOR the update is for.
         update_aor: String,
+        /// The AOR the binding names.
         binding_aor: String,
+        /// The contact URI of the binding.
         contact: String,
     },
     /// The expiry cannot be stored: before 1970 or after 2262.
     #[error("binding {contact} of {aor}: expiry time out of the storable range (1970..2262)")]
-    ExpiryOutOfRange { aor: String, contact: String },
+    ExpiryOutOfRange {
+        /// The AOR.
+        aor: String,
+        /// The contact URI of the binding.
+        contact: String,
+    },
 }

@@ -232,6 +232,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use rusqlite::params;
+    use sipjet_testkit::within_patience_blocking;
 
     use super::*;
     use crate::location::testing::{TempDir, binding, now, sorted, upsert};
@@ -297,11 +298,8 @@ mod tests {
                 .expect("apply");
         }
         // Far below the writer's own checkpoint size: only the thread copies.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while store.checkpointed_frames() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(store.checkpointed_frames() > 0, "nothing was checkpointed");
+        let copied = within_patience_blocking(|| (store.checkpointed_frames() > 0).then_some(()));
+        assert!(copied.is_some(), "nothing was checkpointed");
         // While the store is open, a reader sees every committed row.
         assert_eq!(rows(&dir.db()), 50);
     }

@@ -5,8 +5,7 @@
 //! `420 Bad Extension` naming it in `Unsupported`, so the sender knows
 //! the server will not do what it asked.
 
-use sipjet_core::IncomingRequest;
-use sipjet_message::HeaderName;
+use sipjet_core::{HeaderName, IncomingRequest};
 
 /// The option tags of `header` (`Require` or `Proxy-Require`) that are not
 /// in `supported`.

@@ -22,8 +22,9 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use sipjet_core::{CheckAuthResult, Endpoint, Handled, IncomingRequest, Priority, Service};
-use sipjet_message::{Message, Method};
+use sipjet_core::{
+    CheckAuthResult, Endpoint, Handled, IncomingRequest, Message, Method, Priority, Service,
+};
 
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind};

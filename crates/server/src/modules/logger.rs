@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sipjet_core::{Handled, IncomingRequest, IncomingResponse, Priority, Service};
-use sipjet_message::Message;
-use sipjet_transport::{Destination, Flow};
+use sipjet_core::{
+    Destination, Flow, Handled, IncomingRequest, IncomingResponse, Message, Priority, Service,
+};
 
 /// Logs messages while its switch is on.
 pub struct SipLogger {

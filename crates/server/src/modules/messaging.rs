@@ -8,8 +8,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use sipjet_core::{Handled, IncomingRequest, SendError, ServerTransaction, Service, Target};
-use sipjet_message::{HeaderName, Message, Method, SipUri};
+use sipjet_core::{
+    Handled, HeaderName, IncomingRequest, Message, Method, SendError, ServerTransaction, Service,
+    Target, message::SipUri,
+};
 
 use super::extensions::refuse_unsupported;
 use super::reach::{target_aors, targets};

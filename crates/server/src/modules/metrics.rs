@@ -17,9 +17,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sipjet_core::{Handled, IncomingRequest, IncomingResponse, Service};
-use sipjet_message::{Message, Method};
-use sipjet_transport::{Destination, Flow};
+use sipjet_core::{
+    Destination, Flow, Handled, IncomingRequest, IncomingResponse, Message, Method, Service,
+};
 
 /// The method labels, in table order. Extension methods share the last
 /// one, so that a peer inventing method names cannot grow the table.

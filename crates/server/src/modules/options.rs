@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use sipjet_core::{Handled, IncomingRequest, Service};
-use sipjet_message::{HeaderName, Method};
+use sipjet_core::{Handled, HeaderName, IncomingRequest, Method, Service};
 
 use super::extensions::refuse_unsupported;
 use crate::model::Model;

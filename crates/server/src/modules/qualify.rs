@@ -12,8 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use sipjet_core::{OutgoingRequest, SipStack};
-use sipjet_message::Method;
+use sipjet_core::{Method, OutgoingRequest, SipStack};
 
 use super::reach::destination;
 use crate::config::pjsip::AorConf;

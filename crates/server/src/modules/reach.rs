@@ -8,8 +8,7 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use sipjet_core::{Target, literal_destination};
-use sipjet_transport::{Destination, Protocol};
+use sipjet_core::{Destination, Protocol, Target, literal_destination};
 
 use crate::location::LocationStore;
 use crate::model::Model;

@@ -10,11 +10,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sipjet_core::{Handled, IncomingRequest, ServerTransaction, Service};
-use sipjet_message::{Contact, HeaderName, Message, Method, Uri};
+use sipjet_core::{
+    Handled, HeaderName, IncomingRequest, Message, Method, ServerTransaction, Service,
+    message::{Contact, Uri},
+};
 
 use super::extensions::unsupported;
 use crate::config::pjsip::AorConf;
+use crate::date::rfc1123;
 use crate::location::{AorUpdate, Binding, LocationStore, StoreError};
 use crate::model::Model;
 use crate::security::{SecurityEvent, SecurityEventKind};
@@ -77,7 +80,7 @@ impl Accepted {
             let _ = ok.add_header("Path", &self.path.join(", "));
             let _ = ok.add_header("Supported", "path");
         }
-        let _ = ok.add_header("Date", &httpdate(SystemTime::now()));
+        let _ = ok.add_header("Date", &rfc1123(SystemTime::now()));
         ok
     }
 }
@@ -125,7 +128,7 @@ impl Registrar {
                 q: c.q(),
                 instance_id: params
                     .value("+sip.instance")
-                    .map(|v| sipjet_message::unquote(v).into_owned()),
+                    .map(|v| sipjet_core::message::unquote(v).into_owned()),
                 reg_id: params.value("reg-id").and_then(|v| v.parse().ok()),
             });
         }
@@ -303,35 +306,6 @@ fn remaining_seconds(expires_at: SystemTime) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-/// RFC 1123 date for the Date header.
-fn httpdate(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let month_name = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(month - 1) as usize];
-    format!(
-        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Sends the 200 or the refusal.
 fn answer(
     transaction: &ServerTransaction,
@@ -401,10 +375,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_contacts() {
-        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(httpdate(t), "Wed, 18 Nov 2026 11:06:40 GMT");
-        assert!(sipjet_message::check_date(&httpdate(SystemTime::now())).is_ok());
+    fn contacts_and_their_time_left() {
         assert!(!same_contact(
             "sip:alice@192.0.2.1:5060",
             "sip:alice@192.0.2.1:5060;transport=udp"

@@ -1,39 +1,52 @@
 //! What the server's flow tests share: a server started on loopback from a
-//! pjsip.conf text, a SIP client on a raw UDP socket (bound to any loopback
-//! address, so that tests can come from 127.0.0.2 as well as 127.0.0.1),
-//! the challenges of a 401 read back, and digest answers computed the way
-//! a phone computes them.
+//! pjsip.conf text; a SIP client on a raw UDP socket (bound to any loopback
+//! address, so that tests can come from 127.0.0.2 as well as 127.0.0.1)
+//! and one on any transport ([`Wire`]); the challenges of a 401 read back,
+//! and digest answers computed the way a phone computes them; scratch
+//! folders; views of the location store and of REGISTER answers; and, in
+//! [`sipp`], SIPp agents whose every message is logged and read back.
+//!
+//! Every wait is bounded by the testkit's one patience, which only a
+//! failing test spends.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+pub mod sipp;
+pub mod sipp_log;
 
-use sipjet_message::{Message, generate};
-use sipjet_server::auth::digest::{DigestAlgorithm, ResponseInput, ha1, response};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use sipjet_core::message::{Contact, generate};
+use sipjet_core::{Message, Protocol};
 use sipjet_server::config::pjsip;
+use sipjet_server::digest::{DigestAlgorithm, ResponseInput, ha1, response};
+use sipjet_server::location::Binding;
 use sipjet_server::model::Model;
 use sipjet_server::server::{Server, ServerOptions};
-use sipjet_transport::Protocol;
+use sipjet_testkit::{PATIENCE, within_patience};
 use tokio::net::UdpSocket;
 
-/// How long a test waits for an answer before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A server running `conf` (a pjsip.conf text) on loopback, every
-/// transport on an ephemeral port; and its UDP address.
+/// A server running `conf` (a pjsip.conf text) in this process, every
+/// transport on an ephemeral port of 127.0.0.1, bindings in memory; and
+/// its UDP address.
 pub async fn start(conf: &str) -> (Server, SocketAddr) {
+    start_with(conf, ServerOptions::default()).await
+}
+
+/// [`start`] with `options` (but the bind address).
+pub async fn start_with(conf: &str, options: ServerOptions) -> (Server, SocketAddr) {
     let report = pjsip::from_str("test.conf", conf);
     assert!(report.is_ok(), "{:?}", report.errors);
-    let model = Arc::new(Model::new(report.config));
     let server = Server::start(
-        model,
+        Arc::new(Model::new(report.config)),
         ServerOptions {
             bind_override: Some("127.0.0.1:0".parse().unwrap()),
-            location_db: None,
-            ..Default::default()
+            ..options
         },
     )
     .await
@@ -45,6 +58,104 @@ pub async fn start(conf: &str) -> (Server, SocketAddr) {
         .sent_by(Protocol::Udp)
         .unwrap();
     (server, udp)
+}
+
+/// A folder of its own under the system's temporary folder, removed when
+/// dropped.
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// A new, empty folder whose name starts with `label`.
+    pub fn new(label: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "sipjet-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// A file of the folder, written with `text`.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The Contacts of a REGISTER answer: each URI with its `expires`, sorted
+/// by URI.
+pub fn listed_contacts(response: &Message) -> Vec<(String, Option<u32>)> {
+    let mut out: Vec<(String, Option<u32>)> = response
+        .contacts()
+        .map(|c| {
+            let c =
+                c.unwrap_or_else(|e| panic!("a Contact that does not parse ({e}): {response:?}"));
+            let Contact::Addr(addr) = c else {
+                panic!("Contact: * in an answer: {response:?}");
+            };
+            (addr.uri_str().to_string(), c.expires())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The bindings the server keeps for `aor`, sorted by contact.
+pub fn bindings(server: &Server, aor: &str) -> Vec<Binding> {
+    let mut b = server.location.bindings(aor, SystemTime::now());
+    b.sort_by(|x, y| x.contact.cmp(&y.contact));
+    b
+}
+
+/// The contacts of [`bindings`].
+pub fn bound_contacts(server: &Server, aor: &str) -> Vec<String> {
+    bindings(server, aor)
+        .into_iter()
+        .map(|b| b.contact)
+        .collect()
+}
+
+/// Seconds from now until `binding` expires (rounded down).
+pub fn seconds_left(binding: &Binding) -> u64 {
+    binding
+        .expires_at
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Waits until `aor` has `count` bindings; false if it does not within
+/// the patience (the caller says what went wrong).
+pub async fn wait_for_bindings(server: &Server, aor: &str, count: usize) -> bool {
+    within_patience(|| {
+        (server.location.bindings(aor, SystemTime::now()).len() == count).then_some(())
+    })
+    .await
+    .is_some()
 }
 
 /// One out-of-dialog request, kept so that it can be sent again with
@@ -388,11 +499,7 @@ impl Transport {
 
     /// The name in a Via header.
     pub fn via_name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-            Transport::Ws => "WS",
-        }
+        self.protocol().via_name()
     }
 
     fn protocol(self) -> Protocol {
@@ -512,6 +619,7 @@ impl Wire {
 
     async fn receive(&mut self) -> Message {
         use futures_util::StreamExt;
+        use sipjet_core::message::framing::{self, Frame, FrameLimits};
         use tokio::io::AsyncReadExt;
         match &mut self.link {
             Link::Udp(sock) => {
@@ -520,18 +628,17 @@ impl Wire {
                 Message::parse(buf[..n].to_vec()).unwrap()
             }
             Link::Tcp(tcp, pending) => loop {
-                let limits = sipjet_message::framing::FrameLimits::default();
-                match sipjet_message::framing::frame(pending, &limits).unwrap() {
-                    sipjet_message::framing::Frame::Message { len, .. } => {
+                let limits = FrameLimits::default();
+                match framing::frame(pending, &limits).unwrap() {
+                    Frame::Message { len, .. } => {
                         let rest = pending.split_off(len);
                         let whole = std::mem::replace(pending, rest);
                         return Message::parse(whole).unwrap();
                     }
-                    sipjet_message::framing::Frame::Ping(n)
-                    | sipjet_message::framing::Frame::Pong(n) => {
+                    Frame::Ping(n) | Frame::Pong(n) => {
                         pending.drain(..n);
                     }
-                    sipjet_message::framing::Frame::NeedMore => {
+                    Frame::NeedMore => {
                         let mut buf = [0u8; 4096];
                         let n = tcp.read(&mut buf).await.unwrap();
                         assert!(n > 0, "the server closed the connection");

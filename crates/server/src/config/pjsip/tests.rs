@@ -1,4 +1,10 @@
+use std::time::Duration;
+
+use sipjet_core::{IdentifyMethod, Protocol};
+
 use super::*;
+use crate::config::value;
+use crate::digest::DigestAlgorithm;
 
 const SAMPLE: &str = "\
 [global]
@@ -81,7 +87,7 @@ fn a_realistic_configuration_loads() {
     );
     assert_eq!(c.system.threadpool_max_size, 8);
     assert_eq!(c.transports.len(), 2);
-    assert_eq!(c.transports[1].protocol, TransportProtocol::Tcp);
+    assert_eq!(c.transports[1].protocol, Protocol::Tcp);
     let alice = c.endpoint("alice").unwrap();
     assert_eq!(alice.context, "from-internal");
     assert_eq!(
@@ -110,8 +116,15 @@ fn a_realistic_configuration_loads() {
         ["sip:gw@192.0.2.10:5060"]
     );
     let id = &c.identifies[0];
-    let matches: Vec<_> = id.matches.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(matches, ["192.0.2.10", "198.51.100.0/24", "gw.example.com"]);
+    let matches: Vec<_> = id.matches.iter().map(|(m, _)| m.clone()).collect();
+    assert_eq!(
+        matches,
+        ["192.0.2.10", "198.51.100.0/24", "gw.example.com"].map(|m| MatchItem::parse(m).unwrap())
+    );
+    assert_eq!(
+        id.matches.iter().map(|(_, at)| at.line).collect::<Vec<_>>(),
+        [61, 61, 62]
+    );
     assert_eq!(c.domain_aliases[0].domain, "example.com");
     // Media options are named in warnings, with where they were written.
     let w: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
@@ -305,14 +318,26 @@ ca_list_file)"
     );
 }
 
+/// The sources of the section parsers, one module per section type.
+const PARSER_SOURCES: [&str; 7] = [
+    include_str!("transport.rs"),
+    include_str!("endpoint.rs"),
+    include_str!("auth.rs"),
+    include_str!("aor.rs"),
+    include_str!("identify.rs"),
+    include_str!("domain_alias.rs"),
+    include_str!("system.rs"),
+];
+
 /// The option arms of each section's parser, read from its source: the
-/// `"name" =>` (or `"a" | "b" =>`) lines of its `match o.key.as_str()`.
+/// `"name" =>` (or `"a" | "b" =>`) lines of the `match o.key.as_str()` of
+/// the function named after the section type.
 fn parser_arms() -> Vec<(String, String)> {
-    let source = include_str!("../pjsip.rs");
     let mut arms = Vec::new();
     let mut section: Option<String> = None;
-    for line in source.lines() {
-        if let Some(rest) = line.strip_prefix("fn ") {
+    for line in PARSER_SOURCES.iter().flat_map(|s| s.lines()) {
+        let signature = line.strip_prefix("pub(super) ").unwrap_or(line);
+        if let Some(rest) = signature.strip_prefix("fn ") {
             let name = rest.split('(').next().unwrap_or("");
             section = [
                 "transport",

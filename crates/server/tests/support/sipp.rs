@@ -1,99 +1,18 @@
-//! What the end-to-end tests of the registrar, MESSAGE routing and real
-//! user agents share: a server started in-process on loopback from a
-//! pjsip.conf text, SIPp agents whose every message is logged and read
-//! back, scratch folders, and views of the location store and of REGISTER
-//! answers.
-
-// Each test binary uses its own part of this module.
-#![allow(dead_code)]
-
-pub mod sipp_log;
+//! SIPp user agents playing this crate's scenarios (`tests/sipp`) against
+//! the server, every message they send and receive logged and read back.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use sipjet_message::{Contact, HeaderName, Message, Method};
-use sipjet_server::config::pjsip;
-use sipjet_server::location::Binding;
-use sipjet_server::model::Model;
-use sipjet_server::server::{Server, ServerOptions};
+use sipjet_core::{HeaderName, Message, Method};
 use sipjet_testkit::{Sipp, SippOutcome, SippProcess, free_port, scenarios_dir};
-use sipjet_transport::Protocol;
 
-use sipp_log::{Direction, Logged};
+use super::Scratch;
+use super::sipp_log::{self, Direction, Logged};
 
 /// The longest a SIPp run may take before it is killed and the test fails.
 pub const SIPP_LIMIT: Duration = Duration::from_secs(60);
-
-/// How long a test waits for something it polls for (a binding to appear).
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A server running `conf` (a pjsip.conf text) in this process, every
-/// transport on an ephemeral port of 127.0.0.1, bindings in memory; and
-/// its UDP address.
-pub async fn start(conf: &str) -> (Server, SocketAddr) {
-    let report = pjsip::from_str("e2e.conf", conf);
-    assert!(report.is_ok(), "{:?}", report.errors);
-    let server = Server::start(
-        Arc::new(Model::new(report.config)),
-        ServerOptions {
-            bind_override: Some("127.0.0.1:0".parse().unwrap()),
-            ..ServerOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let udp = server
-        .stack
-        .transports()
-        .unwrap()
-        .sent_by(Protocol::Udp)
-        .unwrap();
-    (server, udp)
-}
-
-/// A folder of its own under the system's temporary folder, removed when
-/// dropped.
-pub struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    /// A new, empty folder whose name starts with `label`.
-    pub fn new(label: &str) -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "sipjet-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Scratch { path }
-    }
-
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// A path inside the folder.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
 
 /// A SIPp user agent playing one of this crate's scenarios against the
 /// server over UDP, from a port of its own, logging every message it sends
@@ -171,22 +90,7 @@ impl Agent {
 
     /// Plays the scenario to its end (at most [`SIPP_LIMIT`]).
     pub async fn run(self) -> Run {
-        let sipp = self.command();
-        let Agent {
-            calls,
-            log,
-            scratch,
-            ..
-        } = self;
-        let outcome = tokio::task::spawn_blocking(move || sipp.run(SIPP_LIMIT))
-            .await
-            .unwrap();
-        Run {
-            outcome,
-            calls,
-            messages: read_log(&log),
-            _scratch: scratch,
-        }
+        self.spawn().finish(SIPP_LIMIT).await
     }
 
     /// Starts the scenario and returns while it plays.
@@ -339,58 +243,4 @@ fn read_log(path: &Path) -> Vec<Logged> {
     std::fs::read(path)
         .map(|bytes| sipp_log::parse(&bytes))
         .unwrap_or_default()
-}
-
-/// The Contacts of a REGISTER answer: each URI with its `expires`, sorted
-/// by URI.
-pub fn listed_contacts(response: &Message) -> Vec<(String, Option<u32>)> {
-    let mut out: Vec<(String, Option<u32>)> = response
-        .contacts()
-        .map(|c| {
-            let c =
-                c.unwrap_or_else(|e| panic!("a Contact that does not parse ({e}): {response:?}"));
-            let Contact::Addr(addr) = c else {
-                panic!("Contact: * in an answer: {response:?}");
-            };
-            (addr.uri_str().to_string(), c.expires())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// The bindings the server keeps for `aor`, sorted by contact.
-pub fn bindings(server: &Server, aor: &str) -> Vec<Binding> {
-    let mut b = server.location.bindings(aor, SystemTime::now());
-    b.sort_by(|x, y| x.contact.cmp(&y.contact));
-    b
-}
-
-/// The contacts of [`bindings`].
-pub fn bound_contacts(server: &Server, aor: &str) -> Vec<String> {
-    bindings(server, aor)
-        .into_iter()
-        .map(|b| b.contact)
-        .collect()
-}
-
-/// Seconds from now until `binding` expires (rounded down).
-pub fn seconds_left(binding: &Binding) -> u64 {
-    binding
-        .expires_at
-        .duration_since(SystemTime::now())
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Waits until `aor` has `count` bindings; false if it does not within
-/// [`PATIENCE`].
-pub async fn wait_for_bindings(server: &Server, aor: &str, count: usize) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if server.location.bindings(aor, SystemTime::now()).len() == count {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }

@@ -9,7 +9,7 @@
 //! reader. The `Dead call ... received` entries repeat a message already
 //! logged and are skipped.
 
-use sipjet_message::{Message, Method};
+use sipjet_core::{Message, Method};
 
 /// Which way a logged message went, seen from SIPp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,10 @@
 //! HTTP digest computations for SIP (RFC 3261 §22.4, RFC 7616 with the
 //! algorithms SIP registers in RFC 8760): MD5, SHA-256 and SHA-512/256.
+//!
+//! A leaf of the server: the configuration names the algorithms an auth
+//! offers and checks the length of a stored hash with it, the
+//! authenticator verifies answers with it, and neither imports the other
+//! for it.
 
 use std::fmt::Write as _;
 
