@@ -7,6 +7,9 @@
 mod support;
 
 use sipjet_core::{HeaderName, Message, Method};
+use sipjet_server::admin::AdminOptions;
+use sipjet_server::admin::client::AdminClient;
+use sipjet_server::admin::views::View;
 use sipjet_server::modules::calls::CallState;
 use sipjet_server::server::Server;
 use support::{Request, Transport, Wire, start};
@@ -256,6 +259,30 @@ async fn call_across(from: Transport, to: Transport) {
         ),
         ("alice", "bob", CallState::Ended)
     );
+
+    // What the operator sees: `sipjet show calls` and the metrics.
+    let admin = sipjet_server::admin::start(
+        &server,
+        AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    let http = AdminClient::new(admin.local_addr(), None);
+    let table = http.show(View::Calls, false).await.unwrap();
+    let row = table.lines().nth(1).unwrap_or_default().to_string();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], ["alice", "bob", "ended"], "{table}");
+    let metrics = String::from_utf8(http.get("/metrics").await.unwrap().body.to_vec()).unwrap();
+    for sample in [
+        "sipjet_calls_attempted_total 1",
+        "sipjet_calls_answered_total 1",
+        "sipjet_calls_active 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == sample),
+            "{sample} in {metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

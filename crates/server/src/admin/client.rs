@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use super::TOKEN_ENV;
 use super::table::{self, Row};
 use super::views::{
-    AorView, AuthView, ContactView, EndpointView, ErrorView, LoggerView, TransportView,
+    AorView, AuthView, CallView, ContactView, EndpointView, ErrorView, LoggerView, TransportView,
     UnidentifiedView, View,
 };
 
@@ -202,6 +202,7 @@ impl AdminClient {
             View::Contacts => tabulate::<ContactView>(&body),
             View::Transports => tabulate::<TransportView>(&body),
             View::Unidentified => tabulate::<UnidentifiedView>(&body),
+            View::Calls => tabulate::<CallView>(&body),
         }
     }
 

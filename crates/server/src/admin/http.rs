@@ -250,6 +250,10 @@ fn view_of(view: View, server: &Server) -> Answer {
             config.global.unidentified_request_period,
             Instant::now(),
         )),
+        View::Calls => {
+            let (active, recent) = server.calls.list();
+            serde_json::to_vec(&views::calls(active, recent, now))
+        }
     };
     match records {
         Ok(body) => response(StatusCode::OK, JSON, body),

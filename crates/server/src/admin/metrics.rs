@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use crate::modules::calls::CallCounts;
 use crate::modules::metrics::{Direction, MessageCount};
 use crate::security::SecurityEventKind;
 
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub requests_refused: u64,
     /// Unidentified sources listed.
     pub unidentified_sources: usize,
+    /// Calls attempted, answered, failed by code, in progress.
+    pub calls: CallCounts,
 }
 
 impl Snapshot {
@@ -52,6 +55,7 @@ impl Snapshot {
             bindings: server.location.len(),
             requests_refused: server.stack.refused_requests(),
             unidentified_sources: server.unidentified.list().len(),
+            calls: server.calls.counts(),
         }
     }
 }
@@ -150,6 +154,36 @@ pub fn render(s: &Snapshot) -> String {
         "Sources listed for sending requests no endpoint was identified for.",
         s.unidentified_sources,
     );
+    single(
+        &mut out,
+        "sipjet_calls_attempted_total",
+        "counter",
+        "Calls (INVITEs out of dialog) forwarded to a callee's contacts.",
+        s.calls.attempted,
+    );
+    single(
+        &mut out,
+        "sipjet_calls_answered_total",
+        "counter",
+        "Calls answered with a 2xx.",
+        s.calls.answered,
+    );
+    family(
+        &mut out,
+        "sipjet_calls_failed_total",
+        "counter",
+        "Calls that ended without a 2xx, by the final status the caller got.",
+    );
+    for (code, n) in &s.calls.failed {
+        let _ = writeln!(out, "sipjet_calls_failed_total{{status=\"{code}\"}} {n}");
+    }
+    single(
+        &mut out,
+        "sipjet_calls_active",
+        "gauge",
+        "Calls in progress.",
+        s.calls.active,
+    );
     out
 }
 
@@ -184,6 +218,12 @@ mod tests {
             bindings: 8,
             requests_refused: 9,
             unidentified_sources: 10,
+            calls: CallCounts {
+                attempted: 11,
+                answered: 12,
+                failed: vec![(486, 13)],
+                active: 14,
+            },
         };
         let text = render(&s);
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -201,6 +241,10 @@ mod tests {
                 "sipjet_bindings 8",
                 "sipjet_requests_refused_total 9",
                 "sipjet_unidentified_sources 10",
+                "sipjet_calls_attempted_total 11",
+                "sipjet_calls_answered_total 12",
+                "sipjet_calls_failed_total{status=\"486\"} 13",
+                "sipjet_calls_active 14",
             ]
         );
         assert!(text.contains("# TYPE sipjet_messages_received_total counter\n"));
@@ -208,7 +252,7 @@ mod tests {
         assert!(text.contains("# TYPE sipjet_requests_refused_total counter\n"));
         // Every family is announced once, before its samples.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 9);
+        assert_eq!(types, 13);
         assert!(text.ends_with('\n'));
     }
 }

@@ -6,8 +6,8 @@
 //! sequences to the operator's terminal.
 
 use super::views::{
-    AorView, AuthView, ContactKind, ContactView, EndpointView, Reachability, TransportView,
-    UnidentifiedView,
+    AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, Reachability,
+    TransportView, UnidentifiedView,
 };
 
 /// A record shown as a table row.
@@ -220,6 +220,24 @@ impl Row for UnidentifiedView {
             self.last_account.clone(),
             if self.reported { "yes" } else { "no" }.to_string(),
             format!("{}s ago", self.last_seen_seconds_ago),
+        ]
+    }
+}
+
+impl Row for CallView {
+    const HEADERS: &'static [&'static str] = &[
+        "CALLER", "CALLEE", "STATE", "STARTED", "DURATION", "CODE", "CALL-ID",
+    ];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.caller.clone(),
+            self.callee.clone(),
+            self.state.clone(),
+            format!("{}s ago", self.started_seconds_ago),
+            format!("{}s", self.duration_seconds),
+            self.final_code
+                .map_or_else(|| NONE.to_string(), |c| c.to_string()),
+            self.call_id.clone(),
         ]
     }
 }

@@ -16,6 +16,7 @@ use sipjet_core::Protocol;
 
 use crate::config::pjsip::{PjsipConfig, identify_method_name};
 use crate::location::LocationStore;
+use crate::modules::calls::Call;
 use crate::modules::qualify::Status;
 use crate::security::Unidentified;
 
@@ -34,17 +35,20 @@ pub enum View {
     Transports,
     /// `GET /api/unidentified`
     Unidentified,
+    /// `GET /api/calls`
+    Calls,
 }
 
 impl View {
     /// Every view.
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Endpoints,
         View::Auths,
         View::Aors,
         View::Contacts,
         View::Transports,
         View::Unidentified,
+        View::Calls,
     ];
 
     /// Its name on the command line.
@@ -56,6 +60,7 @@ impl View {
             View::Contacts => "contacts",
             View::Transports => "transports",
             View::Unidentified => "unidentified",
+            View::Calls => "calls",
         }
     }
 
@@ -68,6 +73,7 @@ impl View {
             View::Contacts => "/api/contacts",
             View::Transports => "/api/transports",
             View::Unidentified => "/api/unidentified",
+            View::Calls => "/api/calls",
         }
     }
 
@@ -85,7 +91,7 @@ impl fmt::Display for View {
 
 /// A name that is no view.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not endpoints, auths, aors, contacts, transports or unidentified")]
+#[error("{0:?} is not endpoints, auths, aors, contacts, transports, unidentified or calls")]
 pub struct UnknownView(String);
 
 impl FromStr for View {
@@ -231,6 +237,28 @@ pub struct UnidentifiedView {
     pub reported: bool,
     /// How long ago its latest request came, in seconds.
     pub last_seen_seconds_ago: u64,
+}
+
+/// A call (`GET /api/calls`): the ones in progress, oldest first, then
+/// the recent ones, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallView {
+    /// Its Call-ID.
+    pub call_id: String,
+    /// The calling endpoint.
+    pub caller: String,
+    /// The user called.
+    pub callee: String,
+    /// `trying`, `ringing`, `answered`, `ended` or `failed`.
+    pub state: String,
+    /// True while it is in progress.
+    pub in_progress: bool,
+    /// Seconds since the INVITE came.
+    pub started_seconds_ago: u64,
+    /// Seconds it was (or has been) up.
+    pub duration_seconds: u64,
+    /// The final status the caller got.
+    pub final_code: Option<u16>,
 }
 
 /// The SIP trace switch (`GET` and `POST /api/logger`).
@@ -429,6 +457,28 @@ pub fn unidentified(
             reported: s.reported,
             last_seen_seconds_ago: now.saturating_duration_since(s.last_seen).as_secs(),
         })
+        .collect()
+}
+
+/// `GET /api/calls`: the calls in progress, then the recent ones.
+pub fn calls(active: Vec<Call>, recent: Vec<Call>, now: SystemTime) -> Vec<CallView> {
+    let view = |c: Call, in_progress: bool| CallView {
+        state: serde_json::to_value(c.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        in_progress,
+        started_seconds_ago: now.duration_since(c.started).map_or(0, |d| d.as_secs()),
+        duration_seconds: c.duration(),
+        final_code: c.final_code,
+        caller: c.caller,
+        callee: c.callee,
+        call_id: c.call_id,
+    };
+    active
+        .into_iter()
+        .map(|c| view(c, true))
+        .chain(recent.into_iter().map(|c| view(c, false)))
         .collect()
 }
 
