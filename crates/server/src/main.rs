@@ -53,10 +53,12 @@ enum Command {
         no_admin: bool,
     },
     /// Shows what the running server has: endpoints, auths, aors,
-    /// contacts, transports or unidentified (sources that sent many
-    /// requests no endpoint was identified for).
+    /// contacts, transports, unidentified (sources that sent many
+    /// requests no endpoint was identified for) or calls (in progress and
+    /// recent).
     Show {
-        /// endpoints, auths, aors, contacts, transports or unidentified.
+        /// endpoints, auths, aors, contacts, transports, unidentified or
+        /// calls.
         what: View,
         /// Prints the JSON the server answers instead of a table.
         #[arg(long)]
