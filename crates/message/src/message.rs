@@ -590,7 +590,7 @@ impl Message {
         let line = self.text(self.fields[at].value);
         let comma = crate::lex::find_top_level(line, b',').ok().flatten()?;
         let rest = crate::lex::trim_lws(&line[comma + 1..]);
-        (!rest.is_empty()).then(|| crate::build::unfold(rest).into_owned())
+        (!rest.is_empty()).then(|| crate::lex::unfold(rest).into_owned())
     }
 
     /// Removes the first header of this name (a proxy popping a Route, a
