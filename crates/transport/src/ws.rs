@@ -17,10 +17,10 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::connection::{BoxIo, Closed, Connection, Payload, WsStream};
 use crate::error::TransportError;
-use crate::limits::{Limits, deadline, keepalive_timer};
+use crate::limits::Limits;
+use crate::liveness::{self, Liveness};
 use crate::protocol::Protocol;
 use crate::shared::Shared;
-use crate::stream::{log_first_message_timeout, next_ping};
 
 const SUBPROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
 const SUBPROTOCOL: &str = "sip";
@@ -133,23 +133,19 @@ pub(crate) async fn serve(
     conn: &Connection,
     mut stream: SplitStream<WsStream>,
     keepalive: Option<Duration>,
-    mut first_message_by: Option<Instant>,
+    first_message_by: Option<Instant>,
 ) -> Closed {
     let limits = &shared.limits;
     let opts = limits.parse_options(false);
-    let mut last_received = Instant::now();
-    let mut pings = keepalive_timer(keepalive);
-    let mut awaiting_pong = false;
+    let mut liveness = Liveness::new(limits, keepalive, first_message_by, Instant::now());
     loop {
-        if first_message_by.is_some_and(|by| Instant::now() >= by) {
-            log_first_message_timeout(shared, conn);
-            return Closed::FirstMessageTimeout;
+        if let Some(expired) = liveness.overdue(Instant::now()) {
+            return liveness::close(shared, conn, expired);
         }
-        let idle_deadline = deadline(last_received.max(conn.last_sent()), limits.idle_timeout);
-        let wake = first_message_by.map_or(idle_deadline, |by| idle_deadline.min(by));
+        let wake = liveness.wake(conn.last_sent());
         tokio::select! {
             next = stream.next() => {
-                last_received = Instant::now();
+                liveness.received(Instant::now());
                 let data: Bytes = match next {
                     None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
                     Some(Err(tungstenite::Error::Capacity(e))) => {
@@ -163,7 +159,7 @@ pub(crate) async fn serve(
                     Some(Ok(WsMessage::Text(text))) => text.into(),
                     Some(Ok(WsMessage::Binary(data))) => data,
                     Some(Ok(WsMessage::Pong(_))) => {
-                        awaiting_pong = false;
+                        liveness.pong();
                         continue;
                     }
                     // Pings are answered by tungstenite itself.
@@ -172,11 +168,11 @@ pub(crate) async fn serve(
                 let result = match &data[..] {
                     b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
                     b"\r\n" => {
-                        awaiting_pong = false;
+                        liveness.pong();
                         Ok(())
                     }
                     _ => {
-                        first_message_by = None;
+                        liveness.message();
                         conn.receive(shared, data, &opts).await
                     }
                 };
@@ -185,24 +181,8 @@ pub(crate) async fn serve(
                 }
             },
             () = tokio::time::sleep_until(wake) => {
-                if first_message_by.is_some_and(|by| Instant::now() >= by) {
-                    log_first_message_timeout(shared, conn);
-                    return Closed::FirstMessageTimeout;
-                }
-                if Instant::now() >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
-                    tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
-                        value = ?limits.idle_timeout, "closing an idle connection");
-                    return Closed::Idle;
-                }
-            },
-            () = next_ping(&mut pings) => {
-                if awaiting_pong {
-                    tracing::warn!(peer = %conn.remote, connection = %conn.id,
-                        "no WebSocket pong since the last ping");
-                }
-                awaiting_pong = true;
-                if let Err(e) = conn.send(Payload::Ping, limits.message_timeout).await {
-                    return e.into();
+                if let Err(closed) = liveness::act(&mut liveness, shared, conn).await {
+                    return closed;
                 }
             },
         }
