@@ -110,7 +110,11 @@ impl ThreadPool {
 
     /// A new serializer on this pool (`ast_sip_create_work`). `name` shows
     /// in logs, for example the Call-ID of the dialog it serves.
-    pub fn create_serializer(&self, name: &str) -> Serializer {
+    ///
+    /// The same operation as [`crate::SipStack::create_work`] on a pool of
+    /// one's own, so it has the same name, the seed's: a [`Serializer`] is
+    /// the seed's "work".
+    pub fn create_work(&self, name: &str) -> Serializer {
         let id = self.inner.next_serializer.fetch_add(1, Ordering::Relaxed);
         Serializer::new(id, name, Arc::clone(&self.inner))
     }
