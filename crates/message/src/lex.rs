@@ -400,8 +400,9 @@ pub(crate) fn parse_decimal(s: &str, max: u64, what: &str) -> Result<u64, Syntax
     Ok(v)
 }
 
-/// Decodes `%HH` escapes. Invalid escapes are kept literally; callers that
-/// must refuse them check with [`check_escapes`] first.
+/// Decodes `%HH` escapes. Invalid escapes are kept literally; the user
+/// part, password, parameters and headers of a SIP URI that
+/// [`Uri::parse`](crate::Uri::parse) accepted hold none.
 pub fn unescape(s: &str) -> Cow<'_, [u8]> {
     if !s.contains('%') {
         return Cow::Borrowed(s.as_bytes());
