@@ -42,6 +42,23 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     eventually(what, || condition().then_some(())).await
 }
 
+/// [`eventually`] for a condition that can only be checked by waiting on
+/// it (connecting, sending, reading an answer): each try runs to its end
+/// before the next one starts. A try must not hang; bound what it awaits.
+pub async fn eventually_async<T>(what: &str, mut condition: impl AsyncFnMut() -> Option<T>) -> T {
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = condition().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "waited {PATIENCE:?} for {what}, in vain"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
