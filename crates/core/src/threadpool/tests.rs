@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sipjet_testkit::wait_until;
+
 use super::*;
 
 const GUARD: Duration = Duration::from_secs(30);
@@ -106,8 +108,8 @@ fn running_on_the_callers_thread_keeps_order_and_exclusion() {
     assert!(p.shutdown(GUARD));
 }
 
-#[test]
-fn run_or_push_runs_here_only_when_idle() {
+#[tokio::test]
+async fn run_or_push_runs_here_only_when_idle() {
     let p = pool(1, 1, 1);
     let s = p.create_work("here");
     let me = std::thread::current().id();
@@ -132,14 +134,10 @@ fn run_or_push_runs_here_only_when_idle() {
     assert_ne!(rx.recv_timeout(GUARD).unwrap(), me);
     // The pool thread lets go of the serializer just after the task
     // returns; wait for that (a no-op that ran here says it is idle).
-    let deadline = std::time::Instant::now() + GUARD;
-    while s.run_or_push(|| {}) != Ok(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the serializer stays busy"
-        );
-        std::thread::yield_now();
-    }
+    wait_until("the serializer idle again", || {
+        s.run_or_push(|| {}) == Ok(true)
+    })
+    .await;
     // A task run here that pushes to its own serializer hands the new task
     // to the pool when it is done.
     let inner = s.clone();
@@ -232,8 +230,8 @@ fn dropping_the_handle_runs_what_was_queued() {
     assert_eq!(count.load(Ordering::SeqCst), 100);
 }
 
-#[test]
-fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
+#[tokio::test]
+async fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
     let p = ThreadPool::new(PoolConfig {
         initial_size: 1,
         auto_increment: 2,
@@ -268,11 +266,10 @@ fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
         started_rx.recv_timeout(GUARD).unwrap();
     }
     // Threads above the initial size leave after the idle timeout.
-    let deadline = std::time::Instant::now() + GUARD;
-    while p.stats().threads > 1 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(p.stats().threads, 1);
+    wait_until("the pool back to its initial size", || {
+        p.stats().threads == 1
+    })
+    .await;
 }
 
 #[test]
