@@ -23,21 +23,18 @@ const READ_RESERVE: usize = 16 * 1024;
 /// close, so that it sees the answer rather than a reset.
 const LINGER_BYTES: usize = 256 * 1024;
 
-/// Reads and dispatches until the connection ends; says why it ended.
-/// `first_message_by` is when an accepted connection must have delivered
-/// its first whole message (pings do not count).
+/// Reads and dispatches until the connection ends, within the time
+/// limits `liveness` keeps; says why it ended.
 pub(crate) async fn serve(
     shared: &Shared,
     conn: &Connection,
     mut reader: ReadHalf<BoxIo>,
-    keepalive: Option<Duration>,
-    first_message_by: Option<Instant>,
+    mut liveness: Liveness,
 ) -> Closed {
     let limits = &shared.limits;
     let frame_limits = limits.frame_limits();
     let opts = limits.parse_options(true);
     let mut buf = BytesMut::with_capacity(READ_RESERVE);
-    let mut liveness = Liveness::new(limits, keepalive, first_message_by, Instant::now());
     loop {
         let mut framed = false;
         loop {

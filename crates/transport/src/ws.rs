@@ -3,7 +3,6 @@
 //! carries exactly one SIP message.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -132,12 +131,10 @@ pub(crate) async fn serve(
     shared: &Shared,
     conn: &Connection,
     mut stream: SplitStream<WsStream>,
-    keepalive: Option<Duration>,
-    first_message_by: Option<Instant>,
+    mut liveness: Liveness,
 ) -> Closed {
     let limits = &shared.limits;
     let opts = limits.parse_options(false);
-    let mut liveness = Liveness::new(limits, keepalive, first_message_by, Instant::now());
     loop {
         if let Some(expired) = liveness.overdue(Instant::now()) {
             return liveness::close(shared, conn, expired);
