@@ -32,10 +32,11 @@
 //! quinn-proto stands without quinn. A feature rather than a crate of its
 //! own, because the driver is one module that speaks only this crate's
 //! types (its `Peer` is the destination type it plugs into
-//! [`Transactions`]), and the one user that needs it, the core, would
-//! otherwise depend on two crates for one layer. The state machines' tests
-//! run without the feature (`cargo test -p sipjet-transaction
-//! --no-default-features`), which keeps them free of I/O.
+//! [`Transactions`]), and the core, which runs the layer through it,
+//! would otherwise depend on two crates for one layer. The state
+//! machines' tests run without the feature (`cargo test -p
+//! sipjet-transaction --no-default-features`), which keeps them free of
+//! I/O; `scripts/test.sh` runs them so.
 //!
 //! The state machines, one module each, are internal: `client::invite`
 //! (figure 5 / RFC 6026 §7.2), `client::non_invite` (figure 6),
