@@ -4,8 +4,9 @@
 //!
 //! [`Liveness`] is sans-IO: it is told what arrived and when, and answers
 //! when to look again and what is due then, so the limits are tested by
-//! moving instants rather than by waiting. The loops own the socket and
-//! the sleep; [`act`] does what is due.
+//! moving instants rather than by waiting. The loops own the socket;
+//! [`within_limits`] waits for their next read against the clocks and
+//! does what falls due meanwhile.
 //!
 //! - idle: nothing received or sent for `idle_timeout`;
 //! - first message: an accepted connection must deliver a whole message by
@@ -163,13 +164,35 @@ impl Liveness {
     }
 }
 
-/// Does what is due at wake-up: `Err` with the reason when the
-/// connection must close (logged here), a ping when one is due.
-pub(crate) async fn act(
+/// Waits for `read` (the next bytes, or the next WebSocket message)
+/// within the connection's limits: sends the pings that fall due
+/// meanwhile, and gives up with the reason (logged) when a limit is broken
+/// first. What `read` brings counts as received.
+pub(crate) async fn within_limits<T>(
+    read: impl Future<Output = T>,
     liveness: &mut Liveness,
     shared: &Shared,
     conn: &Connection,
-) -> Result<(), Closed> {
+) -> Result<T, Closed> {
+    let mut read = std::pin::pin!(read);
+    loop {
+        if let Some(expired) = liveness.overdue(Instant::now()) {
+            return Err(close(shared, conn, expired));
+        }
+        let wake = liveness.wake(conn.last_sent());
+        tokio::select! {
+            got = &mut read => {
+                liveness.received(Instant::now());
+                return Ok(got);
+            }
+            () = tokio::time::sleep_until(wake) => act(liveness, shared, conn).await?,
+        }
+    }
+}
+
+/// Does what is due at wake-up: `Err` with the reason when the
+/// connection must close (logged here), a ping when one is due.
+async fn act(liveness: &mut Liveness, shared: &Shared, conn: &Connection) -> Result<(), Closed> {
     match liveness.due(Instant::now(), conn.last_sent()) {
         None => Ok(()),
         Some(Due::Close(expired)) => Err(close(shared, conn, expired)),
@@ -186,7 +209,7 @@ pub(crate) async fn act(
 }
 
 /// Logs why the connection closes, naming the limit, and says so.
-pub(crate) fn close(shared: &Shared, conn: &Connection, expired: Expired) -> Closed {
+fn close(shared: &Shared, conn: &Connection, expired: Expired) -> Closed {
     let limits = &shared.limits;
     match expired {
         Expired::FirstMessage => {

@@ -9,7 +9,6 @@ use bytes::{Buf, BytesMut};
 use sipjet_message::framing::{self, Frame};
 use sipjet_message::{ParseError, ParseOptions};
 use tokio::io::{AsyncReadExt, ReadHalf};
-use tokio::time::Instant;
 
 use crate::connection::{BoxIo, Closed, Connection, Payload};
 use crate::inbound::{self, Received};
@@ -70,24 +69,15 @@ pub(crate) async fn serve(
             }
         }
         liveness.framed(!buf.is_empty(), framed);
-        if let Some(expired) = liveness.overdue(Instant::now()) {
-            return liveness::close(shared, conn, expired);
-        }
-        let wake = liveness.wake(conn.last_sent());
         if buf.capacity() - buf.len() < READ_RESERVE / 4 {
             buf.reserve(READ_RESERVE);
         }
-        tokio::select! {
-            read = reader.read_buf(&mut buf) => match read {
-                Ok(0) => return Closed::ByPeer,
-                Ok(_) => liveness.received(Instant::now()),
-                Err(e) => return Closed::ReadFailed(e),
-            },
-            () = tokio::time::sleep_until(wake) => {
-                if let Err(closed) = liveness::act(&mut liveness, shared, conn).await {
-                    return closed;
-                }
-            },
+        let read = reader.read_buf(&mut buf);
+        match liveness::within_limits(read, &mut liveness, shared, conn).await {
+            Err(closed) => return closed,
+            Ok(Ok(0)) => return Closed::ByPeer,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Closed::ReadFailed(e),
         }
     }
 }

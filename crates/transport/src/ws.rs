@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -136,52 +135,42 @@ pub(crate) async fn serve(
     let limits = &shared.limits;
     let opts = limits.parse_options(false);
     loop {
-        if let Some(expired) = liveness.overdue(Instant::now()) {
-            return liveness::close(shared, conn, expired);
-        }
-        let wake = liveness.wake(conn.last_sent());
-        tokio::select! {
-            next = stream.next() => {
-                liveness.received(Instant::now());
-                let data: Bytes = match next {
-                    None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
-                    Some(Err(tungstenite::Error::Capacity(e))) => {
-                        tracing::warn!(peer = %conn.remote, connection = %conn.id,
-                            limit = "max_header_bytes + max_body_bytes",
-                            value = limits.max_header_bytes.saturating_add(limits.max_body_bytes), error = %e,
-                            "closing the connection: WebSocket message too large");
-                        return Closed::ReadFailed(std::io::Error::other(e));
-                    }
-                    Some(Err(e)) => return Closed::ReadFailed(crate::connection::ws_io_error(e)),
-                    Some(Ok(WsMessage::Text(text))) => text.into(),
-                    Some(Ok(WsMessage::Binary(data))) => data,
-                    Some(Ok(WsMessage::Pong(_))) => {
-                        liveness.pong();
-                        continue;
-                    }
-                    // Pings are answered by tungstenite itself.
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Frame(_))) => continue,
-                };
-                let result = match &data[..] {
-                    b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
-                    b"\r\n" => {
-                        liveness.pong();
-                        Ok(())
-                    }
-                    _ => {
-                        liveness.message();
-                        conn.receive(shared, data, &opts).await
-                    }
-                };
-                if let Err(e) = result {
-                    return e.into();
-                }
-            },
-            () = tokio::time::sleep_until(wake) => {
-                if let Err(closed) = liveness::act(&mut liveness, shared, conn).await {
-                    return closed;
-                }
-            },
+        let next = match liveness::within_limits(stream.next(), &mut liveness, shared, conn).await {
+            Ok(next) => next,
+            Err(closed) => return closed,
+        };
+        let data: Bytes = match next {
+            None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
+            Some(Err(tungstenite::Error::Capacity(e))) => {
+                tracing::warn!(peer = %conn.remote, connection = %conn.id,
+                    limit = "max_header_bytes + max_body_bytes",
+                    value = limits.max_header_bytes.saturating_add(limits.max_body_bytes), error = %e,
+                    "closing the connection: WebSocket message too large");
+                return Closed::ReadFailed(std::io::Error::other(e));
+            }
+            Some(Err(e)) => return Closed::ReadFailed(crate::connection::ws_io_error(e)),
+            Some(Ok(WsMessage::Text(text))) => text.into(),
+            Some(Ok(WsMessage::Binary(data))) => data,
+            Some(Ok(WsMessage::Pong(_))) => {
+                liveness.pong();
+                continue;
+            }
+            // Pings are answered by tungstenite itself.
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Frame(_))) => continue,
+        };
+        let result = match &data[..] {
+            b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
+            b"\r\n" => {
+                liveness.pong();
+                Ok(())
+            }
+            _ => {
+                liveness.message();
+                conn.receive(shared, data, &opts).await
+            }
+        };
+        if let Err(e) = result {
+            return e.into();
         }
     }
 }
