@@ -20,4 +20,9 @@ if ((${#need_pkgs[@]})); then
 fi
 
 cargo test --workspace --all-targets
+# The transaction state machines stand without tokio and the transport crate:
+# the library builds without its `driver` feature (no dev-dependencies to
+# hide behind), and the sans-IO tests pass without it.
+cargo check -p sipjet-transaction --no-default-features
+cargo test -p sipjet-transaction --no-default-features --lib --tests
 cargo test --workspace --doc

@@ -26,9 +26,7 @@ fn throughput(c: &mut Criterion) {
     const TASKS: usize = 10_000;
     g.throughput(Throughput::Elements(TASKS as u64));
     for works in [1usize, 100, 1_000] {
-        let serializers: Vec<_> = (0..works)
-            .map(|i| p.create_serializer(&i.to_string()))
-            .collect();
+        let serializers: Vec<_> = (0..works).map(|i| p.create_work(&i.to_string())).collect();
         g.bench_with_input(BenchmarkId::new("serializers", works), &works, |b, _| {
             b.iter(|| {
                 let left = Arc::new(AtomicUsize::new(TASKS));
@@ -53,7 +51,7 @@ fn throughput(c: &mut Criterion) {
 
 fn round_trip(c: &mut Criterion) {
     let p = pool();
-    let s = p.create_serializer("latency");
+    let s = p.create_work("latency");
     c.bench_function("push_sync round trip", |b| {
         b.iter(|| s.push_sync(|| black_box(1)).unwrap())
     });

@@ -45,7 +45,7 @@ pub(crate) struct Distributor {
 impl Distributor {
     pub(crate) fn new(pool: &ThreadPool, count: usize, overload: OverloadConfig) -> Distributor {
         let serializers = (0..count.max(1))
-            .map(|i| pool.create_serializer(&format!("distributor-{i}")))
+            .map(|i| pool.create_work(&format!("distributor-{i}")))
             .collect();
         Distributor {
             serializers,

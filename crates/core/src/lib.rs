@@ -27,6 +27,8 @@
 //! [`Destination`], [`Flow`], [`TimerConfig`], ...), so that a service
 //! needs `sipjet-core` and nothing else.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod dialog;
 mod distributor;

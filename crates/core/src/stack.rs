@@ -429,8 +429,9 @@ impl SipStack {
     /// A new serializer on the stack's pool (`ast_sip_create_work`). It
     /// ends when the last handle is dropped (`ast_sip_destroy_work`);
     /// tasks are pushed with [`Serializer::push`] (`ast_sip_push_task`).
+    /// [`ThreadPool::create_work`] is the same on any pool.
     pub fn create_work(&self, name: &str) -> Serializer {
-        self.inner.pool.create_serializer(name)
+        self.inner.pool.create_work(name)
     }
 
     /// The threadpool.

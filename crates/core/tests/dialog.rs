@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
 
 use common::*;
 use sipjet_core::dialog::{Dialog, DialogId};
@@ -14,6 +13,7 @@ use sipjet_core::{
     Handled, IncomingRequest, OutgoingRequest, Serializer, Service, literal_destination,
 };
 use sipjet_message::Method;
+use sipjet_testkit::wait_until;
 use sipjet_transport::Protocol;
 
 /// Answers INVITE with 200, keeps the dialog on a serializer of its own,
@@ -112,16 +112,18 @@ async fn invite_ack_bye_in_a_dialog() {
     caller.add_via(&mut ack, dest.protocol).unwrap();
     caller.send_stateless(ack, dest);
 
+    // The ACK runs on the dialog's serializer too; once it has, nothing
+    // else is queued there.
+    wait_until("the callee to take the ACK", || {
+        *callee.acked.lock().unwrap()
+    })
+    .await;
+    let work = callee.serializer.lock().unwrap().clone().unwrap();
+
     // Hold the dialog's serializer: the BYE must wait for it.
-    let work = loop {
-        if let Some(w) = callee.serializer.lock().unwrap().clone() {
-            break w;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
     let (release_tx, release_rx) = mpsc::channel::<()>();
     work.push(move || {
-        let _ = release_rx.recv_timeout(Duration::from_secs(10));
+        let _ = release_rx.recv_timeout(PATIENCE);
     })
     .unwrap();
 
@@ -129,11 +131,14 @@ async fn invite_ack_bye_in_a_dialog() {
     caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
         let _ = tx.send(r);
     });
+    wait_until(
+        "the BYE queued behind the held task on the dialog's serializer",
+        || work.queued() == 1,
+    )
+    .await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), rx.recv())
-            .await
-            .is_err(),
-        "the BYE waits behind the dialog's serializer"
+        rx.try_recv().is_err(),
+        "the BYE waits for the dialog's serializer"
     );
     release_tx.send(()).unwrap();
     let bye_ok = tokio::time::timeout(PATIENCE, rx.recv())
@@ -142,7 +147,6 @@ async fn invite_ack_bye_in_a_dialog() {
         .unwrap()
         .unwrap();
     assert_eq!(bye_ok.status(), Some(200));
-    assert!(*callee.acked.lock().unwrap());
 
     // The dialog is gone: another BYE gets 481.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -14,28 +14,58 @@ use sipjet_core::{
     Handled, IncomingRequest, OverloadConfig, PoolConfig, Service, UdpOverloadAction,
 };
 use sipjet_message::Method;
+use sipjet_testkit::wait_until;
 
-/// Answers MESSAGE after a pause (slow work that makes the queue grow),
-/// INFO at once.
-struct Slow;
+/// Holds whoever passes until it is opened (or the patience runs out,
+/// so that a failing test ends).
+#[derive(Default)]
+struct Gate {
+    /// Open, and how many wait.
+    state: Mutex<(bool, usize)>,
+    changed: Condvar,
+}
 
-impl Service for Slow {
+impl Gate {
+    fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.1 += 1;
+        let (mut state, _) = self
+            .changed
+            .wait_timeout_while(state, PATIENCE, |s| !s.0)
+            .unwrap();
+        state.1 -= 1;
+    }
+
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap().1
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().0 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Answers MESSAGE once through the gate, so that the test decides when
+/// the work piles up and when it drains; INFO at once.
+struct Gated(Arc<Gate>);
+
+impl Service for Gated {
     fn name(&self) -> &str {
-        "slow"
+        "gated"
     }
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
-        match request.method() {
-            Method::Message => {
-                std::thread::sleep(Duration::from_millis(5));
-                request.reply(200).unwrap();
-            }
-            _ => request.reply(200).unwrap(),
+        if request.method() == &Method::Message {
+            self.0.pass();
         }
+        request.reply(200).unwrap();
         Handled::Yes
     }
 }
 
-fn overloadable(udp: UdpOverloadAction) -> sipjet_core::SipStack {
+/// A stack of one pool thread, overloaded past 40 queued tasks, whose
+/// MESSAGEs wait at `gate`.
+fn overloadable(udp: UdpOverloadAction, gate: &Arc<Gate>) -> sipjet_core::SipStack {
     let s = stack_with(|c| {
         c.pool = PoolConfig {
             initial_size: 1,
@@ -51,8 +81,18 @@ fn overloadable(udp: UdpOverloadAction) -> sipjet_core::SipStack {
             ..OverloadConfig::default()
         };
     });
-    s.register_service(Arc::new(Slow)).unwrap();
+    s.register_service(Arc::new(Gated(Arc::clone(gate))))
+        .unwrap();
     s
+}
+
+/// Holds the only pool thread: a MESSAGE from a peer of its own, waiting
+/// at the gate. Its 200 comes once the gate opens.
+async fn hold_the_thread(stack: &sipjet_core::SipStack, gate: &Gate) -> Peer {
+    let holder = Peer::new(udp_addr(stack)).await;
+    holder.send(&holder.request("MESSAGE", "holder", "")).await;
+    wait_until("the pool thread held at the gate", || gate.waiting() == 1).await;
+    holder
 }
 
 fn in_dialog(peer: &Peer, method: &str, call_id: &str) -> String {
@@ -62,32 +102,49 @@ fn in_dialog(peer: &Peer, method: &str, call_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_refused_while_dialogs_pass_and_then_it_recovers() {
-    let stack = overloadable(UdpOverloadAction::Answer);
+    let gate = Arc::new(Gate::default());
+    let stack = overloadable(UdpOverloadAction::Answer, &gate);
     stack.start().await.unwrap();
     let flood = Peer::new(udp_addr(&stack)).await;
     let dialog = Peer::new(udp_addr(&stack)).await;
     let forged = Peer::new(udp_addr(&stack)).await;
+    let dialog_work = stack.create_work("dialog-1");
     stack.register_dialog(
         sipjet_core::dialog::DialogId {
             call_id: "dialog-1".into(),
             local_tag: "established".into(),
             remote_tag: "a-dialog-1".into(),
         },
-        stack.create_work("dialog-1"),
+        dialog_work.clone(),
     );
-    // 400 new requests at once: the single pool thread takes 2 s for them.
+    let holder = hold_the_thread(&stack, &gate).await;
+    // 400 new requests while nothing runs: the queue grows past the
+    // high-water mark, and what comes after is refused at once.
     for i in 0..400 {
         flood
             .send(&flood.request("MESSAGE", &format!("flood-{i}"), ""))
             .await;
     }
-    // In-dialog traffic during the flood is not refused; a To tag that
-    // names no dialog of the stack does not get the same pass.
-    dialog.send(&in_dialog(&dialog, "INFO", "dialog-1")).await;
+    let first = flood.final_response().await;
+    assert_eq!(first.status(), Some(503));
+    assert_eq!(
+        first.header(sipjet_message::HeaderName::RetryAfter),
+        Some("7")
+    );
+    // In-dialog traffic during the flood is queued, not refused; a To tag
+    // that names no dialog of the stack does not get the same pass.
     forged.send(&in_dialog(&forged, "INFO", "forged-1")).await;
-    let mut busy = 0;
+    assert_eq!(forged.final_response().await.status(), Some(503));
+    dialog.send(&in_dialog(&dialog, "INFO", "dialog-1")).await;
+    wait_until(
+        "the in-dialog request queued on its dialog's serializer",
+        || dialog_work.queued() == 1,
+    )
+    .await;
+    gate.open();
+    let mut busy: u64 = 1;
     let mut ok = 0;
-    for _ in 0..400 {
+    for _ in 1..400 {
         let r = flood.final_response().await;
         match r.status() {
             Some(503) => {
@@ -99,33 +156,48 @@ async fn a_flood_is_refused_while_dialogs_pass_and_then_it_recovers() {
         }
     }
     assert!(busy > 0 && ok > 0, "refused {busy}, served {ok}");
+    assert_eq!(
+        stack.refused_requests(),
+        busy + 1,
+        "the flood and the forged"
+    );
+    assert_eq!(holder.final_response().await.status(), Some(200));
     assert_eq!(dialog.final_response().await.status(), Some(200));
-    assert_eq!(forged.final_response().await.status(), Some(503));
     // The flood is over and the queue drained: new requests are served.
     let r = flood.ask("MESSAGE", "after", "").await;
     assert_eq!(r.status(), Some(200));
+    assert_eq!(r.call_id().unwrap(), "after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_udp_a_flood_may_be_dropped_instead() {
-    let stack = overloadable(UdpOverloadAction::Drop);
+    let gate = Arc::new(Gate::default());
+    let stack = overloadable(UdpOverloadAction::Drop, &gate);
     stack.start().await.unwrap();
+    let holder = hold_the_thread(&stack, &gate).await;
     let flood = Peer::new(udp_addr(&stack)).await;
     for i in 0..400 {
         flood
             .send(&flood.request("MESSAGE", &format!("drop-{i}"), ""))
             .await;
     }
-    let mut answered = 0;
-    while !flood.silent(Duration::from_millis(1500)).await {
-        answered += 1;
+    // Each request of the flood is queued or dropped before anything runs.
+    wait_until("every request of the flood queued or dropped", || {
+        stack.refused_requests() + stack.pool().queued_tasks() as u64 == 400
+    })
+    .await;
+    let dropped = stack.refused_requests();
+    assert!(dropped > 0 && dropped < 400, "{dropped} dropped");
+    gate.open();
+    // The queued ones are answered, and only they: the next answer after
+    // them is the one to a later request.
+    for _ in 0..400 - dropped {
+        assert_eq!(flood.final_response().await.status(), Some(200));
     }
-    assert!(answered < 400, "some were dropped ({answered} answered)");
-    assert!(answered > 0);
-    assert_eq!(
-        flood.ask("MESSAGE", "after-drop", "").await.status(),
-        Some(200)
-    );
+    assert_eq!(holder.final_response().await.status(), Some(200));
+    let after = flood.ask("MESSAGE", "after-drop", "").await;
+    assert_eq!(after.status(), Some(200));
+    assert_eq!(after.call_id().unwrap(), "after-drop");
 }
 
 /// Answers OPTIONS.
@@ -187,24 +259,34 @@ async fn shutdown_drains_queued_work_then_stops_listening() {
     let stack = stack();
     stack.register_service(Arc::new(Options)).unwrap();
     stack.start().await.unwrap();
-    let work = stack.create_work("pending");
-    let ran = Arc::new(AtomicBool::new(false));
-    let r2 = Arc::clone(&ran);
-    work.push(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        r2.store(true, Ordering::SeqCst);
-    })
-    .unwrap();
     let peer = Peer::new(udp_addr(&stack)).await;
     assert_eq!(peer.ask("OPTIONS", "before", "").await.status(), Some(200));
-    stack.shutdown(Duration::from_secs(10)).await;
+    // A task queued behind one held at a gate is still queued when the
+    // shutdown begins.
+    let gate = Arc::new(Gate::default());
+    let work = stack.create_work("pending");
+    let g = Arc::clone(&gate);
+    work.push(move || g.pass()).unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r2 = Arc::clone(&ran);
+    work.push(move || r2.store(true, Ordering::SeqCst)).unwrap();
+    let shutdown = tokio::spawn({
+        let stack = stack.clone();
+        async move { stack.shutdown(PATIENCE).await }
+    });
+    wait_until("the pool to refuse new work", || {
+        stack.pool().create_work("probe").push(|| ()).is_err()
+    })
+    .await;
+    gate.open();
+    shutdown.await.unwrap();
     assert!(
         ran.load(Ordering::SeqCst),
         "queued work ran before the stack stopped"
     );
     assert!(!stack.is_running());
-    peer.send(&peer.request("OPTIONS", "after", "")).await;
-    assert!(peer.silent(Duration::from_millis(500)).await);
+    // Nothing listens on the port any more.
+    std::net::UdpSocket::bind(peer.server).expect("the stack released its UDP port");
     assert!(work.push(|| ()).is_err());
 }
 

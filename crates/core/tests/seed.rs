@@ -16,6 +16,7 @@ use sipjet_core::{
     Handled, IncomingRequest, OutgoingRequest, Priority, RegisterError, SendError, Service,
 };
 use sipjet_message::{HeaderName, Message, Method};
+use sipjet_testkit::eventually;
 use sipjet_transport::Flow;
 
 /// Records what it sees; answers `answers` with 200.
@@ -106,11 +107,23 @@ async fn services_in_priority_order_then_501_never_for_ack() {
         ["early:NOTIFY:-", "app:NOTIFY:-", "late:NOTIFY:-"]
     );
 
-    // An ACK that matches nothing reaches the services and is never answered.
+    // An ACK that matches nothing reaches the services and is never
+    // answered. A request sent after it in the same call runs after it on
+    // the same serializer, so its answer is the first to come back.
     seen.lock().unwrap().clear();
     peer.send(&peer.request("ACK", "svc-3", "")).await;
-    assert!(peer.silent(Duration::from_millis(300)).await);
-    assert_eq!(seen.lock().unwrap().len(), 3);
+    let after = peer.ask("OPTIONS", "svc-3", "").await;
+    assert_eq!(after.cseq().unwrap().method, "OPTIONS");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "early:ACK:-",
+            "app:ACK:-",
+            "late:ACK:-",
+            "early:OPTIONS:-",
+            "app:OPTIONS:-"
+        ]
+    );
 
     // A request in a dialog nobody knows: 481.
     let text = peer
@@ -528,15 +541,11 @@ async fn check_authentication_is_callable_directly() {
     assert_eq!(peer.final_response().await.status(), Some(401));
     // The challenge leaves from inside check_authentication, so it can
     // arrive before the service has stored what the call returned.
-    let mut checked = None;
-    for _ in 0..200 {
-        checked = *result.lock().unwrap();
-        if checked.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert_eq!(checked, Some(CheckAuthResult::ChallengeSent));
+    let checked = eventually("the service to store what the check returned", || {
+        *result.lock().unwrap()
+    })
+    .await;
+    assert_eq!(checked, CheckAuthResult::ChallengeSent);
     let text = peer
         .request(
             "INFO",

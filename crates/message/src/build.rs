@@ -1,33 +1,10 @@
 //! Building responses from requests (RFC 3261 §8.2.6).
 
-use std::borrow::Cow;
-
 use crate::error::{BuildError, ParseError};
 use crate::headers::NameAddr;
+use crate::lex::unfold;
 use crate::message::Message;
 use crate::name::HeaderName;
-
-/// Folded values keep their line breaks in a parsed message; a copied value
-/// is written on one line.
-pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
-    if !v.contains(['\r', '\n']) {
-        return Cow::Borrowed(v);
-    }
-    let mut out = String::with_capacity(v.len());
-    let mut in_break = false;
-    for c in v.chars() {
-        if matches!(c, '\r' | '\n' | ' ' | '\t') && (in_break || c == '\r' || c == '\n') {
-            if !in_break {
-                out.push(' ');
-                in_break = true;
-            }
-            continue;
-        }
-        in_break = false;
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
 
 impl Message {
     /// A response to `request` with the standard reason phrase; a To tag
@@ -159,12 +136,5 @@ Content-Length: 0\r\n\r\n";
             Message::response_to(&req, 400).unwrap_err().to_string(),
             "cannot answer the request: missing Call-ID header"
         );
-    }
-
-    #[test]
-    fn unfold_joins_lines() {
-        assert_eq!(unfold("a,\r\n b"), "a, b");
-        assert_eq!(unfold("0009\r\n  INVITE"), "0009 INVITE");
-        assert_eq!(unfold("plain  two"), "plain  two");
     }
 }

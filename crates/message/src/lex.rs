@@ -179,6 +179,35 @@ pub fn unquote(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A header value on one line (RFC 3261 §7.3.1): each line break, with
+/// the white space on both sides of it, becomes a single SP, which means
+/// the same. A parsed message keeps a folded value as it came, line breaks
+/// included, and the builders refuse line breaks in a value, so a value
+/// copied from a received message into a new one goes through here.
+/// White space away from a line break is kept as it is.
+///
+/// ```
+/// use sipjet_message::unfold;
+///
+/// assert_eq!(unfold("Alice \r\n\t<sip:alice@atlanta.com>"), "Alice <sip:alice@atlanta.com>");
+/// assert_eq!(unfold("two  spaces"), "two  spaces");
+/// ```
+pub fn unfold(value: &str) -> Cow<'_, str> {
+    const BREAK: [char; 2] = ['\r', '\n'];
+    if !value.contains(BREAK) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find(BREAK) {
+        out.push_str(rest[..at].trim_end_matches([' ', '\t']));
+        out.push(' ');
+        rest = rest[at..].trim_start_matches(['\r', '\n', ' ', '\t']);
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 /// Writes `s` as a quoted string, escaping `"` and `\`.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -371,8 +400,9 @@ pub(crate) fn parse_decimal(s: &str, max: u64, what: &str) -> Result<u64, Syntax
     Ok(v)
 }
 
-/// Decodes `%HH` escapes. Invalid escapes are kept literally; callers that
-/// must refuse them check with [`check_escapes`] first.
+/// Decodes `%HH` escapes. Invalid escapes are kept literally; the user
+/// part, password, parameters and headers of a SIP URI that
+/// [`Uri::parse`](crate::Uri::parse) accepted hold none.
 pub fn unescape(s: &str) -> Cow<'_, [u8]> {
     if !s.contains('%') {
         return Cow::Borrowed(s.as_bytes());
@@ -426,6 +456,19 @@ pub(crate) fn check_escapes(s: &str, what: &str) -> Result<(), SyntaxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfold_puts_a_folded_value_on_one_line() {
+        assert_eq!(unfold("a,\r\n b"), "a, b");
+        assert_eq!(unfold("a,\r\n  b"), "a, b");
+        assert_eq!(unfold("0009\r\n  INVITE"), "0009 INVITE");
+        assert_eq!(unfold("a  \r\n\tb\r\n c"), "a b c");
+        assert_eq!(unfold("a\t\r\n b"), "a b");
+        assert_eq!(unfold("a\n b"), "a b");
+        assert_eq!(unfold("\r\n b"), " b");
+        assert_eq!(unfold("plain  two"), "plain  two");
+        assert!(matches!(unfold("plain  two"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn token_bytes() {

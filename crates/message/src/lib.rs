@@ -62,7 +62,7 @@ pub use headers::{
     parse_qvalue,
 };
 pub use host::Host;
-pub use lex::{CommaList, quote, unescape, unquote};
+pub use lex::{CommaList, quote, unescape, unfold, unquote};
 pub use message::{HeaderField, Message, ParseOptions};
 pub use method::Method;
 pub use multipart::BodyPart;

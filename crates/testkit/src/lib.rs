@@ -49,6 +49,23 @@ pub async fn within_patience<T>(mut condition: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// [`eventually`] for a condition that can only be checked by waiting on
+/// it (connecting, sending, reading an answer): each try runs to its end
+/// before the next one starts. A try must not hang; bound what it awaits.
+pub async fn eventually_async<T>(what: &str, mut condition: impl AsyncFnMut() -> Option<T>) -> T {
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = condition().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "waited {PATIENCE:?} for {what}, in vain"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// [`within_patience`] for a test without an async runtime (one that
 /// drives other programs from threads): it polls from the calling thread.
 pub fn within_patience_blocking<T>(mut condition: impl FnMut() -> Option<T>) -> Option<T> {

@@ -20,8 +20,23 @@
 //! - [`Kind`], [`State`]: the four kinds of transaction and their states.
 //! - [`TransactionError`]: what the TU asked that cannot be done.
 //!
-//! - [`Driver`]: runs the layer over real transports, with the timer task
-//!   (the only part of the crate that does I/O).
+//! - `Driver` (feature `driver`, on by default): runs the layer over real
+//!   transports, with the timer task (the only part of the crate that does
+//!   I/O).
+//!
+//! ## The `driver` feature
+//!
+//! The state machines need neither tokio nor the transport crate; only the
+//! driver does. It sits behind the default cargo feature `driver`, so that
+//! `default-features = false` gives the state machines alone, as
+//! quinn-proto stands without quinn. A feature rather than a crate of its
+//! own, because the driver is one module that speaks only this crate's
+//! types (its `Peer` is the destination type it plugs into
+//! [`Transactions`]), and the core, which runs the layer through it,
+//! would otherwise depend on two crates for one layer. The state
+//! machines' tests run without the feature (`cargo test -p
+//! sipjet-transaction --no-default-features`), which keeps them free of
+//! I/O; `scripts/test.sh` runs them so.
 //!
 //! The state machines, one module each, are internal: `client::invite`
 //! (figure 5 / RFC 6026 §7.2), `client::non_invite` (figure 6),
@@ -32,6 +47,7 @@
 
 mod client;
 mod config;
+#[cfg(feature = "driver")]
 pub mod driver;
 mod error;
 mod event;
@@ -46,6 +62,7 @@ mod timer_queue;
 mod transactions;
 
 pub use config::TimerConfig;
+#[cfg(feature = "driver")]
 pub use driver::{Driver, Peer, TransactionUser};
 pub use error::TransactionError;
 pub use event::{Event, Transmit};

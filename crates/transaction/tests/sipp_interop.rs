@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sipjet_message::{Message, Method, generate};
-use sipjet_testkit::{Sipp, free_port, loopback};
+use sipjet_testkit::{Sipp, free_port, loopback, wait_until};
 use sipjet_transaction::{Driver, Event, Peer, TimerConfig, TransactionId, TransactionUser};
 use sipjet_transport::{Destination, ListenerConfig, Protocol, TransportConfig, Transports};
 use tokio::sync::mpsc;
@@ -32,6 +32,30 @@ async fn start(
     let transports = Transports::start(config, driver.handler()).await.unwrap();
     driver.attach(transports.clone());
     (driver, transports)
+}
+
+/// True when a socket on this machine listens on `port` for `protocol`
+/// (bound, for UDP), read from Linux's socket tables: SIPp is ready for
+/// calls. Looking does not disturb SIPp as a probe connection or a probe
+/// bind would.
+fn listening(protocol: Protocol, port: u16) -> bool {
+    let (tables, listen_state) = match protocol {
+        Protocol::Udp => (["/proc/net/udp", "/proc/net/udp6"], None),
+        _ => (["/proc/net/tcp", "/proc/net/tcp6"], Some("0A")),
+    };
+    let port = format!(":{port:04X}");
+    tables
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .any(|table| {
+            table.lines().skip(1).any(|line| {
+                // sl, local_address, rem_address, st, ...
+                let mut columns = line.split_whitespace();
+                let local = columns.nth(1).unwrap_or("");
+                let state = columns.nth(1);
+                local.ends_with(&port) && listen_state.is_none_or(|s| state == Some(s))
+            })
+        })
 }
 
 fn sipp_transport(protocol: Protocol) -> &'static str {
@@ -140,34 +164,46 @@ async fn sipp_uac_calls_our_uas_over_tcp() {
 
 // ---------------------------------------------------------------- the UAC
 
-/// Hands every response to whoever waits for its transaction, and answers
-/// a retransmitted 2xx to an INVITE with the ACK again.
+/// What a client transaction tells whoever waits for it.
+enum Outcome {
+    Response(Message),
+    /// No final response will come: Timer B or F fired, the transport
+    /// failed, or the transaction is gone.
+    Ended,
+}
+
+/// Hands every response, and the end of a transaction, to whoever waits
+/// for the transaction, and answers a retransmitted 2xx to an INVITE with
+/// the ACK again.
 #[derive(Default)]
 struct TestUac {
-    /// (Call-ID, CSeq method) → who waits for the responses.
-    waiting: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Message>>>,
+    /// Client transaction → who waits for its outcome.
+    waiting: Mutex<HashMap<TransactionId, mpsc::UnboundedSender<Outcome>>>,
     /// Call-ID → the ACK sent for it, resent on every 2xx retransmission.
     acks: Mutex<HashMap<String, (Message, Destination)>>,
 }
 
 impl TransactionUser for TestUac {
     fn on_event(&self, driver: &Driver, event: Event<Peer>) {
-        let Event::Response { response, .. } = event else {
-            return;
+        let (id, outcome) = match event {
+            Event::Response { id, response } => {
+                let call_id = response.call_id().unwrap_or_default();
+                let to_invite = response.cseq().is_ok_and(|c| c.method == "INVITE");
+                if response.status() == Some(200)
+                    && to_invite
+                    && let Some((ack, dest)) = self.acks.lock().unwrap().get(call_id)
+                {
+                    driver.send_stateless(ack.clone(), Peer::Sent(dest.clone()));
+                }
+                (id, Outcome::Response(response))
+            }
+            Event::Timeout { id } | Event::TransportError { id } | Event::Terminated { id } => {
+                (id, Outcome::Ended)
+            }
+            _ => return,
         };
-        let call_id = response.call_id().unwrap_or_default().to_string();
-        let method = response
-            .cseq()
-            .map(|c| c.method.to_string())
-            .unwrap_or_default();
-        if response.status() == Some(200)
-            && method == "INVITE"
-            && let Some((ack, dest)) = self.acks.lock().unwrap().get(&call_id)
-        {
-            driver.send_stateless(ack.clone(), Peer::Sent(dest.clone()));
-        }
-        if let Some(tx) = self.waiting.lock().unwrap().get(&(call_id, method)) {
-            let _ = tx.send(response);
+        if let Some(tx) = self.waiting.lock().unwrap().get(&id) {
+            let _ = tx.send(outcome);
         }
     }
 }
@@ -209,24 +245,28 @@ impl Caller {
         m
     }
 
-    /// Sends a request and waits for its final response.
+    /// Sends a request and waits for its final response; `None` when the
+    /// transaction ends without one (its own timers decide when).
     async fn transact(&self, request: Message) -> Option<Message> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let key = (
-            request.call_id().unwrap().to_string(),
-            request.method().unwrap().to_string(),
-        );
-        self.uac.waiting.lock().unwrap().insert(key.clone(), tx);
         let dest = Destination::new(self.protocol, self.peer);
-        self.driver.send_request(request, dest).ok()?;
+        let waiting = &self.uac.waiting;
+        let id = self
+            .driver
+            .send_request_then(request, dest, |id| {
+                waiting.lock().unwrap().insert(id, tx);
+            })
+            .ok()?;
         let result = loop {
-            match tokio::time::timeout(Duration::from_secs(40), rx.recv()).await {
-                Ok(Some(r)) if r.status().is_some_and(|s| s >= 200) => break Some(r),
-                Ok(Some(_)) => continue,
-                _ => break None,
+            match rx.recv().await {
+                Some(Outcome::Response(r)) if r.status().is_some_and(|s| s >= 200) => {
+                    break Some(r);
+                }
+                Some(Outcome::Response(_)) => continue,
+                Some(Outcome::Ended) | None => break None,
             }
         };
-        self.uac.waiting.lock().unwrap().remove(&key);
+        waiting.lock().unwrap().remove(&id);
         result
     }
 
@@ -293,7 +333,7 @@ async fn our_uac_calls_sipp(protocol: Protocol, lost: Option<u32>) {
         sipp = sipp.args(["-lost".to_string(), l.to_string()]);
     }
     let sipp = sipp.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("SIPp listening", || listening(protocol, sipp_port)).await;
     let uac = Arc::new(TestUac::default());
     let (driver, transports) = start(protocol, port, uac.clone()).await;
     let caller = Arc::new(Caller {
@@ -314,7 +354,9 @@ async fn our_uac_calls_sipp(protocol: Protocol, lost: Option<u32>) {
         .collect();
     let mut ends = Vec::new();
     for t in tasks {
-        ends.push(t.await.unwrap());
+        // Each call ends by its transactions' own timers; the limit only
+        // keeps a bug from hanging the run.
+        ends.push(tokio::time::timeout(LIMIT, t).await.unwrap().unwrap());
     }
     let count = |e| ends.iter().filter(|&&x| x == e).count() as u64;
     let (completed, unanswered) = (count(CallEnd::Completed), count(CallEnd::InviteUnanswered));

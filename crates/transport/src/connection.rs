@@ -26,6 +26,7 @@ use crate::flow::{ConnectionId, Flow};
 use crate::handler::Incoming;
 use crate::inbound::{self, Received};
 use crate::limits::{ConnectionCounter, ConnectionPermit, Limits, Refusal};
+use crate::liveness::Liveness;
 use crate::protocol::Protocol;
 use crate::shared::Shared;
 
@@ -443,17 +444,16 @@ pub(crate) fn register(
 
 async fn serve(registered: Registered, conn: Arc<Connection>, reader: Reader, origin: Origin) {
     let shared = Arc::clone(&registered.shared);
+    // Pings on connections this side opened; a first message deadline on
+    // those it accepted.
     let (keepalive, first_message_by) = match origin {
         Origin::Opened => (shared.keepalive_interval, None),
         Origin::Accepted { first_message_by } => (None, Some(first_message_by)),
     };
+    let liveness = Liveness::new(&shared.limits, keepalive, first_message_by, Instant::now());
     let closed = match reader {
-        Reader::Stream(r) => {
-            crate::stream::serve(&shared, &conn, r, keepalive, first_message_by).await
-        }
-        Reader::WebSocket(s) => {
-            crate::ws::serve(&shared, &conn, s, keepalive, first_message_by).await
-        }
+        Reader::Stream(r) => crate::stream::serve(&shared, &conn, r, liveness).await,
+        Reader::WebSocket(s) => crate::ws::serve(&shared, &conn, s, liveness).await,
     };
     tracing::debug!(reason = %closed, "connection closed");
     conn.close().await;

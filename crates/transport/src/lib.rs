@@ -26,9 +26,10 @@
 //!   is the caller's decision.
 //!
 //! Modules: `udp`, `tcp` (accepting and opening connections), `tls`,
-//! `ws`, `stream` (Content-Length framing), `connection` (the table of
-//! open connections), `inbound` (what to do with a received message),
-//! `rfc3581`, `limits`, `resolve`.
+//! `ws`, `stream` (Content-Length framing), `liveness` (the idle, first
+//! message, message and keep-alive clocks of both stream and WebSocket
+//! connections), `connection` (the table of open connections), `inbound`
+//! (what to do with a received message), `rfc3581`, `limits`, `resolve`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -68,6 +69,7 @@ mod flow;
 mod handler;
 mod inbound;
 mod limits;
+mod liveness;
 mod protocol;
 pub mod resolve;
 mod rfc3581;

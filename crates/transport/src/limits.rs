@@ -77,15 +77,6 @@ pub(crate) fn deadline(from: tokio::time::Instant, after: Duration) -> tokio::ti
         .unwrap_or_else(|| from + Duration::from_secs(30 * 365 * 86_400))
 }
 
-/// A keep-alive timer, or none when the interval is absent or zero.
-pub(crate) fn keepalive_timer(period: Option<Duration>) -> Option<tokio::time::Interval> {
-    let period = period.filter(|p| !p.is_zero())?;
-    let now = tokio::time::Instant::now();
-    let mut timer = tokio::time::interval_at(deadline(now, period), period);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    Some(timer)
-}
-
 impl Limits {
     pub(crate) fn frame_limits(&self) -> FrameLimits {
         FrameLimits {
@@ -386,9 +377,6 @@ mod tests {
             deadline(now, Duration::from_secs(1)),
             now + Duration::from_secs(1)
         );
-        assert!(keepalive_timer(Some(Duration::ZERO)).is_none());
-        assert!(keepalive_timer(None).is_none());
-        assert!(keepalive_timer(Some(Duration::MAX)).is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The receive loop of byte-stream connections (TCP, TLS): frames
 //! messages by Content-Length (RFC 3261 §18.3), answers keep-alive pings
-//! (RFC 5626 §4.4.1), and enforces the size, idle and message limits.
+//! (RFC 5626 §4.4.1), and enforces the size limits, and the time limits
+//! that `liveness` keeps.
 
 use std::time::Duration;
 
@@ -8,11 +9,10 @@ use bytes::{Buf, BytesMut};
 use sipjet_message::framing::{self, Frame};
 use sipjet_message::{ParseError, ParseOptions};
 use tokio::io::{AsyncReadExt, ReadHalf};
-use tokio::time::{Instant, Interval};
 
 use crate::connection::{BoxIo, Closed, Connection, Payload};
 use crate::inbound::{self, Received};
-use crate::limits::{deadline, keepalive_timer};
+use crate::liveness::{self, Liveness};
 use crate::shared::Shared;
 
 /// Spare room kept in the receive buffer for each read.
@@ -22,25 +22,18 @@ const READ_RESERVE: usize = 16 * 1024;
 /// close, so that it sees the answer rather than a reset.
 const LINGER_BYTES: usize = 256 * 1024;
 
-/// Reads and dispatches until the connection ends; says why it ended.
-/// `first_message_by` is when an accepted connection must have delivered
-/// its first whole message (pings do not count).
+/// Reads and dispatches until the connection ends, within the time
+/// limits `liveness` keeps; says why it ended.
 pub(crate) async fn serve(
     shared: &Shared,
     conn: &Connection,
     mut reader: ReadHalf<BoxIo>,
-    keepalive: Option<Duration>,
-    mut first_message_by: Option<Instant>,
+    mut liveness: Liveness,
 ) -> Closed {
     let limits = &shared.limits;
     let frame_limits = limits.frame_limits();
     let opts = limits.parse_options(true);
     let mut buf = BytesMut::with_capacity(READ_RESERVE);
-    let mut last_received = Instant::now();
-    // When the unfinished message at the front of the buffer began.
-    let mut message_started: Option<Instant> = None;
-    let mut pings = keepalive_timer(keepalive);
-    let mut awaiting_pong = false;
     loop {
         let mut framed = false;
         loop {
@@ -59,10 +52,10 @@ pub(crate) async fn serve(
                 }
                 Ok(Frame::Pong(n)) => {
                     buf.advance(n);
-                    awaiting_pong = false;
+                    liveness.pong();
                 }
                 Ok(Frame::Message { len, .. }) => {
-                    first_message_by = None;
+                    liveness.message();
                     let data = buf.split_to(len).freeze();
                     if let Err(e) = conn.receive(shared, data, &opts).await {
                         return e.into();
@@ -75,92 +68,18 @@ pub(crate) async fn serve(
                 }
             }
         }
-        // A peer that keeps completing messages is not slow even when its
-        // reads never end on a message boundary: the clock restarts with
-        // each message framed.
-        message_started = match message_started {
-            _ if buf.is_empty() => None,
-            Some(started) if !framed => {
-                if Instant::now() >= deadline(started, limits.message_timeout) {
-                    log_message_timeout(shared, conn);
-                    return Closed::MessageTimeout;
-                }
-                Some(started)
-            }
-            _ => Some(last_received),
-        };
-        if first_message_by.is_some_and(|by| Instant::now() >= by) {
-            log_first_message_timeout(shared, conn);
-            return Closed::FirstMessageTimeout;
-        }
-        let last_activity = last_received.max(conn.last_sent());
-        let idle_deadline = deadline(last_activity, limits.idle_timeout);
-        let mut wake = match message_started {
-            Some(started) => idle_deadline.min(deadline(started, limits.message_timeout)),
-            None => idle_deadline,
-        };
-        if let Some(by) = first_message_by {
-            wake = wake.min(by);
-        }
+        liveness.framed(!buf.is_empty(), framed);
         if buf.capacity() - buf.len() < READ_RESERVE / 4 {
             buf.reserve(READ_RESERVE);
         }
-        tokio::select! {
-            read = reader.read_buf(&mut buf) => match read {
-                Ok(0) => return Closed::ByPeer,
-                Ok(_) => last_received = Instant::now(),
-                Err(e) => return Closed::ReadFailed(e),
-            },
-            () = tokio::time::sleep_until(wake) => {
-                let now = Instant::now();
-                if first_message_by.is_some_and(|by| now >= by) {
-                    log_first_message_timeout(shared, conn);
-                    return Closed::FirstMessageTimeout;
-                }
-                if message_started.is_some_and(|s| now >= deadline(s, limits.message_timeout)) {
-                    log_message_timeout(shared, conn);
-                    return Closed::MessageTimeout;
-                }
-                if now >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
-                    tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
-                        value = ?limits.idle_timeout, "closing an idle connection");
-                    return Closed::Idle;
-                }
-            },
-            () = next_ping(&mut pings) => {
-                if awaiting_pong {
-                    tracing::warn!(peer = %conn.remote, connection = %conn.id,
-                        "no keep-alive pong since the last ping (RFC 5626 §4.4.1)");
-                }
-                awaiting_pong = true;
-                if let Err(e) = conn.send(Payload::Ping, limits.message_timeout).await {
-                    return e.into();
-                }
-            },
+        let read = reader.read_buf(&mut buf);
+        match liveness::within_limits(read, &mut liveness, shared, conn).await {
+            Err(closed) => return closed,
+            Ok(Ok(0)) => return Closed::ByPeer,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Closed::ReadFailed(e),
         }
     }
-}
-
-/// Waits for the next keep-alive tick, or forever without keep-alive.
-pub(crate) async fn next_ping(pings: &mut Option<Interval>) {
-    match pings {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-fn log_message_timeout(shared: &Shared, conn: &Connection) {
-    tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "message_timeout",
-        value = ?shared.limits.message_timeout,
-        "closing the connection: a message did not complete in time");
-}
-
-pub(crate) fn log_first_message_timeout(shared: &Shared, conn: &Connection) {
-    tracing::warn!(peer = %conn.remote, connection = %conn.id, limit = "first_message_timeout",
-        value = ?shared.limits.first_message_timeout,
-        "closing an accepted connection that sent no message in time");
 }
 
 /// Answers a request that cannot be framed when its head is readable

@@ -3,12 +3,10 @@
 //! carries exactly one SIP message.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -17,10 +15,10 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::connection::{BoxIo, Closed, Connection, Payload, WsStream};
 use crate::error::TransportError;
-use crate::limits::{Limits, deadline, keepalive_timer};
+use crate::limits::Limits;
+use crate::liveness::{self, Liveness};
 use crate::protocol::Protocol;
 use crate::shared::Shared;
-use crate::stream::{log_first_message_timeout, next_ping};
 
 const SUBPROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
 const SUBPROTOCOL: &str = "sip";
@@ -132,79 +130,47 @@ pub(crate) async fn serve(
     shared: &Shared,
     conn: &Connection,
     mut stream: SplitStream<WsStream>,
-    keepalive: Option<Duration>,
-    mut first_message_by: Option<Instant>,
+    mut liveness: Liveness,
 ) -> Closed {
     let limits = &shared.limits;
     let opts = limits.parse_options(false);
-    let mut last_received = Instant::now();
-    let mut pings = keepalive_timer(keepalive);
-    let mut awaiting_pong = false;
     loop {
-        if first_message_by.is_some_and(|by| Instant::now() >= by) {
-            log_first_message_timeout(shared, conn);
-            return Closed::FirstMessageTimeout;
-        }
-        let idle_deadline = deadline(last_received.max(conn.last_sent()), limits.idle_timeout);
-        let wake = first_message_by.map_or(idle_deadline, |by| idle_deadline.min(by));
-        tokio::select! {
-            next = stream.next() => {
-                last_received = Instant::now();
-                let data: Bytes = match next {
-                    None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
-                    Some(Err(tungstenite::Error::Capacity(e))) => {
-                        tracing::warn!(peer = %conn.remote, connection = %conn.id,
-                            limit = "max_header_bytes + max_body_bytes",
-                            value = limits.max_header_bytes.saturating_add(limits.max_body_bytes), error = %e,
-                            "closing the connection: WebSocket message too large");
-                        return Closed::ReadFailed(std::io::Error::other(e));
-                    }
-                    Some(Err(e)) => return Closed::ReadFailed(crate::connection::ws_io_error(e)),
-                    Some(Ok(WsMessage::Text(text))) => text.into(),
-                    Some(Ok(WsMessage::Binary(data))) => data,
-                    Some(Ok(WsMessage::Pong(_))) => {
-                        awaiting_pong = false;
-                        continue;
-                    }
-                    // Pings are answered by tungstenite itself.
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Frame(_))) => continue,
-                };
-                let result = match &data[..] {
-                    b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
-                    b"\r\n" => {
-                        awaiting_pong = false;
-                        Ok(())
-                    }
-                    _ => {
-                        first_message_by = None;
-                        conn.receive(shared, data, &opts).await
-                    }
-                };
-                if let Err(e) = result {
-                    return e.into();
-                }
-            },
-            () = tokio::time::sleep_until(wake) => {
-                if first_message_by.is_some_and(|by| Instant::now() >= by) {
-                    log_first_message_timeout(shared, conn);
-                    return Closed::FirstMessageTimeout;
-                }
-                if Instant::now() >= deadline(last_received.max(conn.last_sent()), limits.idle_timeout) {
-                    tracing::info!(peer = %conn.remote, connection = %conn.id, limit = "idle_timeout",
-                        value = ?limits.idle_timeout, "closing an idle connection");
-                    return Closed::Idle;
-                }
-            },
-            () = next_ping(&mut pings) => {
-                if awaiting_pong {
-                    tracing::warn!(peer = %conn.remote, connection = %conn.id,
-                        "no WebSocket pong since the last ping");
-                }
-                awaiting_pong = true;
-                if let Err(e) = conn.send(Payload::Ping, limits.message_timeout).await {
-                    return e.into();
-                }
-            },
+        let next = match liveness::within_limits(stream.next(), &mut liveness, shared, conn).await {
+            Ok(next) => next,
+            Err(closed) => return closed,
+        };
+        let data: Bytes = match next {
+            None | Some(Ok(WsMessage::Close(_))) => return Closed::ByPeer,
+            Some(Err(tungstenite::Error::Capacity(e))) => {
+                tracing::warn!(peer = %conn.remote, connection = %conn.id,
+                    limit = "max_header_bytes + max_body_bytes",
+                    value = limits.max_header_bytes.saturating_add(limits.max_body_bytes), error = %e,
+                    "closing the connection: WebSocket message too large");
+                return Closed::ReadFailed(std::io::Error::other(e));
+            }
+            Some(Err(e)) => return Closed::ReadFailed(crate::connection::ws_io_error(e)),
+            Some(Ok(WsMessage::Text(text))) => text.into(),
+            Some(Ok(WsMessage::Binary(data))) => data,
+            Some(Ok(WsMessage::Pong(_))) => {
+                liveness.pong();
+                continue;
+            }
+            // Pings are answered by tungstenite itself.
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Frame(_))) => continue,
+        };
+        let result = match &data[..] {
+            b"\r\n\r\n" => conn.send(Payload::Pong, limits.message_timeout).await,
+            b"\r\n" => {
+                liveness.pong();
+                Ok(())
+            }
+            _ => {
+                liveness.message();
+                conn.receive(shared, data, &opts).await
+            }
+        };
+        if let Err(e) = result {
+            return e.into();
         }
     }
 }

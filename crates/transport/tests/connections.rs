@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use sipjet_message::Message;
+use sipjet_testkit::eventually_async;
 use sipjet_transport::{
     ConnectionId, Destination, Limits, ListenerConfig, Protocol, TransportConfig, TransportError,
     Transports, response_destination,
@@ -109,18 +110,13 @@ async fn destination_connection_is_honoured_while_open() {
     let req = request_from(&b, Protocol::Tcp, "after-close");
     let dest =
         Destination::new(Protocol::Tcp, fallback_addr).with_connection(f2.connection.unwrap());
-    let mut delivered = None;
-    for _ in 0..50 {
-        // The close may not have been seen yet: the first write can still
-        // succeed into the dead socket, so look for the delivery.
+    // The close may not have been seen yet: a write can still succeed
+    // into the dead socket, so send until one goes another way.
+    let flow = eventually_async("a new connection after the named one closed", async || {
         let flow = b.send(&req, &dest).await.unwrap();
-        if flow.connection != f2.connection {
-            delivered = Some(flow);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let flow = delivered.expect("a new connection after the named one closed");
+        (flow.connection != f2.connection).then_some(flow)
+    })
+    .await;
     assert_eq!(flow.remote, fallback_addr);
     assert_eq!(
         fallback_inbox.next().await.message.call_id().unwrap(),

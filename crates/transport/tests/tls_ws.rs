@@ -112,7 +112,8 @@ async fn tls_end_to_end() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("handshake"), "{err}");
-    b_inbox.nothing().await;
+    // No handshake completed, so nothing was sent to B.
+    b_inbox.nothing_delivered();
 
     // Without trust roots there is no TLS.
     let (a5, _a5_inbox) = start(client_config(None)).await;
@@ -266,7 +267,8 @@ async fn system_roots_with_a_private_ca_file() {
         err.to_string().contains("invalid peer certificate"),
         "{err}"
     );
-    b_inbox.nothing().await;
+    // No handshake completed, so nothing was sent to B.
+    b_inbox.nothing_delivered();
 
     // Files that cannot serve are errors that name them.
     let missing = dir.join("none.pem");
@@ -385,7 +387,8 @@ async fn websocket_end_to_end_with_a_tungstenite_client() {
         text.starts_with("SIP/2.0 400 CSeq method \"INFO\""),
         "{text}"
     );
-    b_inbox.nothing().await;
+    // Answered instead of delivered.
+    b_inbox.nothing_delivered();
     b.shutdown().await;
 }
 
@@ -543,7 +546,7 @@ async fn tls_connections_must_deliver_a_message_before_the_first_message_timeout
     let mut silent = RawStream::new(tls_client_stream(&pki, b_addr).await);
     assert!(no_handshake.closed().await, "closed without a handshake");
     assert!(silent.closed().await, "closed after a silent handshake");
-    b_inbox.nothing().await;
+    b_inbox.nothing_delivered();
 
     // One that sends a message in time is served past the deadline.
     let mut talker = RawStream::new(tls_client_stream(&pki, b_addr).await);

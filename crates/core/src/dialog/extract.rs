@@ -1,9 +1,9 @@
 //! What a dialog takes from a message: the parties, the Contact, the
 //! Record-Route set, and the proof that a response answers a request.
 
-use std::borrow::Cow;
-
-use sipjet_message::{Contact, HeaderName, Message, NameAddr, ParseError, SyntaxError, Uri};
+use sipjet_message::{
+    Contact, HeaderName, Message, NameAddr, ParseError, SyntaxError, Uri, unfold,
+};
 
 use super::error::DialogError;
 use super::state::Party;
@@ -16,36 +16,13 @@ fn in_header(name: HeaderName, problem: SyntaxError) -> DialogError {
     })
 }
 
-/// A received value on one line: a folded header keeps its line breaks in
-/// a parsed message, and the builder refuses them in a value.
-pub(super) fn one_line(value: &str) -> Cow<'_, str> {
-    if !value.contains(['\r', '\n']) {
-        return Cow::Borrowed(value);
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut folding = false;
-    for c in value.chars() {
-        let blank = matches!(c, '\r' | '\n') || (folding && matches!(c, ' ' | '\t'));
-        if blank {
-            if !folding && !out.ends_with([' ', '\t']) {
-                out.push(' ');
-            }
-            folding = true;
-        } else {
-            folding = false;
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
 /// The URI and display name of a From or To value, the URI checked so
 /// that every request built from it is valid.
 pub(super) fn party(address: &NameAddr<'_>, header: HeaderName) -> Result<Party, DialogError> {
     address.uri().map_err(|p| in_header(header, p))?;
     Ok(Party {
-        display_name: address.display_name.map(|n| one_line(n).into_owned()),
-        uri: one_line(address.uri_str()).into_owned(),
+        display_name: address.display_name.map(|n| unfold(n).into_owned()),
+        uri: unfold(address.uri_str()).into_owned(),
     })
 }
 
@@ -72,7 +49,7 @@ pub(super) fn target_of(
     message: &Message,
     what: &'static str,
 ) -> Result<Option<String>, DialogError> {
-    Ok(contact(message, what)?.map(|a| one_line(a.uri_str()).into_owned()))
+    Ok(contact(message, what)?.map(|a| unfold(a.uri_str()).into_owned()))
 }
 
 /// The whole Contact value, parameters included: the local contact this
@@ -81,7 +58,7 @@ pub(super) fn contact_value(
     message: &Message,
     what: &'static str,
 ) -> Result<Option<String>, DialogError> {
-    Ok(contact(message, what)?.map(|a| one_line(a.as_str()).into_owned()))
+    Ok(contact(message, what)?.map(|a| unfold(a.as_str()).into_owned()))
 }
 
 /// The Record-Route values in the order received, each checked to be a
@@ -93,13 +70,13 @@ pub(super) fn record_route(message: &Message) -> Result<Vec<String>, DialogError
             let route = route?;
             if !route.bracketed {
                 return Err(DialogError::UnbracketedRoute(
-                    one_line(route.as_str()).into_owned(),
+                    unfold(route.as_str()).into_owned(),
                 ));
             }
             route
                 .uri()
                 .map_err(|p| in_header(HeaderName::RecordRoute, p))?;
-            Ok(one_line(route.as_str()).into_owned())
+            Ok(unfold(route.as_str()).into_owned())
         })
         .collect()
 }

@@ -6,6 +6,11 @@
 //! this side sends in it. Nothing here opens a socket, reads a clock or
 //! spawns a thread; the core runs each dialog on its serializer.
 //!
+//! The stack keeps no dialog state: a service keeps its own dialogs (by
+//! [`DialogId`]) and tells the stack which serializer each one's requests
+//! go to ([`crate::SipStack::register_dialog`]); that table of serializers
+//! is where the distributor looks a request's dialog up.
+//!
 //! - [`Dialog::from_uac`], [`Dialog::from_uas`]: create a dialog from the
 //!   request and the response that establish it (§12.1), early for a 1xx,
 //!   confirmed for a 2xx; [`Dialog::confirm`] confirms an early one.
@@ -16,8 +21,7 @@
 //!   ordering (§12.2.2), target refresh, the end of a dialog on `481` and
 //!   `408` (§12.2.1.2).
 //! - [`DialogId`], [`id_of_request`], [`id_of_response`]: which dialog a
-//!   message belongs to; [`Dialogs`] holds a stack instance's dialogs by
-//!   ID.
+//!   message belongs to.
 //! - [`is_target_refresh`]: the methods whose Contact moves the remote
 //!   target.
 //!
@@ -57,7 +61,6 @@
 //! assert_eq!(bye.cseq().unwrap().seq, 314160);
 //! ```
 
-mod dialogs;
 mod error;
 mod establish;
 mod extract;
@@ -70,7 +73,6 @@ mod target_refresh;
 #[cfg(test)]
 mod testing;
 
-pub use dialogs::Dialogs;
 pub use error::DialogError;
 pub use id::{DialogId, id_of_request, id_of_response};
 pub use state::{Dialog, DialogState};

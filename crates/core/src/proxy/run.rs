@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use sipjet_message::{BuildError, HeaderName, Message, Method, Uri};
+use sipjet_message::{BuildError, HeaderName, Message, Method, Uri, unfold};
 use sipjet_transaction::TransactionId;
 use sipjet_transport::{Destination, Protocol};
 
@@ -278,25 +278,20 @@ fn cancel_for(request: &Message) -> Result<Message, BuildError> {
     let uri = request.request_uri().unwrap_or_default();
     let mut cancel = Message::new_request(Method::Cancel, uri)?;
     if let Ok(via) = request.via() {
-        cancel.add_header("Via", &one_line(via.as_str()))?;
+        cancel.add_header("Via", &unfold(via.as_str()))?;
     }
     for route in request.headers(HeaderName::Route) {
-        cancel.add_header("Route", &one_line(route))?;
+        cancel.add_header("Route", &unfold(route))?;
     }
     cancel.add_header("Max-Forwards", "70")?;
     for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
         if let Some(v) = request.header(name) {
-            cancel.add_header(name.as_str(), &one_line(v))?;
+            cancel.add_header(name.as_str(), &unfold(v))?;
         }
     }
     let seq = request.cseq().map(|c| c.seq).unwrap_or(1);
     cancel.add_header("CSeq", &format!("{seq} CANCEL"))?;
     Ok(cancel)
-}
-
-/// A received value may be folded; a copied one is written on one line.
-fn one_line(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl SipStack {

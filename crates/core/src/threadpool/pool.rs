@@ -110,7 +110,11 @@ impl ThreadPool {
 
     /// A new serializer on this pool (`ast_sip_create_work`). `name` shows
     /// in logs, for example the Call-ID of the dialog it serves.
-    pub fn create_serializer(&self, name: &str) -> Serializer {
+    ///
+    /// The same operation as [`crate::SipStack::create_work`] on a pool of
+    /// one's own, so it has the same name, the seed's: a [`Serializer`] is
+    /// the seed's "work".
+    pub fn create_work(&self, name: &str) -> Serializer {
         let id = self.inner.next_serializer.fetch_add(1, Ordering::Relaxed);
         Serializer::new(id, name, Arc::clone(&self.inner))
     }
@@ -186,18 +190,16 @@ impl PoolInner {
 
     /// Puts a serializer that has work on the ready queue and makes sure a
     /// thread will take it: an idle one, or new ones while below the cap.
+    /// An idle thread counts once: woken, it stays idle until it gets the
+    /// lock back, and a burst of pushes meanwhile must not all count on it.
     pub(crate) fn schedule(self: &Arc<Self>, serializer: Arc<SerializerInner>) {
         let mut st = self.lock();
         st.ready.push_back(serializer);
         if st.idle > 0 {
             self.work_ready.notify_one();
-        } else if st.threads < self.config.max_size {
-            let n = self
-                .config
-                .auto_increment
-                .min(self.config.max_size - st.threads);
-            self.spawn(&mut st, n);
         }
+        let n = threads_to_add(&self.config, st.threads, st.idle, st.ready.len());
+        self.spawn(&mut st, n);
     }
 
     fn spawn(self: &Arc<Self>, st: &mut State, n: usize) {
@@ -259,5 +261,40 @@ impl PoolInner {
                 return None;
             }
         }
+    }
+}
+
+/// How many threads to start when `ready` serializers wait, `idle` of the
+/// `threads` are waiting for work: none while the idle ones suffice (each
+/// takes one), else the increment, up to the cap.
+fn threads_to_add(config: &PoolConfig, threads: usize, idle: usize, ready: usize) -> usize {
+    if ready <= idle {
+        return 0;
+    }
+    config
+        .auto_increment
+        .min(config.max_size.saturating_sub(threads))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_thread_is_counted_for_one_serializer_only() {
+        let config = PoolConfig {
+            initial_size: 1,
+            auto_increment: 2,
+            idle_timeout: Duration::from_secs(60),
+            max_size: 4,
+        };
+        // One idle thread takes the one ready serializer.
+        assert_eq!(threads_to_add(&config, 1, 1, 1), 0);
+        // A second push before it wakes: it cannot take both.
+        assert_eq!(threads_to_add(&config, 1, 1, 2), 2);
+        // None idle: the increment, up to the cap.
+        assert_eq!(threads_to_add(&config, 1, 0, 1), 2);
+        assert_eq!(threads_to_add(&config, 3, 0, 1), 1);
+        assert_eq!(threads_to_add(&config, 4, 0, 5), 0);
     }
 }

@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sipjet_testkit::wait_until;
+
 use super::*;
 
 const GUARD: Duration = Duration::from_secs(30);
@@ -35,7 +37,7 @@ fn order_and_exclusion(p: &ThreadPool, works: usize, tasks: usize, pushers: usiz
     let all: Arc<Vec<Work>> = Arc::new(
         (0..works)
             .map(|i| Work {
-                serializer: p.create_serializer(&format!("work-{i}")),
+                serializer: p.create_work(&format!("work-{i}")),
                 running: AtomicBool::new(false),
                 log: Mutex::new(Vec::with_capacity(tasks)),
             })
@@ -106,10 +108,10 @@ fn running_on_the_callers_thread_keeps_order_and_exclusion() {
     assert!(p.shutdown(GUARD));
 }
 
-#[test]
-fn run_or_push_runs_here_only_when_idle() {
+#[tokio::test]
+async fn run_or_push_runs_here_only_when_idle() {
     let p = pool(1, 1, 1);
-    let s = p.create_serializer("here");
+    let s = p.create_work("here");
     let me = std::thread::current().id();
     let (tx, rx) = mpsc::channel();
     let t = tx.clone();
@@ -132,14 +134,10 @@ fn run_or_push_runs_here_only_when_idle() {
     assert_ne!(rx.recv_timeout(GUARD).unwrap(), me);
     // The pool thread lets go of the serializer just after the task
     // returns; wait for that (a no-op that ran here says it is idle).
-    let deadline = std::time::Instant::now() + GUARD;
-    while s.run_or_push(|| {}) != Ok(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the serializer stays busy"
-        );
-        std::thread::yield_now();
-    }
+    wait_until("the serializer idle again", || {
+        s.run_or_push(|| {}) == Ok(true)
+    })
+    .await;
     // A task run here that pushes to its own serializer hands the new task
     // to the pool when it is done.
     let inner = s.clone();
@@ -164,13 +162,13 @@ fn different_serializers_run_in_parallel() {
     let done_a = done_tx.clone();
     // Each task waits for the other to have started: only possible when
     // both run at the same time.
-    p.create_serializer("a")
+    p.create_work("a")
         .push(move || {
             a_tx.send(()).unwrap();
             done_a.send(b_rx.recv_timeout(GUARD).is_ok()).unwrap();
         })
         .unwrap();
-    p.create_serializer("b")
+    p.create_work("b")
         .push(move || {
             b_tx.send(()).unwrap();
             done_tx.send(a_rx.recv_timeout(GUARD).is_ok()).unwrap();
@@ -183,7 +181,7 @@ fn different_serializers_run_in_parallel() {
 #[test]
 fn a_panicking_task_is_contained() {
     let p = pool(1, 1, 1);
-    let s = p.create_serializer("panics");
+    let s = p.create_work("panics");
     s.push(|| panic!("task failure on purpose")).unwrap();
     assert_eq!(s.push_sync(|| 7).unwrap(), 7);
     assert_eq!(
@@ -196,7 +194,7 @@ fn a_panicking_task_is_contained() {
 #[test]
 fn push_sync_from_its_own_task_runs_inline() {
     let p = pool(1, 1, 1);
-    let s = p.create_serializer("self");
+    let s = p.create_work("self");
     let inner = s.clone();
     let got = s
         .push_sync(move || inner.push_sync(|| 41).unwrap() + 1)
@@ -207,7 +205,7 @@ fn push_sync_from_its_own_task_runs_inline() {
 #[test]
 fn dropping_the_handle_runs_what_was_queued() {
     let p = pool(1, 1, 1);
-    let s = p.create_serializer("dropped");
+    let s = p.create_work("dropped");
     let (gate_tx, gate_rx) = mpsc::channel::<()>();
     s.push(move || {
         gate_rx.recv_timeout(GUARD).unwrap();
@@ -232,8 +230,8 @@ fn dropping_the_handle_runs_what_was_queued() {
     assert_eq!(count.load(Ordering::SeqCst), 100);
 }
 
-#[test]
-fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
+#[tokio::test]
+async fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
     let p = ThreadPool::new(PoolConfig {
         initial_size: 1,
         auto_increment: 2,
@@ -248,7 +246,7 @@ fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
     for i in 0..6 {
         let release_rx = Arc::clone(&release_rx);
         let started_tx = started_tx.clone();
-        p.create_serializer(&format!("block-{i}"))
+        p.create_work(&format!("block-{i}"))
             .push(move || {
                 started_tx.send(()).unwrap();
                 release_rx.lock().unwrap().recv_timeout(GUARD).unwrap();
@@ -268,17 +266,16 @@ fn the_pool_grows_by_increments_up_to_its_maximum_and_shrinks_when_idle() {
         started_rx.recv_timeout(GUARD).unwrap();
     }
     // Threads above the initial size leave after the idle timeout.
-    let deadline = std::time::Instant::now() + GUARD;
-    while p.stats().threads > 1 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(p.stats().threads, 1);
+    wait_until("the pool back to its initial size", || {
+        p.stats().threads == 1
+    })
+    .await;
 }
 
 #[test]
 fn shutdown_drains_then_refuses_work() {
     let p = pool(0, 1, 2);
-    let s = p.create_serializer("drain");
+    let s = p.create_work("drain");
     let count = Arc::new(AtomicUsize::new(0));
     for _ in 0..1_000 {
         let count = Arc::clone(&count);
@@ -295,7 +292,7 @@ fn shutdown_drains_then_refuses_work() {
 #[test]
 fn shutdown_that_runs_out_of_time_drops_the_rest() {
     let p = pool(1, 1, 1);
-    let s = p.create_serializer("slow");
+    let s = p.create_work("slow");
     let (release_tx, release_rx) = mpsc::channel::<()>();
     s.push(move || {
         release_rx.recv_timeout(GUARD).unwrap();
@@ -303,7 +300,7 @@ fn shutdown_that_runs_out_of_time_drops_the_rest() {
     .unwrap();
     let ran = Arc::new(AtomicBool::new(false));
     let ran2 = Arc::clone(&ran);
-    p.create_serializer("queued")
+    p.create_work("queued")
         .push(move || ran2.store(true, Ordering::SeqCst))
         .unwrap();
     assert!(!p.shutdown(Duration::from_millis(20)));

@@ -3,14 +3,13 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use sipjet_core::{SipStack, StackConfig};
 use sipjet_message::Message;
 use sipjet_transport::{ListenerConfig, Protocol, TransportConfig};
 use tokio::net::UdpSocket;
 
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub use sipjet_testkit::PATIENCE;
 
 /// A stack listening on UDP and TCP on 127.0.0.1 (ephemeral ports), not yet
 /// started.
@@ -106,13 +105,5 @@ Max-Forwards: 70\r\n\
     pub async fn ask(&self, method: &str, call_id: &str, extra: &str) -> Message {
         self.send(&self.request(method, call_id, extra)).await;
         self.final_response().await
-    }
-
-    /// True when nothing arrives for a while.
-    pub async fn silent(&self, wait: Duration) -> bool {
-        let mut buf = vec![0u8; 65_536];
-        tokio::time::timeout(wait, self.sock.recv_from(&mut buf))
-            .await
-            .is_err()
     }
 }

@@ -1,9 +1,7 @@
 //! The ACK an INVITE client transaction sends for a non-2xx final response
 //! (RFC 3261 §17.1.1.3). The ACK for a 2xx is the TU's (§13.2.2.4).
 
-use std::borrow::Cow;
-
-use sipjet_message::{BuildError, HeaderName, Message, Method};
+use sipjet_message::{BuildError, HeaderName, Message, Method, unfold};
 
 /// Why the ACK could not be built: the INVITE or the response lacks a
 /// header it is made of.
@@ -37,41 +35,17 @@ pub(crate) fn ack_for(invite: &Message, response: &Message) -> Result<Message, A
         .ok_or(AckError::Missing("response", HeaderName::To))?;
 
     let mut ack = Message::new_request(Method::Ack, uri)?;
-    ack.add_header("Via", &one_line(via.as_str()))?;
+    ack.add_header("Via", &unfold(via.as_str()))?;
     for route in invite.headers(HeaderName::Route) {
-        ack.add_header("Route", &one_line(route))?;
+        ack.add_header("Route", &unfold(route))?;
     }
     let max_forwards = invite.header(HeaderName::MaxForwards).unwrap_or("70");
-    ack.add_header("Max-Forwards", &one_line(max_forwards))?;
-    ack.add_header("From", &one_line(from_invite(HeaderName::From)?))?;
-    ack.add_header("To", &one_line(to))?;
-    ack.add_header("Call-ID", &one_line(from_invite(HeaderName::CallId)?))?;
+    ack.add_header("Max-Forwards", &unfold(max_forwards))?;
+    ack.add_header("From", &unfold(from_invite(HeaderName::From)?))?;
+    ack.add_header("To", &unfold(to))?;
+    ack.add_header("Call-ID", &unfold(from_invite(HeaderName::CallId)?))?;
     ack.add_header("CSeq", &format!("{seq} ACK"))?;
     Ok(ack)
-}
-
-/// A received value may be folded over several lines; a copied value is
-/// written on one (the message builders refuse line breaks).
-fn one_line(value: &str) -> Cow<'_, str> {
-    if !value.contains(['\r', '\n']) {
-        return Cow::Borrowed(value);
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut in_break = false;
-    for c in value.chars() {
-        let breaks = c == '\r' || c == '\n' || (in_break && (c == ' ' || c == '\t'));
-        if breaks {
-            if !in_break {
-                out.truncate(out.trim_end().len());
-                out.push(' ');
-                in_break = true;
-            }
-            continue;
-        }
-        in_break = false;
-        out.push(c);
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -158,9 +132,9 @@ Content-Length: 0\r\n\r\n";
     }
 
     #[test]
-    fn folded_values_become_one_line() {
-        assert_eq!(one_line("a,\r\n  b"), "a, b");
-        assert_eq!(one_line("a  \r\n\tb\r\n c"), "a b c");
-        assert_eq!(one_line("plain  text"), "plain  text");
+    fn folded_values_become_unfold() {
+        assert_eq!(unfold("a,\r\n  b"), "a, b");
+        assert_eq!(unfold("a  \r\n\tb\r\n c"), "a b c");
+        assert_eq!(unfold("plain  text"), "plain  text");
     }
 }

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sipjet_message::Message;
@@ -19,10 +18,7 @@ use tokio::sync::mpsc;
 
 /// How long a test waits for something that should happen; reaching it
 /// fails the test rather than hanging it.
-pub const PATIENCE: Duration = Duration::from_secs(5);
-
-/// How long a test waits to be confident that something does not happen.
-pub const QUIET: Duration = Duration::from_millis(300);
+pub use sipjet_testkit::PATIENCE;
 
 /// A handler that forwards every message to a channel.
 pub struct Inbox {
@@ -45,9 +41,13 @@ impl Inbox {
             .expect("the handler is alive")
     }
 
-    /// Asserts that nothing arrives for a while.
-    pub async fn nothing(&mut self) {
-        if let Ok(Some(m)) = tokio::time::timeout(QUIET, self.rx.recv()).await {
+    /// Asserts that nothing has been delivered. It looks without waiting,
+    /// so call it once something shows that the transports are done with
+    /// what they could have delivered: the connection it would have come
+    /// on is closed, or answered the attack, or a message sent after it
+    /// on the same path has arrived, or the transports are shut down.
+    pub fn nothing_delivered(&mut self) {
+        if let Ok(m) = self.rx.try_recv() {
             panic!("unexpected message: {:?}", m.message);
         }
     }
