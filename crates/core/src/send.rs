@@ -349,13 +349,16 @@ impl SipStack {
     /// `serializer`: every response (provisional ones, the final one, and
     /// the 2xx that come after it while the transaction lives), or the
     /// failure. What a proxy's branch needs.
+    ///
+    /// Returns the client transaction, unless sending failed at once (the
+    /// observer then hears of the failure).
     pub fn send_tracked(
         &self,
         mut message: Message,
         dest: Destination,
         serializer: Serializer,
         observer: impl Fn(ClientEvent) + Send + Sync + 'static,
-    ) {
+    ) -> Option<TransactionId> {
         self.run_tx_request_hooks(&mut message, &dest);
         let tracker = Tracker {
             serializer,
@@ -371,11 +374,21 @@ impl SipStack {
                     .insert(id, t);
             }
         });
-        if let Err(e) = sent
-            && let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).take()
-        {
-            t.report(ClientEvent::Failed(e.into()));
+        match sent {
+            Ok(id) => Some(id),
+            Err(e) => {
+                if let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    t.report(ClientEvent::Failed(e.into()));
+                }
+                None
+            }
         }
+    }
+
+    /// Gives up on a client transaction: it ends at once (RFC 3261 §9.1,
+    /// an INVITE whose CANCEL went unanswered for 64×T1).
+    pub fn abandon(&self, id: TransactionId) {
+        self.driver().abandon(id);
     }
 
     /// The tracker of a client transaction, if it has one.

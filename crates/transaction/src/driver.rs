@@ -240,6 +240,16 @@ impl Driver {
         self.lock().kind(id)
     }
 
+    /// Gives up on a transaction (see [`Transactions::abandon`]).
+    pub fn abandon(&self, id: TransactionId) {
+        if let Ok((step, ())) = self.step(|layer| {
+            layer.abandon(id);
+            Ok(())
+        }) {
+            self.finish(Some(step));
+        }
+    }
+
     /// Live transactions, as the latest step left them.
     pub fn len(&self) -> usize {
         self.inner.live.load(Ordering::Relaxed)

@@ -170,6 +170,11 @@ impl Machine {
             return;
         }
         out.report(Report::TransportError);
+        self.terminate();
+    }
+
+    /// Ends the transaction at once, whatever its state.
+    pub(crate) fn terminate(&mut self) {
         match self {
             Machine::ClientInvite(m) => m.terminate(),
             Machine::ClientNonInvite(m) => m.terminate(),

@@ -269,6 +269,16 @@ impl<D: Clone> Transactions<D> {
         self.step(id, |m, _, out| m.on_transport_error(out));
     }
 
+    /// The TU gives up on a transaction: it ends at once, with
+    /// [`Event::Terminated`], and what arrives for it later is a stray.
+    /// For an INVITE client transaction cancelled long ago whose final
+    /// response never came (RFC 3261 §9.1: after 64×T1 the client "SHOULD
+    /// destroy the client transaction"), which would otherwise wait in
+    /// Proceeding for ever. Unknown ids are ignored.
+    pub fn abandon(&mut self, id: TransactionId) {
+        self.step(id, |m, _, _| m.terminate());
+    }
+
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         // Collect first: a timer a step arms is for the next call, even

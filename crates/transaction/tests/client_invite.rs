@@ -292,3 +292,22 @@ fn transport_error_terminates_in_any_state() {
     assert!(h.layer.is_empty());
     assert_eq!(h.layer.poll_timeout(), None);
 }
+
+/// RFC 3261 §9.1: a TU that cancelled an INVITE and got no final response
+/// in 64×T1 destroys the transaction, which Proceeding would otherwise
+/// keep for ever; what the UAS sends afterwards is a stray.
+#[test]
+fn an_abandoned_invite_ends_at_once() {
+    let mut h = Harness::new();
+    let invite = request(Method::Invite, "z9hG4bKab1", "UDP");
+    let id = h.send(&invite, false);
+    h.transmits();
+    h.receive(&response(&invite, 180, "uas"), false);
+    assert!(matches!(&h.events()[..], [Event::Response { .. }]));
+    assert_eq!(h.layer.state(id), Some(State::Proceeding));
+    h.layer.abandon(id);
+    assert!(matches!(&h.events()[..], [Event::Terminated { id: t }] if *t == id));
+    assert_eq!(h.layer.len(), 0);
+    h.receive(&response(&invite, 200, "uas"), false);
+    assert!(matches!(&h.events()[..], [Event::StrayResponse { .. }]));
+}

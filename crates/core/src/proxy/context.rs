@@ -22,7 +22,8 @@
 //!   101–199; when it fires, a branch that has had a provisional response
 //!   is cancelled (and its 487 counts as 408), one that has not counts as
 //!   having answered 408. A cancelled branch that still does not answer
-//!   within `cancel_wait` (64×T1, §9.1) counts as 408 too.
+//!   within `cancel_wait` (64×T1, §9.1) counts as 408 too, and its client
+//!   transaction is given up.
 //! - A timeout counts as 408, a transport failure as 503 (§16.8, §16.9).
 
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub enum Action {
     Respond(Message),
     /// Send a CANCEL for branch `n`.
     Cancel(usize),
+    /// Give up on branch `n`'s client transaction: cancelled, it did not
+    /// answer within `cancel_wait` (RFC 3261 §9.1).
+    Abandon(usize),
 }
 
 /// How a branch failed without a response.
@@ -282,6 +286,9 @@ impl ResponseContext {
                 self.cancel_if_wanted(n, now, &mut actions);
             } else {
                 // Timer C without one, or a CANCEL left unanswered.
+                if b.cancel_sent {
+                    actions.push(Action::Abandon(n));
+                }
                 actions.extend(self.end_branch(n, 408, now));
             }
         }
@@ -446,6 +453,7 @@ CSeq: 1 INVITE\r\n\
             .map(|a| match a {
                 Action::Start(n) => format!("start {n}"),
                 Action::Cancel(n) => format!("cancel {n}"),
+                Action::Abandon(n) => format!("abandon {n}"),
                 Action::Respond(m) => {
                     assert_eq!(m.vias().count(), 1, "our Via is gone: {m:?}");
                     format!("respond {}", m.status().unwrap())
@@ -598,9 +606,10 @@ CSeq: 1 INVITE\r\n\
         // At 240 s branch 0 is cancelled...
         assert_eq!(codes(&ctx.handle_timeout(t1 + c)), ["cancel 0"]);
         assert_eq!(ctx.poll_timeout(), Some(t1 + c + Duration::from_secs(32)));
-        // ...and when its CANCEL goes unanswered, it counts as 408 too.
+        // ...and when its CANCEL goes unanswered, its transaction is given
+        // up and it counts as 408 too.
         let a = ctx.handle_timeout(t1 + c + Duration::from_secs(32));
-        assert_eq!(codes(&a), ["respond 408"]);
+        assert_eq!(codes(&a), ["abandon 0", "respond 408"]);
         assert!(ctx.is_finished());
         assert_eq!(ctx.poll_timeout(), None);
         // A branch cancelled by Timer C that answers 487: the caller gets

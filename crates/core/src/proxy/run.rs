@@ -38,10 +38,12 @@ impl Default for ProxyOptions {
     }
 }
 
-/// A branch sent: the request and where it went (for its CANCEL).
+/// A branch sent: the request, where it went (for its CANCEL), and its
+/// client transaction.
 struct Sent {
     request: Message,
     destination: Destination,
+    transaction: Option<TransactionId>,
 }
 
 /// One proxied request.
@@ -86,6 +88,12 @@ impl ProxyCall {
                 }
                 Action::Start(n) => self.start(n),
                 Action::Cancel(n) => self.cancel(n),
+                Action::Abandon(n) => {
+                    let id = self.lock().sent[n].as_ref().and_then(|s| s.transaction);
+                    if let Some(id) = id {
+                        self.stack.abandon(id);
+                    }
+                }
             }
         }
         self.after_step();
@@ -220,13 +228,18 @@ impl ProxyCall {
         self.lock().sent[n] = Some(Sent {
             request: forwarded.clone(),
             destination: dest.clone(),
+            transaction: None,
         });
         // The branch's transaction keeps the call alive while it lives.
         let me = Arc::clone(self);
-        self.stack
+        let id = self
+            .stack
             .send_tracked(forwarded, dest, self.serializer.clone(), move |event| {
                 me.on_event(n, event)
             });
+        if let Some(sent) = self.lock().sent[n].as_mut() {
+            sent.transaction = id;
+        }
     }
 
     /// Sends the CANCEL of branch `n` (RFC 3261 §9.1); its answer is
