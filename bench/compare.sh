@@ -10,7 +10,11 @@
 # Markdown table. A measurement, not a test.
 #
 #   bench/compare.sh [--quick] [--tests "options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"]
-#                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000]
+#                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000] [--port-offset 0]
+#
+# Every port the run binds on 127.0.0.1 (the servers' 5070 and 5080, SIPp's
+# from 15060, 17060, 24000 and 34000) is moved up by --port-offset, for a
+# machine where something else holds one of them.
 #
 # Kamailio (Debian's package) is configured here as the equivalent server:
 # OPTIONS to the server answered 200 statelessly; REGISTER challenged
@@ -60,6 +64,7 @@ servers="sipjet kamailio"
 duration=10
 users=1000
 quick=0
+port_offset=0
 while [ $# -gt 0 ]; do
   case $1 in
     --tests) tests=$2; shift 2 ;;
@@ -67,6 +72,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --quick) quick=1; duration=4; shift ;;
+    --port-offset) port_offset=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -98,8 +104,9 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 
-sipjet_port=5070
-kamailio_port=5080
+sipjet_port=$((5070 + port_offset))
+kamailio_port=$((5080 + port_offset))
+caller_port() { echo $((15060 + port_offset + 2 * $1)); }
 hz=$(getconf CLK_TCK)
 
 # --- configuration of both servers, same users -------------------------------
@@ -232,7 +239,7 @@ write_users() { # processes [last]
 max_pairs=8
 calls_per_pair=3000
 callee() { echo "user$((users - $1))"; }
-callee_port() { echo $((17060 + 2 * $1)); }
+callee_port() { echo $((17060 + port_offset + 2 * $1)); }
 callers_last=$((users - max_pairs))
 
 sipp_transport() { # test
@@ -276,7 +283,7 @@ start_sipp_callees() { # test pairs
   for p in $(seq 0 $(($2 - 1))); do
     # shellcheck disable=SC2046
     sipp -sf bench/scenarios/call-uas.xml $(sipp_transport "$1") -i 127.0.0.1 -p "$(callee_port "$p")" \
-      -mp $((34000 + 100 * p)) -buff_size 8388608 -nostdin >"$work/uas-$p.out" 2>&1 &
+      -mp $((34000 + port_offset + 100 * p)) -buff_size 8388608 -nostdin >"$work/uas-$p.out" 2>&1 &
     callee_pids+=($!)
   done
   for p in $(seq 0 $(($2 - 1))); do wait_listening "$1" "$(callee_port "$p")"; done
@@ -287,6 +294,21 @@ stop_callees() {
   for p in "${callee_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   callee_pids=()
 }
+
+# Something else listening on a port of the run would fail its steps as
+# if the server had: refuse to start instead.
+check_ports() {
+  local p used
+  for p in $sipjet_port $kamailio_port $(for i in $(seq 0 $((max_pairs - 1))); do caller_port "$i"; callee_port "$i"; done); do
+    used=$(ss -Hlnup "sport = :$p"; ss -Hltnp "sport = :$p")
+    if [ -n "$used" ]; then
+      echo "port $p on this machine is in use; pass --port-offset N to move the run's ports:" >&2
+      echo "$used" >&2
+      exit 1
+    fi
+  done
+}
+check_ports
 
 # --- starting, stopping and watching a server ---------------------------------
 
@@ -385,7 +407,7 @@ sipp_step() { # test rate [calls hold_ms at_s]
                    -auth_uri "$(callee "$p")@127.0.0.1:$port" -d "${4:-0}" -recv_timeout 5000
                    -l $((calls + 1000))) ;;
     esac
-    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p $((15060 + 2 * p)) -mp $((24000 + 100 * p)) \
+    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p "$(caller_port "$p")" -mp $((24000 + port_offset + 100 * p)) \
       -r $((rate / procs)) -m "$calls" -buff_size 8388608 -nostdin \
       -timeout $((duration + 15 + ${4:-0} / 1000)) -timeout_error "127.0.0.1:$port" >"$work/sipp-$p.out" 2>&1 &
     pids+=($!)
