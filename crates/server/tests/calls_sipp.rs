@@ -580,6 +580,45 @@ async fn a_reinvite_goes_along_the_route_and_is_answered() {
     );
 }
 
+/// Some phones (linphone) send their credentials again in every request
+/// of the dialog. Those credentials answered the server's challenge: the
+/// server keeps them, as it does those of the INVITE. Forwarded, they hand
+/// bob what an offline dictionary attack on alice's password needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_credentials_stay_at_the_server_for_the_whole_dialog() {
+    let (server, udp) = start(&conf("")).await;
+    let bob = Callee::register(&server, udp, "call_answer.xml", &[], 1).await;
+    let alice = alice_calls(
+        udp,
+        Protocol::Udp,
+        "call_hang_up_with_credentials.xml",
+        1,
+        &[],
+    )
+    .await;
+    let bob_log = bob.finish_on(Method::Bye, &alice).await;
+    let log = both(&alice, &bob_log);
+    alice.assert_success();
+
+    for method in [Method::Invite, Method::Ack, Method::Bye] {
+        let sent = alice
+            .sent(&method)
+            .into_iter()
+            .next_back()
+            .unwrap_or_else(|| panic!("alice sent no {method}\n{log}"));
+        assert!(
+            sent.has(HeaderName::Authorization),
+            "alice's {method} has no credentials: the test shows nothing\n{log}"
+        );
+        let received = first_received(&bob_log, &method);
+        assert_eq!(
+            received.header(HeaderName::Authorization),
+            None,
+            "{method}\n{log}"
+        );
+    }
+}
+
 /// Calls through the server when both legs lose a tenth of their packets
 /// (SIPp's `-lost 10` on alice's agent and on bob's): the retransmissions
 /// of alice, bob and the server carry every call through, but the ones
