@@ -413,7 +413,19 @@ impl SipStack {
         request: &IncomingRequest,
         timers: ContextTimers,
     ) -> Result<(), Refusal> {
-        let mut message = request.message.clone();
+        self.proxy_in_dialog_message(request, request.message.clone(), timers)
+    }
+
+    /// [`SipStack::proxy_in_dialog`], forwarding `forwarded` (the request
+    /// as the service changed it: headers removed or added) instead of the
+    /// request as it arrived.
+    pub fn proxy_in_dialog_message(
+        &self,
+        request: &IncomingRequest,
+        forwarded: Message,
+        timers: ContextTimers,
+    ) -> Result<(), Refusal> {
+        let mut message = forwarded.clone();
         let ours = self.interfaces(request);
         let popped = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
@@ -431,8 +443,9 @@ impl SipStack {
             ..Target::default()
         };
         if request.method() != &Method::Ack {
-            return self.proxy(
+            return self.proxy_message(
                 request,
+                forwarded,
                 vec![target],
                 &ProxyOptions {
                     record_route: false,
