@@ -13,7 +13,7 @@
 //! sound card is needed: linphonec logs that it finds none and carries on,
 //! baresip is given no audio device.
 
-mod common_e2e;
+mod support;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,11 +22,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common_e2e::{Scratch, start};
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::modules::calls::{Call, CallState};
 use sipjet_server::server::Server;
 use sipjet_testkit::{eventually, free_port, require_tool, wait_until};
+use support::{Scratch, start};
 
 /// How long a step (a registration, the ringing, the answer, the end)
 /// may take before the test fails with the phones' output; shorter than

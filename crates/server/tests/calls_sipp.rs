@@ -5,18 +5,19 @@
 //! INVITE's challenge. The tests read what each side received from
 //! SIPp's message logs, and the server's call log.
 
-mod common_e2e;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common_e2e::sipp_log::{Direction, Logged};
-use common_e2e::{Agent, Background, Run, start, transcript, wait_for_bindings};
-use sipjet_message::{HeaderName, Message, Method};
+use sipjet_core::Protocol;
+use sipjet_core::{HeaderName, Message, Method};
 use sipjet_server::modules::calls::{Call, CallState};
 use sipjet_server::server::Server;
 use sipjet_testkit::{free_port, wait_until};
-use sipjet_transport::Protocol;
+use support::sipp::{Agent, Background, Run, transcript};
+use support::sipp_log::{Direction, Logged};
+use support::{start, wait_for_bindings};
 
 /// The server of these tests: users with MD5-only challenges (all SIPp
 /// knows), UDP and TCP, and `system` lines added to `[system]`.
@@ -216,7 +217,7 @@ fn received_requests(log: &[Logged]) -> Vec<String> {
 
 /// The status of each answer to a BYE an agent received.
 fn bye_answers(log: &[Logged]) -> Vec<u16> {
-    common_e2e::sipp_log::responses_received(log)
+    support::sipp_log::responses_received(log)
         .into_iter()
         .filter(|r| r.cseq().is_ok_and(|c| c.method == "BYE"))
         .filter_map(Message::status)
@@ -225,7 +226,7 @@ fn bye_answers(log: &[Logged]) -> Vec<u16> {
 
 /// The first request of `method` an agent received.
 fn first_received<'a>(log: &'a [Logged], method: &Method) -> &'a Message {
-    common_e2e::sipp_log::requests(log, Direction::Received, method)
+    support::sipp_log::requests(log, Direction::Received, method)
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no {method} received\n{}", transcript(log)))
@@ -473,7 +474,7 @@ async fn a_forked_call_is_answered_by_one_phone_and_cancelled_on_the_other() {
     );
     // One dialog: every 2xx alice received to her INVITE came from the
     // phone that answered.
-    let mut to_tags: Vec<String> = common_e2e::sipp_log::responses_received(&alice.messages)
+    let mut to_tags: Vec<String> = support::sipp_log::responses_received(&alice.messages)
         .into_iter()
         .filter(|r| r.status() == Some(200) && r.cseq().is_ok_and(|c| c.method == "INVITE"))
         .filter_map(|r| r.to_header().ok().and_then(|t| t.tag().map(str::to_string)))
@@ -555,7 +556,7 @@ async fn a_reinvite_goes_along_the_route_and_is_answered() {
         ["INVITE", "ACK", "INVITE", "ACK", "BYE"],
         "{log}"
     );
-    let reinvite = common_e2e::sipp_log::requests(&bob_log, Direction::Received, &Method::Invite)
+    let reinvite = support::sipp_log::requests(&bob_log, Direction::Received, &Method::Invite)
         .into_iter()
         .find(|m| m.cseq().is_ok_and(|c| c.seq == 3))
         .unwrap_or_else(|| panic!("no re-INVITE reached bob\n{log}"));
