@@ -12,6 +12,9 @@
 //!   the sender-identity service has checked its From.
 //! - Unknown user: 404; a user with no contact: 480; a host that is not
 //!   the server's: 403, the server is no open relay.
+//! - Credentials for the server's own realms are never passed on (they
+//!   answered the server's challenge; RFC 3261 §22.3); credentials for
+//!   another realm, answering the callee's own challenge, are.
 //! - A request of a dialog the server record-routed (its Route names the
 //!   server with the dialog's route token) goes on along that route,
 //!   without the credentials it may carry for the server's own realm;
@@ -118,6 +121,7 @@ impl CallRouter {
         // RFC 3325: an asserted identity is passed on only from an
         // endpoint trusted to assert one.
         let mut message = request.message.clone();
+        strip_own_credentials(&self.model, &mut message);
         super::identity::strip_untrusted_identity(&mut message, request.endpoint.as_deref());
         if let Err(refusal) =
             request
