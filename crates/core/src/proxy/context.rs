@@ -175,6 +175,15 @@ impl ResponseContext {
         self.final_sent && self.branches.iter().all(|b| b.state != State::Calling)
     }
 
+    /// Drops the branches' final responses once the context is finished:
+    /// they were only kept to choose the best one, and the context lives
+    /// on for the transactions' wait states.
+    pub fn release(&mut self) {
+        if self.is_finished() {
+            self.finals = Vec::new();
+        }
+    }
+
     /// True once a final response went upstream.
     pub fn is_answered(&self) -> bool {
         self.final_sent
@@ -486,6 +495,25 @@ CSeq: 1 INVITE\r\n\
         // The cancelled branch's 487 is absorbed.
         assert!(ctx.on_response(1, from_branch(1, 487, ""), t0).is_empty());
         assert!(ctx.is_finished());
+        // Released for the wait states, a retransmitted 2xx still goes up.
+        ctx.release();
+        assert!(ctx.finals.is_empty());
+        assert_eq!(
+            codes(&ctx.on_response(0, from_branch(0, 200, ""), t0)),
+            ["respond 200"]
+        );
+    }
+
+    #[test]
+    fn an_unfinished_context_keeps_its_finals() {
+        let t0 = Instant::now();
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None, None], timers(), t0);
+        assert!(ctx.on_response(0, from_branch(0, 486, ""), t0).is_empty());
+        ctx.release();
+        assert_eq!(
+            codes(&ctx.on_response(1, from_branch(1, 404, ""), t0)),
+            ["respond 486"]
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ impl Default for ProxyOptions {
 /// A branch sent: the request, where it went (for its CANCEL), and its
 /// client transaction.
 struct Sent {
-    request: Message,
+    /// Dropped once the context is finished: no CANCEL can follow.
+    request: Option<Message>,
     destination: Destination,
     transaction: Option<TransactionId>,
 }
@@ -50,7 +51,10 @@ struct Sent {
 struct Proxied {
     ctx: ResponseContext,
     /// The request after Route preprocessing: what each branch copies.
-    request: Message,
+    /// Dropped, with the targets, once the context is finished: the
+    /// transactions keep the call for their wait states (Timer L/M,
+    /// 32 s), and no branch can start any more.
+    request: Option<Message>,
     targets: Vec<Target>,
     sent: Vec<Option<Sent>>,
     inbound: Interface,
@@ -105,8 +109,11 @@ impl ProxyCall {
             let s = self.lock();
             (s.ctx.poll_timeout(), s.ctx.is_finished(), s.invite)
         };
-        if finished && let Some(id) = invite {
-            self.stack.forget_proxy(id);
+        if finished {
+            if let Some(id) = invite {
+                self.stack.forget_proxy(id);
+            }
+            self.release();
         }
         let Some(at) = next else { return };
         {
@@ -135,6 +142,17 @@ impl ProxyCall {
         });
     }
 
+    /// Drops what only a branch still to start or to cancel needs.
+    fn release(&self) {
+        let mut s = self.lock();
+        s.request = None;
+        s.targets = Vec::new();
+        for sent in s.sent.iter_mut().flatten() {
+            sent.request = None;
+        }
+        s.ctx.release();
+    }
+
     fn on_event(self: &Arc<Self>, n: usize, event: ClientEvent) {
         let now = Instant::now();
         let actions = {
@@ -154,7 +172,10 @@ impl ProxyCall {
     fn start(self: &Arc<Self>, n: usize) {
         let (target, request) = {
             let s = self.lock();
-            (s.targets[n].clone(), s.request.clone())
+            match (s.targets.get(n), &s.request) {
+                (Some(target), Some(request)) => (target.clone(), request.clone()),
+                _ => return,
+            }
         };
         let dest = target
             .destination
@@ -226,7 +247,7 @@ impl ProxyCall {
             }
         };
         self.lock().sent[n] = Some(Sent {
-            request: forwarded.clone(),
+            request: Some(forwarded.clone()),
             destination: dest.clone(),
             transaction: None,
         });
@@ -248,9 +269,9 @@ impl ProxyCall {
     fn cancel(&self, n: usize) {
         let cancel = {
             let s = self.lock();
-            s.sent[n]
-                .as_ref()
-                .map(|sent| (cancel_for(&sent.request), sent.destination.clone()))
+            s.sent[n].as_ref().and_then(|sent| {
+                Some((cancel_for(sent.request.as_ref()?), sent.destination.clone()))
+            })
         };
         match cancel {
             Some((Ok(cancel), dest)) => self.stack.send_message(cancel, dest, None, |_| ()),
@@ -379,7 +400,7 @@ impl SipStack {
             state: Mutex::new(Proxied {
                 ctx,
                 loop_hash: forward::loop_hash(&message),
-                request: message,
+                request: Some(message),
                 sent: targets.iter().map(|_| None).collect(),
                 targets,
                 inbound,
