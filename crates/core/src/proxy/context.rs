@@ -98,7 +98,9 @@ struct Branch {
 /// One request's response context.
 #[derive(Debug)]
 pub struct ResponseContext {
-    request: Message,
+    /// What generated responses are built from; dropped by
+    /// [`ResponseContext::release`].
+    request: Option<Message>,
     invite: bool,
     timers: ContextTimers,
     /// Target numbers by `q` group, the group to start first first.
@@ -138,7 +140,7 @@ impl ResponseContext {
         }
         let invite = request.method() == Some(&Method::Invite);
         let mut ctx = ResponseContext {
-            request,
+            request: Some(request),
             invite,
             timers,
             groups,
@@ -164,9 +166,9 @@ impl ResponseContext {
         (ctx, actions)
     }
 
-    /// The request the context forwards.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// The request the context forwards; `None` once released.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// True once a final response went upstream and no branch is still
@@ -175,12 +177,14 @@ impl ResponseContext {
         self.final_sent && self.branches.iter().all(|b| b.state != State::Calling)
     }
 
-    /// Drops the branches' final responses once the context is finished:
-    /// they were only kept to choose the best one, and the context lives
-    /// on for the transactions' wait states.
+    /// Drops the request and the branches' final responses once the
+    /// context is finished: they were only kept to choose and build the
+    /// final response, and the context lives on for the transactions'
+    /// wait states (a retransmitted 2xx still goes up).
     pub fn release(&mut self) {
         if self.is_finished() {
             self.finals = Vec::new();
+            self.request = None;
         }
     }
 
@@ -314,9 +318,7 @@ impl ResponseContext {
         }
         b.state = State::Done;
         b.deadline = None;
-        if let Ok(generated) = Message::response_to(&self.request, code) {
-            self.finals.push(generated);
-        }
+        self.finals.push(self.generated(code));
         self.settle(now, &mut actions);
         actions
     }
@@ -412,8 +414,10 @@ impl ResponseContext {
     }
 
     fn generated(&self, code: u16) -> Message {
-        Message::response_to(&self.request, code)
-            .unwrap_or_else(|_| Message::new_response(code, None).expect("a valid status"))
+        self.request
+            .as_ref()
+            .and_then(|request| Message::response_to(request, code).ok())
+            .unwrap_or_else(|| Message::new_response(code, None).expect("a valid status"))
     }
 }
 

@@ -14,7 +14,7 @@ use sipjet_transport::{Destination, Protocol};
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
 use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
 use crate::error::SendError;
-use crate::request::{IncomingRequest, ServerTransaction};
+use crate::request::{IncomingRequest, Responder};
 use crate::send::ClientEvent;
 use crate::stack::SipStack;
 use crate::threadpool::Serializer;
@@ -72,7 +72,7 @@ struct Proxied {
 pub(crate) struct ProxyCall {
     stack: SipStack,
     serializer: Serializer,
-    server: ServerTransaction,
+    server: Responder,
     state: Mutex<Proxied>,
 }
 
@@ -396,7 +396,7 @@ impl SipStack {
         let call = Arc::new(ProxyCall {
             stack: self.clone(),
             serializer: self.serializer_of(&request.message),
-            server: request.server_transaction(),
+            server: request.server_transaction().into_responder(),
             state: Mutex::new(Proxied {
                 ctx,
                 loop_hash: forward::loop_hash(&message),
