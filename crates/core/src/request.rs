@@ -263,6 +263,16 @@ impl ServerTransaction {
         &self.request
     }
 
+    /// Where the request came from.
+    pub fn flow(&self) -> Flow {
+        self.flow
+    }
+
+    /// Its transaction: `None` for an ACK.
+    pub(crate) fn id(&self) -> Option<TransactionId> {
+        self.id
+    }
+
     /// A response to the request (see [`IncomingRequest::response`]).
     pub fn response(&self, code: u16) -> Message {
         self.stack.response_to(&self.request, code)

@@ -5,11 +5,11 @@
 //! the request's serializer.
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sipjet_message::{BuildError, HeaderName, Message, Method, Uri, unfold};
 use sipjet_transaction::TransactionId;
-use sipjet_transport::{Destination, Protocol};
+use sipjet_transport::{Destination, Flow, Protocol};
 
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
 use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
@@ -38,6 +38,32 @@ impl Default for ProxyOptions {
     }
 }
 
+/// What a service that forks a call as one step of its own (a dialplan's
+/// `Dial`) wants besides [`ProxyOptions`]: a limit on the ringing, and to
+/// decide itself what happens when nobody answers, instead of the best
+/// final response going to the caller at once.
+pub struct Fork {
+    /// How long the attempt may ring in all (a `Dial` timeout); `None`
+    /// leaves only Timer C per branch.
+    pub ring_timeout: Option<Duration>,
+    /// Called, on the request's serializer, when every branch ended
+    /// without a 2xx (and the caller did not cancel: then the caller gets
+    /// its 487 as usual). It owes the caller an answer: a response through
+    /// [`Unanswered::request`], or another [`SipStack::proxy_fork`].
+    pub on_unanswered: Box<dyn FnOnce(Unanswered) + Send>,
+}
+
+/// A forked request nobody answered.
+pub struct Unanswered {
+    /// The request, still to be answered.
+    pub request: ServerTransaction,
+    /// The response the caller would have had (§16.7 steps 6 and 7; 480
+    /// after the ring timeout).
+    pub best: Message,
+    /// The ring timeout ended the attempt.
+    pub rang_out: bool,
+}
+
 /// A branch sent: the request, where it went (for its CANCEL), and its
 /// client transaction.
 struct Sent {
@@ -62,6 +88,8 @@ struct Proxied {
     timer_at: Option<Instant>,
     /// Registered for the caller's CANCEL under this server transaction.
     invite: Option<TransactionId>,
+    /// Who decides when nobody answers, while nobody has.
+    on_unanswered: Option<Box<dyn FnOnce(Unanswered) + Send>>,
 }
 
 /// What a proxied request shares with its branches and timer.
@@ -82,6 +110,22 @@ impl ProxyCall {
         for action in actions {
             match action {
                 Action::Respond(response) => {
+                    let handover = {
+                        let mut s = self.lock();
+                        let last_word =
+                            response.status().is_some_and(|c| c >= 300) && !s.ctx.was_cancelled();
+                        last_word
+                            .then(|| s.on_unanswered.take().map(|f| (f, s.ctx.rang_out())))
+                            .flatten()
+                    };
+                    if let Some((then, rang_out)) = handover {
+                        then(Unanswered {
+                            request: self.server.clone(),
+                            best: response,
+                            rang_out,
+                        });
+                        continue;
+                    }
                     if let Err(e) = self.server.respond(response) {
                         tracing::debug!(error = %e, "a proxied response could not be sent");
                     }
@@ -106,7 +150,7 @@ impl ProxyCall {
             (s.ctx.poll_timeout(), s.ctx.is_finished(), s.invite)
         };
         if finished && let Some(id) = invite {
-            self.stack.forget_proxy(id);
+            self.stack.forget_proxy(id, self);
         }
         let Some(at) = next else { return };
         {
@@ -336,26 +380,62 @@ impl SipStack {
     pub fn proxy_message(
         &self,
         request: &IncomingRequest,
-        mut message: Message,
+        message: Message,
         targets: Vec<Target>,
         options: &ProxyOptions,
     ) -> Result<(), Refusal> {
-        let ours = self.interfaces(request);
+        self.proxy_held(
+            request.server_transaction(),
+            message,
+            targets,
+            options,
+            None,
+        )
+    }
+
+    /// [`SipStack::proxy_message`] as one step of a service's own logic
+    /// (a dialplan's `Dial`): the request may have been taken from its
+    /// handler already (a [`ServerTransaction`], or the
+    /// [`Unanswered::request`] of the step before), the ringing may be
+    /// limited, and when nobody answers the service decides what follows
+    /// ([`Fork`]). A refusal or an empty target list is answered here, as
+    /// by [`SipStack::proxy`].
+    pub fn proxy_fork(
+        &self,
+        request: ServerTransaction,
+        message: Message,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+        fork: Fork,
+    ) -> Result<(), Refusal> {
+        self.proxy_held(request, message, targets, options, Some(fork))
+    }
+
+    fn proxy_held(
+        &self,
+        server: ServerTransaction,
+        mut message: Message,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+        fork: Option<Fork>,
+    ) -> Result<(), Refusal> {
+        let flow = server.flow();
+        let ours = self.interfaces(&flow);
         let prepared = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))
             .and_then(|_| forward::check(&message, &ours));
         if let Err(refusal) = prepared {
-            let _ = request
-                .respond(request.response_with_reason(refusal.status(), &refusal.to_string()));
+            let _ =
+                server.respond(server.response_with_reason(refusal.status(), &refusal.to_string()));
             return Err(refusal);
         }
         if targets.is_empty() {
-            let _ = request.reply(480);
+            let _ = server.respond(server.response(480));
             return Ok(());
         }
-        let inbound = self.interface(request.flow.protocol).unwrap_or(Interface {
-            protocol: request.flow.protocol,
-            addr: request.flow.local,
+        let inbound = self.interface(flow.protocol).unwrap_or(Interface {
+            protocol: flow.protocol,
+            addr: flow.local,
         });
         let record_route = options.record_route.then(|| {
             let call_id = message.call_id().unwrap_or_default().to_string();
@@ -364,18 +444,33 @@ impl SipStack {
                 .ok()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default();
-            (call_id, tag, flow_of(request))
+            (
+                call_id,
+                tag,
+                FlowRef {
+                    protocol: flow.protocol,
+                    addr: flow.remote,
+                },
+            )
         });
         let qs: Vec<Option<u16>> = targets.iter().map(|t| t.q).collect();
-        let (ctx, actions) =
-            ResponseContext::new(request.message.clone(), &qs, options.timers, Instant::now());
-        let invite = (request.method() == &Method::Invite)
-            .then_some(request.transaction)
+        let now = Instant::now();
+        let (mut ctx, actions) =
+            ResponseContext::new(server.request().clone(), &qs, options.timers, now);
+        let invite = (server.request().method() == Some(&Method::Invite))
+            .then_some(server.id())
             .flatten();
+        let (ring_timeout, on_unanswered) = match fork {
+            Some(f) => (f.ring_timeout, Some(f.on_unanswered)),
+            None => (None, None),
+        };
+        if let Some(t) = ring_timeout {
+            ctx.ring_until(now + t);
+        }
         let call = Arc::new(ProxyCall {
             stack: self.clone(),
-            serializer: self.serializer_of(&request.message),
-            server: request.server_transaction(),
+            serializer: self.serializer_of(server.request()),
+            server,
             state: Mutex::new(Proxied {
                 ctx,
                 loop_hash: forward::loop_hash(&message),
@@ -386,6 +481,7 @@ impl SipStack {
                 record_route,
                 timer_at: None,
                 invite,
+                on_unanswered,
             }),
         });
         if let Some(id) = invite {
@@ -421,7 +517,7 @@ impl SipStack {
         timers: ContextTimers,
     ) -> Result<(), Refusal> {
         let mut message = forwarded.clone();
-        let ours = self.interfaces(request);
+        let ours = self.interfaces(&request.flow);
         let popped = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
         // The other party's flow, as the dialog's Record-Route recorded
@@ -492,12 +588,16 @@ impl SipStack {
         true
     }
 
-    fn forget_proxy(&self, invite: TransactionId) {
-        self.inner
-            .proxies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&invite);
+    /// Forgets `call` as the proxy of `invite`, unless another attempt
+    /// (the next step of a dialplan) took its place.
+    fn forget_proxy(&self, invite: TransactionId, call: &Arc<ProxyCall>) {
+        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
+        if proxies
+            .get(&invite)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(call)))
+        {
+            proxies.remove(&invite);
+        }
     }
 
     /// The address this stack is reached at over `protocol`, as a
@@ -509,7 +609,7 @@ impl SipStack {
 
     /// Every address this stack answers at, and the one `request` came
     /// to: what a Route or Via naming this proxy names.
-    fn interfaces(&self, request: &IncomingRequest) -> Vec<Interface> {
+    fn interfaces(&self, flow: &Flow) -> Vec<Interface> {
         let mut ours: Vec<Interface> = self
             .transports()
             .map(|t| t.local_addrs())
@@ -518,8 +618,8 @@ impl SipStack {
             .map(|(protocol, addr)| Interface { protocol, addr })
             .collect();
         ours.push(Interface {
-            protocol: request.flow.protocol,
-            addr: request.flow.local,
+            protocol: flow.protocol,
+            addr: flow.local,
         });
         ours
     }
