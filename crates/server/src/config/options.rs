@@ -83,8 +83,8 @@ const fn fixed(
     }
 }
 
-const NO_DIALPLAN: &str =
-    "sipjet has no dialplan yet: calls and messages are routed to the AOR the Request-URI names";
+const NO_MESSAGE_DIALPLAN: &str =
+    "the dialplan routes calls only: messages go to the AOR the Request-URI names";
 const NO_OUTBOUND_AUTH: &str = "sipjet does not yet answer challenges from the peers it sends to";
 const NO_ORIGINATION: &str =
     "sipjet does not yet originate requests with a caller identity of the endpoint's";
@@ -120,8 +120,9 @@ pub const OPTIONS: &[OptionSpec] = &[
         "transport",
         "sipjet sends to a contact over the flow it registered from, or by its URI",
     ),
-    ignored("endpoint", "context", NO_DIALPLAN),
-    ignored("endpoint", "message_context", NO_DIALPLAN),
+    // Routes the endpoint's calls by the dialplan, when it has the context.
+    takes("endpoint", "context"),
+    ignored("endpoint", "message_context", NO_MESSAGE_DIALPLAN),
     takes("endpoint", "identify_by"),
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
@@ -202,6 +203,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "user_agent"),
     takes("global", "endpoint_identifier_order"),
     takes("global", "default_realm"),
+    // sipjet's own: the extensions.conf calls are routed by.
+    takes("global", "dialplan"),
     takes("global", "keep_alive_interval"),
     takes("global", "unidentified_request_count"),
     takes("global", "unidentified_request_period"),

@@ -10,6 +10,7 @@ pub mod options;
 pub mod qualify;
 pub mod reach;
 pub mod registrar;
+pub mod trunk;
 
 pub use calls::{CallLog, CallRouter};
 pub use identity::SenderIdentity;
@@ -17,3 +18,4 @@ pub use logger::SipLogger;
 pub use messaging::MessageRouter;
 pub use options::OptionsResponder;
 pub use registrar::Registrar;
+pub use trunk::{NoTrunks, TrunkCall, TrunkDialer};
