@@ -322,6 +322,7 @@ fn add_step(
         r.warn(at, format!("[{context}] exten {exten}: priority {number} is already defined; this line was ignored"));
         return;
     }
+    let app_text = app;
     let Some(app) = application(r, context, &exten, app.trim(), at) else {
         return;
     };
@@ -331,6 +332,7 @@ fn add_step(
         priority: number,
         label,
         app,
+        text: app_text.trim().to_string(),
         at: at.clone(),
     });
 }
@@ -599,6 +601,72 @@ fn check_references(r: &mut Reader, plan: &Dialplan) {
     }
 }
 
+/// What the dialplan and `pjsip.conf` say of each other: endpoints whose
+/// context the dialplan lacks (their calls go to the AOR the Request-URI
+/// names), `Dial` targets that name no endpoint, and, when the server
+/// has no trunk dialling (`trunks_dialled` false), every `Dial` to a
+/// trunk.
+pub fn cross_check(
+    plan: &Dialplan,
+    config: &crate::config::pjsip::PjsipConfig,
+    trunks_dialled: bool,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let is_endpoint = |name: &str| config.endpoints.iter().any(|e| e.name == name);
+    for e in &config.endpoints {
+        if !plan.has_context(&e.context) {
+            out.push(Diagnostic {
+                at: e.at.clone(),
+                message: format!(
+                    "[{}] context = {}: the dialplan has no such context; this endpoint's calls go to the AOR the Request-URI names",
+                    e.name, e.context
+                ),
+            });
+        }
+    }
+    let mut names: Vec<&String> = plan.contexts.keys().collect();
+    names.sort();
+    for name in names {
+        for ext in &plan.contexts[name].extensions {
+            for s in &ext.steps {
+                let App::Dial { targets, .. } = &s.app else {
+                    continue;
+                };
+                for t in targets {
+                    let Some(rest) = t
+                        .split_once('/')
+                        .filter(|(tech, _)| tech.eq_ignore_ascii_case("pjsip"))
+                        .map(|(_, r)| r)
+                    else {
+                        continue;
+                    };
+                    let trunk = rest.rsplit_once('@').map(|(_, trunk)| trunk);
+                    if trunk.is_some() && !trunks_dialled {
+                        out.push(Diagnostic {
+                            at: s.at.clone(),
+                            message: format!(
+                                "[{name}] exten {}: Dial({t}) is not placed: this server does not dial trunks, the Dial ends as CHANUNAVAIL",
+                                ext.pattern.as_str()
+                            ),
+                        });
+                    }
+                    let endpoint = trunk.unwrap_or(rest);
+                    if !endpoint.contains('$') && !is_endpoint(endpoint) {
+                        out.push(Diagnostic {
+                            at: s.at.clone(),
+                            message: format!(
+                                "[{name}] exten {}: Dial({t}) names the endpoint {endpoint}, which pjsip.conf does not have",
+                                ext.pattern.as_str()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,6 +721,42 @@ mod tests {
         assert!(has(11, "${NOBODY_SET}"), "{warnings:#?}");
         assert!(has(12, "Answer is not run"), "{warnings:#?}");
         assert_eq!(warnings.len(), 8, "{warnings:#?}");
+    }
+
+    #[test]
+    fn the_cross_check_names_missing_contexts_endpoints_and_undialled_trunks() {
+        let pjsip = crate::config::pjsip::from_str(
+            "pjsip.conf",
+            "[alice]\ntype = endpoint\ncontext = office\n\
+             [trunk]\ntype = endpoint\ncontext = nowhere\n",
+        );
+        assert!(pjsip.is_ok(), "{:?}", pjsip.errors);
+        let plan = from_str(
+            "extensions.conf",
+            "[office]\nexten => 1,1,Dial(PJSIP/alice&PJSIP/bob)\n\
+             exten => _0.,1,Dial(PJSIP/${EXTEN:1}@trunk)\nexten => 2,1,Dial(PJSIP/${EXTEN})\n",
+        );
+        assert!(plan.is_ok(), "{:?}", plan.errors);
+        let found: Vec<String> = cross_check(&plan.plan, &pjsip.config, false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].starts_with("pjsip.conf:4: [trunk] context = nowhere"),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("extensions.conf:2:") && f.contains("bob"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("extensions.conf:3:") && f.contains("not placed"))
+        );
+        assert_eq!(cross_check(&plan.plan, &pjsip.config, true).len(), 2);
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!   ([`run::Decision`]: dial these targets, or answer with this status)
 //!   and is told how a dial ended, and nothing else — no sockets, no
 //!   clocks;
-//! - [`cause`]: `Hangup` causes to SIP statuses.
+//! - [`cause`]: `Hangup` causes to SIP statuses;
+//! - [`show`]: what a context holds and what a number runs, for `sipjet
+//!   show dialplan` and `/api/dialplan`.
 //!
 //! An endpoint's `context` names where its calls start; the number
 //! dialled (the Request-URI's user) is `${EXTEN}`.
@@ -28,11 +30,12 @@ pub mod cause;
 pub mod load;
 pub mod pattern;
 pub mod run;
+pub mod show;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-pub use load::{DialplanReport, from_str, load};
+pub use load::{DialplanReport, cross_check, from_str, load};
 pub use pattern::Pattern;
 pub use run::{Decision, DialStatus, DialTarget, Execution};
 
@@ -95,6 +98,8 @@ pub struct Step {
     pub label: Option<String>,
     /// What it runs.
     pub app: App,
+    /// The application as written.
+    pub text: String,
     /// Where it is written.
     pub at: Location,
 }
