@@ -286,6 +286,11 @@ impl Server {
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
         let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
+        if !model.config.acls.is_empty() {
+            let _ = stack.register_service(Arc::new(crate::modules::acl::AclFilter::new(
+                model.config.acls.clone(),
+            )));
+        }
         let _ = stack.register_service(Arc::new(SenderIdentity::new(&model)));
         let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
         let _ = stack.register_service(Arc::new(Registrar::new(

@@ -85,6 +85,7 @@ const fn fixed(
 
 const NO_MESSAGE_DIALPLAN: &str =
     "the dialplan routes calls only: messages go to the AOR the Request-URI names";
+const NO_ENDPOINT_ACL: &str = "Asterisk's pjsip has no per-endpoint ACL: write permit and deny in a type=acl section, which applies to every request";
 const NO_OUTBOUND_AUTH: &str = "sipjet does not yet answer challenges from the peers it sends to";
 const NO_ORIGINATION: &str =
     "sipjet does not yet originate requests with a caller identity of the endpoint's";
@@ -124,6 +125,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("endpoint", "context"),
     ignored("endpoint", "message_context", NO_MESSAGE_DIALPLAN),
     takes("endpoint", "identify_by"),
+    ignored("endpoint", "acl", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_acl", NO_ENDPOINT_ACL),
+    ignored("endpoint", "permit", NO_ENDPOINT_ACL),
+    ignored("endpoint", "deny", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_permit", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_deny", NO_ENDPOINT_ACL),
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
     ignored("endpoint", "from_domain", NO_ORIGINATION),
@@ -205,6 +212,15 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "default_realm"),
     // sipjet's own: the extensions.conf calls are routed by.
     takes("global", "dialplan"),
+    // [acl]
+    takes("acl", "type"),
+    takes("acl", "permit"),
+    takes("acl", "deny"),
+    takes("acl", "contact_permit"),
+    takes("acl", "contact_deny"),
+    // Refused with an error: acl.conf is not read.
+    takes("acl", "acl"),
+    takes("acl", "contact_acl"),
     takes("global", "keep_alive_interval"),
     takes("global", "unidentified_request_count"),
     takes("global", "unidentified_request_period"),
@@ -259,12 +275,6 @@ pub const MEDIA_OPTIONS: &[&str] = &[
     "outgoing_call_offer_pref",
     "send_history_info",
     "security_negotiation",
-    "acl",
-    "contact_acl",
-    "permit",
-    "deny",
-    "contact_permit",
-    "contact_deny",
     "outbound_proxy",
 ];
 
@@ -278,7 +288,6 @@ pub const UNSUPPORTED_SECTIONS: &[&str] = &[
     "outbound-publish",
     "inbound-publication",
     "asterisk-publication",
-    "acl",
 ];
 
 /// The reason given for [`MEDIA_OPTIONS`].

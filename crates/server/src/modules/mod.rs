@@ -1,5 +1,6 @@
 //! The services the server registers on the core.
 
+pub mod acl;
 pub mod calls;
 pub mod extensions;
 pub mod identity;

@@ -150,6 +150,8 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             "outbound_auth" => e.outbound_auth = value::list(&o.value),
             "transport" => e.transport = Some(o.value.clone()),
             "context" => e.context = o.value.clone(),
+            // Read for the warning the option table gives.
+            "acl" | "contact_acl" | "permit" | "deny" | "contact_permit" | "contact_deny" => {}
             "message_context" => e.message_context = Some(o.value.clone()),
             "identify_by" => {
                 if let Some(m) = identify_methods(r, s, o) {
