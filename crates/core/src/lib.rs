@@ -59,5 +59,5 @@ pub use proxy::{ContextTimers, Fork, ProxyOptions, Target, Unanswered};
 pub use request::{IncomingRequest, IncomingResponse, ServerTransaction};
 pub use send::{ClientEvent, OutgoingRequest, literal_destination};
 pub use service::{Handled, Priority, Service};
-pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
+pub use stack::{ExternalAddress, OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
 pub use threadpool::{PoolConfig, PoolStats, PushError, Serializer, ThreadPool};

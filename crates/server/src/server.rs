@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sipjet_core::{
-    IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
-    TransportConfig,
+    ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig,
+    TimerConfig, TransportConfig,
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
@@ -183,6 +183,18 @@ pub fn stack_config(
         },
         user_agent: Some(config.global.user_agent.clone()),
         max_forwards: config.global.max_forwards,
+        external: config
+            .transports
+            .iter()
+            .filter_map(|t| {
+                let ip = t.external_signaling_address?;
+                Some(ExternalAddress {
+                    protocol: t.protocol,
+                    addr: SocketAddr::new(ip, t.external_signaling_port.unwrap_or(t.bind.port())),
+                    local_nets: t.local_net.clone(),
+                })
+            })
+            .collect(),
         ..StackConfig::default()
     })
 }

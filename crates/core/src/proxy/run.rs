@@ -4,6 +4,7 @@
 //! back through the request's server transaction, CANCELs, Timer C — on
 //! the request's serializer.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -236,7 +237,7 @@ impl ProxyCall {
     ) {
         let built = {
             let s = self.lock();
-            let Some(outbound) = self.stack.interface(dest.protocol) else {
+            let Some(outbound) = self.stack.interface_to(dest.protocol, dest.addr.ip()) else {
                 drop(s);
                 return self.on_event(n, ClientEvent::Failed(SendError::TransportFailed));
             };
@@ -433,10 +434,14 @@ impl SipStack {
             let _ = server.respond(server.response(480));
             return Ok(());
         }
-        let inbound = self.interface(flow.protocol).unwrap_or(Interface {
-            protocol: flow.protocol,
-            addr: flow.local,
-        });
+        // The caller names this proxy as it reaches it: beyond a NAT, by
+        // the external address.
+        let inbound = self
+            .interface_to(flow.protocol, flow.remote.ip())
+            .unwrap_or(Interface {
+                protocol: flow.protocol,
+                addr: flow.local,
+            });
         let record_route = options.record_route.then(|| {
             let call_id = message.call_id().unwrap_or_default().to_string();
             let tag = message
@@ -556,7 +561,7 @@ impl SipStack {
             })
             .ok_or_else(|| Refusal::Malformed("the ACK's next hop is not an address".into()))?;
         let outbound = self
-            .interface(dest.protocol)
+            .interface_to(dest.protocol, dest.addr.ip())
             .ok_or_else(|| Refusal::Malformed(format!("no {} transport", dest.protocol)))?;
         let forwarded = forward::forward_request(
             &message,
@@ -600,10 +605,10 @@ impl SipStack {
         }
     }
 
-    /// The address this stack is reached at over `protocol`, as a
-    /// Record-Route or Via names it.
-    pub(crate) fn interface(&self, protocol: Protocol) -> Option<Interface> {
-        let addr = self.transports()?.sent_by(protocol)?;
+    /// The address this stack is reached at over `protocol` by `peer`, as
+    /// a Record-Route or Via names it.
+    pub(crate) fn interface_to(&self, protocol: Protocol, peer: IpAddr) -> Option<Interface> {
+        let addr = self.advertised(protocol, peer)?;
         Some(Interface { protocol, addr })
     }
 
@@ -611,9 +616,7 @@ impl SipStack {
     /// to: what a Route or Via naming this proxy names.
     fn interfaces(&self, flow: &Flow) -> Vec<Interface> {
         let mut ours: Vec<Interface> = self
-            .transports()
-            .map(|t| t.local_addrs())
-            .unwrap_or_default()
+            .own_addrs()
             .into_iter()
             .map(|(protocol, addr)| Interface { protocol, addr })
             .collect();

@@ -89,8 +89,6 @@ const NO_ENDPOINT_ACL: &str = "Asterisk's pjsip has no per-endpoint ACL: write p
 const NO_OUTBOUND_AUTH: &str = "sipjet does not yet answer challenges from the peers it sends to";
 const NO_ORIGINATION: &str =
     "sipjet does not yet originate requests with a caller identity of the endpoint's";
-const NO_EXTERNAL: &str =
-    "sipjet does not rewrite Via or Contact for NAT; set bind to an address peers can reach";
 
 /// The options sipjet reads, by section type.
 pub const OPTIONS: &[OptionSpec] = &[
@@ -109,8 +107,10 @@ pub const OPTIONS: &[OptionSpec] = &[
         "yes",
         "sipjet always checks the certificate and name of the servers it connects to over TLS (trust a private CA with ca_list_file)",
     ),
-    ignored("transport", "external_signaling_address", NO_EXTERNAL),
-    ignored("transport", "external_signaling_port", NO_EXTERNAL),
+    // Via, Contact and Record-Route for peers outside local_net.
+    takes("transport", "external_signaling_address"),
+    takes("transport", "external_signaling_port"),
+    takes("transport", "local_net"),
     // [endpoint]
     takes("endpoint", "type"),
     takes("endpoint", "aors"),

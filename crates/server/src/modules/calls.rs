@@ -147,11 +147,9 @@ impl CallRouter {
     /// address it listens on (any port: some phones leave it out).
     fn is_ours(&self, uri: &SipUri<'_>, request: &IncomingRequest) -> bool {
         if let Some(ip) = uri.host.ip() {
-            let listening = request
-                .stack()
-                .transports()
-                .map(|t| t.local_addrs())
-                .unwrap_or_default();
+            // The external addresses too: a caller beyond the NAT names
+            // the server by the one it reaches.
+            let listening = request.stack().own_addrs();
             return ip == request.flow.local.ip()
                 || listening
                     .iter()
