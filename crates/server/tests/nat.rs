@@ -170,3 +170,38 @@ Call-ID: {call_id}\r\nCSeq: 3 BYE\r\n",
     assert!(rr[0].contains(EXTERNAL), "{rr:?}");
     assert!(rr[1].contains(&udp.to_string()), "{rr:?}");
 }
+
+/// An endpoint's `outbound_proxy`: calls to its contacts go to the proxy,
+/// with the proxy as their first Route and the contact as their
+/// Request-URI.
+#[tokio::test]
+async fn calls_to_an_endpoint_with_an_outbound_proxy_go_through_it() {
+    let proxy = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let proxy_addr = proxy.local_addr().unwrap();
+    let conf = CONF
+        .replace("external_signaling_address = 192.0.2.80\n", "")
+        .replace("external_signaling_port = 5099\n", "")
+        .replace("local_net = 127.0.0.1/32\n", "")
+        .replace(
+            "auth = bob\naors = bob\n",
+            // `;` starts a comment: `\;` is the semicolon.
+            &format!("auth = bob\naors = bob\noutbound_proxy = sip:{proxy_addr}\\;lr\n"),
+        );
+    let (server, _) = start(&conf).await;
+    let bob = Phone::registered(&server, "127.0.0.1", "bob").await;
+    let mut alice = Phone::registered(&server, "127.0.0.1", "alice").await;
+    alice.call("bob").await;
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = tokio::time::timeout(sipjet_testkit::PATIENCE, proxy.recv_from(&mut buf))
+        .await
+        .expect("the INVITE reaches the proxy")
+        .unwrap();
+    let invite = Message::parse(buf[..n].to_vec()).unwrap();
+    assert_eq!(invite.method(), Some(&Method::Invite));
+    assert_eq!(
+        invite.request_uri().unwrap(),
+        format!("sip:bob@{}", bob.wire.addr)
+    );
+    let route = invite.header(HeaderName::Route).unwrap();
+    assert!(route.contains(&format!("sip:{proxy_addr};lr")), "{route}");
+}

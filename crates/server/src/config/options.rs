@@ -134,6 +134,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
     ignored("endpoint", "from_domain", NO_ORIGINATION),
+    // Calls and messages to the endpoint's contacts go through it.
+    takes("endpoint", "outbound_proxy"),
     ignored("endpoint", "callerid", NO_ORIGINATION),
     fixed(
         "endpoint",
@@ -212,6 +214,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "default_realm"),
     // sipjet's own: the extensions.conf calls are routed by.
     takes("global", "dialplan"),
+    ignored(
+        "aor",
+        "outbound_proxy",
+        "sipjet's qualify sends its OPTIONS to each contact directly",
+    ),
     // [acl]
     takes("acl", "type"),
     takes("acl", "permit"),
@@ -275,7 +282,6 @@ pub const MEDIA_OPTIONS: &[&str] = &[
     "outgoing_call_offer_pref",
     "send_history_info",
     "security_negotiation",
-    "outbound_proxy",
 ];
 
 /// Section types of Asterisk's `pjsip.conf` sipjet does not have: warned
