@@ -28,7 +28,10 @@
 //! path, with the Dial's timeout over all branches; when nobody answers
 //! the dialplan goes on at the next priority; `Busy`, `Congestion` and
 //! `Hangup(cause)` answer 486, 503 and the cause's status;
-//! `Dial(PJSIP/number@trunk)` is handed to the [`TrunkDialer`].
+//! `Dial(PJSIP/number@trunk)` is handed to the [`TrunkDialer`]. The
+//! Request-URI's host is not looked at, as in Asterisk: the dialplan
+//! names every place a call may go, so it relays nowhere it does not
+//! say.
 //!
 //! Every call is kept in a [`CallLog`]: the ones in progress and the last
 //! few hundred that ended, for `sipjet show calls` and the metrics.
