@@ -96,7 +96,9 @@ exten => 486,1,Busy
 exten => 503,1,Congestion
 exten => 403,1,Hangup(21)
 exten => 17,1,Hangup(USER_BUSY)
-exten => _0.,1,Dial(PJSIP/${EXTEN:1}@provider)
+exten => _0.,1,Set(CALLERID(num)=4930123)
+ same => n,Dial(PJSIP/${EXTEN:1}@provider,30)
+exten => _7.,1,Dial(PJSIP/${EXTEN:1})
 include => services
 
 [services]
@@ -386,4 +388,67 @@ async fn the_callers_cancel_ends_the_dialplan_too() {
     let next = alice.dial("204").await;
     let to_carol = carol.incoming().await;
     assert_eq!(to_carol.call_id().unwrap(), next.call_id);
+}
+
+/// What the trunk dialler was asked: the targets, the caller ID, the
+/// timeout.
+type Asked = (
+    Vec<dialplan::DialTarget>,
+    String,
+    Option<std::time::Duration>,
+);
+
+/// A trunk dialler that notes what it is asked to dial and reports the
+/// provider busy.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Asked>>);
+
+impl sipjet_server::modules::TrunkDialer for Recorder {
+    fn dial(&self, call: sipjet_server::modules::TrunkCall) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((call.targets.clone(), call.caller_num.clone(), call.timeout));
+        call.not_answered(dialplan::DialStatus::Busy, 486);
+    }
+}
+
+#[tokio::test]
+async fn trunk_dials_go_through_the_seam_and_a_dialled_number_cannot_reach_a_trunk() {
+    let report = dialplan::from_str("extensions.conf", PLAN);
+    let recorder = Arc::new(Recorder::default());
+    let (server, _) = start_with(
+        CONF,
+        ServerOptions {
+            dialplan: Some(Arc::new(report.plan)),
+            trunk_dialer: Some(recorder.clone()),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let mut alice = Phone::registered(&server, "alice").await;
+    let mut bob = Phone::registered(&server, "bob").await;
+    // 0 and a number: to the trunk, with the caller ID the dialplan set;
+    // the provider is busy and the dialplan ends: 486.
+    alice.dial("0049301234").await;
+    assert_eq!(alice.outcome().await, 486);
+    assert_eq!(
+        recorder.0.lock().unwrap().clone(),
+        [(
+            vec![dialplan::DialTarget::Trunk {
+                number: "049301234".into(),
+                trunk: "provider".into()
+            }],
+            "4930123".to_string(),
+            Some(std::time::Duration::from_secs(30))
+        )]
+    );
+    // 7 and an endpoint rings it; 7 and "x@provider" (escaped in the
+    // Request-URI) is not dialled anywhere.
+    alice.dial("71%40provider").await;
+    assert_eq!(alice.outcome().await, 503);
+    assert_eq!(recorder.0.lock().unwrap().len(), 1);
+    let sent = alice.dial("7bob").await;
+    let invite = bob.incoming().await;
+    assert_eq!(invite.call_id().unwrap(), sent.call_id);
 }

@@ -21,6 +21,11 @@
 //!   `Hangup()` the status of the last dial, else 603; `Busy` 486,
 //!   `Congestion` 503.
 //!
+//! What a caller dialled cannot change where a `Dial` goes: a target
+//! whose substituted values (`${EXTEN}` and any other) hold `@`, `/`, `&`
+//! or a comma is not dialled, so `Dial(PJSIP/${EXTEN})` never becomes a
+//! call through a trunk or to a second target.
+//!
 //! A walk is bounded: past [`MAX_STEPS`] priorities (a `Goto` loop) it ends
 //! in 500, and the variables a walk sets are bounded in number and size.
 
@@ -205,7 +210,14 @@ impl Execution {
                     };
                     let targets: Vec<DialTarget> = targets
                         .iter()
-                        .filter_map(|t| dial_target(&self.substitute(t)))
+                        .filter_map(|t| match self.substitute_target(t) {
+                            Some(t) => dial_target(&t),
+                            None => {
+                                tracing::warn!(at = %here, target = %t,
+                                    "a value substituted into a Dial target has @, /, & or a comma: not dialled");
+                                None
+                            }
+                        })
                         .collect();
                     if targets.is_empty() {
                         tracing::info!(at = %here, "Dial has no target to ring");
@@ -340,6 +352,23 @@ impl Execution {
         }
         out.push_str(rest);
         bounded(out)
+    }
+
+    /// `text` substituted for a `Dial` target, or `None` when a value put
+    /// in it would change what the target means: `${EXTEN}` is what the
+    /// caller dialled, and `1@provider` or `1&PJSIP/provider` must not
+    /// turn a local extension into a call through a trunk.
+    fn substitute_target(&self, text: &str) -> Option<String> {
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let end = after.find('}')?;
+            if self.expand(&after[..end]).contains(['@', '/', '&', ',']) {
+                return None;
+            }
+            rest = &after[end + 1..];
+        }
+        Some(self.substitute(text))
     }
 
     /// `NAME`, `NAME:offset` or `NAME:offset:length`.
@@ -591,6 +620,19 @@ exten => _3XX,1,Dial(PJSIP/${EXTEN:-2:1}&PJSIP/${EXTEN:0:-1})
         assert_eq!(s("${EXTEN"), "${EXTEN");
         let long = "${EXTEN}".repeat(1_000);
         assert!(s(&long).len() <= MAX_VALUE);
+    }
+
+    #[test]
+    fn a_dialled_number_cannot_rewrite_a_dial_target() {
+        // _1XX is Dial(PJSIP/${EXTEN},20): a number that smuggles in a
+        // trunk or a second target is not dialled at all.
+        for number in ["1@provider", "1&PJSIP/provider", "1/sip:x@evil"] {
+            let plan = from_str("e.conf", "[c]\nexten => _1.,1,Dial(PJSIP/${EXTEN})\n").plan;
+            let mut call = Execution::new(Arc::new(plan), "c", number, "", "");
+            assert_eq!(code(call.step()), 503, "{number}");
+        }
+        let mut call = start("004930");
+        assert!(matches!(call.step(), Decision::Dial { .. }));
     }
 
     #[test]
