@@ -170,9 +170,10 @@ impl Dialplan {
     }
 
     /// The extension `number` runs at `priority` in `context`: the first
-    /// of the context's own extensions that matches, when it has that
-    /// priority, else the same search in each included context in turn
-    /// (Asterisk's order). Returns the context it was found in too.
+    /// of the context's own extensions that matches and has that priority
+    /// (a priority the most specific match lacks is taken from a less
+    /// specific one, as Asterisk documents), else the same search in each
+    /// included context in turn. Returns the context it was found in too.
     pub fn find(
         &self,
         context: &str,
@@ -215,8 +216,14 @@ impl Dialplan {
             return None;
         }
         seen.push(&ctx.name);
-        if let Some(e) = ctx.extensions.iter().find(|e| e.pattern.matches(number))
-            && wanted(e)
+        // The best match that has what is wanted: a priority the most
+        // specific match lacks is looked for in the less specific ones,
+        // as Asterisk's fallthrough does.
+        if let Some(e) = ctx
+            .extensions
+            .iter()
+            .filter(|e| e.pattern.matches(number))
+            .find(|e| wanted(e))
         {
             return Some((ctx, e));
         }

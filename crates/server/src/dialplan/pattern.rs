@@ -10,7 +10,8 @@
 //! before patterns, then patterns compared position by position by how
 //! many characters each position admits (a literal 1, `N` 8, `Z` 9, `X`
 //! 10, a set its size), fewer first, ties broken by the smallest character
-//! admitted; `.` ranks after every set, `!` after `.`, and the end of a
+//! admitted, then by the sets as strings (`[12]` before `[13]`); `.` ranks
+//! after every set, `!` after `.`, and the end of a
 //! pattern after everything, so `_1XX` comes before `_1X.` and `_NXX`
 //! before `_XXX`. The first extension in this order that matches a number
 //! is the one its call runs.
@@ -67,7 +68,9 @@ impl Element {
     /// are told apart by the sets themselves.
     fn score(element: Option<&Element>) -> (u32, [u8; 32]) {
         match element {
-            Some(Element::One(set)) => (set.count() << 8 | set.min(), set.0),
+            // Asterisk's bitmaps put the lowest character of each byte in
+            // its highest bit, which makes the tie-break string order.
+            Some(Element::One(set)) => (set.count() << 8 | set.min(), set.0.map(u8::reverse_bits)),
             Some(Element::OneOrMore) => (0x18000, [0; 32]),
             Some(Element::ZeroOrMore) => (0x28000, [0; 32]),
             None => (0x30000, [0; 32]),
@@ -222,8 +225,8 @@ impl Ord for Pattern {
                 for i in 0.. {
                     let (l, lbits) = Element::score(left.get(i));
                     let (r, rbits) = Element::score(right.get(i));
-                    // Equal scores: Asterisk compares the sets the other
-                    // way round (its memcmp of right against left).
+                    // Equal scores: Asterisk compares the bitmaps the
+                    // other way round (its memcmp of right against left).
                     let order = l.cmp(&r).then_with(|| rbits.cmp(&lbits));
                     if order != Ordering::Equal || (left.get(i).is_none() && right.get(i).is_none())
                     {
@@ -306,9 +309,8 @@ mod tests {
                 // among literals the smaller character first.
                 "_1XX", "_2XX", //
                 // Two-character sets: [12] and [13] have the same score
-                // (2 members, smallest '1'); Asterisk puts the one whose
-                // bitmap compares higher, [13], first.
-                "_[13]XX", "_[12]XX", //
+                // (2 members, smallest '1'); as strings, "12" comes first.
+                "_[12]XX", "_[13]XX", //
                 // N (8) before Z (9) before X (10).
                 "_NXX", "_ZXX", //
                 // At the third position X ranks before the end of _XX,
@@ -316,6 +318,38 @@ mod tests {
                 "_XXX", "_XX", "_X.", "_X!",
             ]
         );
+    }
+
+    #[test]
+    fn the_documented_example_sorts_as_asterisk_shows() {
+        // Asterisk's "Order of Pattern Matching" example.
+        let mut list: Vec<Pattern> = [
+            "_6XX1", "_64XX", "_640X", "_6.", "_64NX", "_6[45]NX", "_6[34]NX",
+        ]
+        .into_iter()
+        .map(p)
+        .collect();
+        list.sort();
+        let sorted: Vec<&str> = list.iter().map(Pattern::as_str).collect();
+        assert_eq!(
+            sorted,
+            [
+                "_640X", "_64NX", "_64XX", "_6[34]NX", "_6[45]NX", "_6XX1", "_6."
+            ]
+        );
+        assert_eq!(
+            list.iter().find(|x| x.matches("6421")).map(Pattern::as_str),
+            Some("_64NX")
+        );
+        // Sets of one size and one smallest character, as strings; and
+        // [0-4] before [4-8].
+        let mut sets: Vec<Pattern> = ["_[4-8]", "_[0-4]", "_[13]", "_[12]"]
+            .into_iter()
+            .map(p)
+            .collect();
+        sets.sort();
+        let sorted: Vec<&str> = sets.iter().map(Pattern::as_str).collect();
+        assert_eq!(sorted, ["_[12]", "_[13]", "_[0-4]", "_[4-8]"]);
     }
 
     #[test]

@@ -605,6 +605,19 @@ exten => _3XX,1,Dial(PJSIP/${EXTEN:-2:1}&PJSIP/${EXTEN:0:-1})
     }
 
     #[test]
+    fn a_priority_the_best_match_lacks_comes_from_a_less_specific_one() {
+        let report = from_str(
+            "e.conf",
+            "[c]\nexten => 123,1,NoOp\nexten => _1XX,1,Congestion\n same => n,Busy\n",
+        );
+        let plan = Arc::new(report.plan);
+        let mut call = Execution::new(Arc::clone(&plan), "c", "123", "", "");
+        assert_eq!(code(call.step()), 486, "123,1 then _1XX,2");
+        let mut call = Execution::new(plan, "c", "124", "", "");
+        assert_eq!(code(call.step()), 503);
+    }
+
+    #[test]
     fn substrings_follow_asterisk() {
         let call = Execution::new(plan(), "office", "0123456", "", "");
         let s = |t: &str| call.substitute(t);
