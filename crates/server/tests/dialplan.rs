@@ -303,8 +303,10 @@ async fn include_and_goto_lead_to_the_dial() {
     alice.dial("555").await;
     let invite = bob.incoming().await;
     assert_eq!(invite.method(), Some(&Method::Invite));
+    // bob declines: the dialplan ends, and alice hears the cause of
+    // bob's 603 (21, call rejected) as Asterisk sends it: 403.
     bob.answer(&invite, 603).await;
-    assert_eq!(alice.outcome().await, 603);
+    assert_eq!(alice.outcome().await, 403);
 }
 
 #[tokio::test]

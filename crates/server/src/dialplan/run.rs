@@ -14,9 +14,9 @@
 //!   with `${DIALSTATUS}` set (BUSY, CONGESTION, CHANUNAVAIL, NOANSWER);
 //! - falling off the end of an extension (autofallthrough): after BUSY the
 //!   caller gets 486, after CONGESTION or CHANUNAVAIL 503, after NOANSWER
-//!   the hangup cause of the dial (480 after its timeout, else the
-//!   callee's status), and with no dial at all 603, a call hung up with
-//!   normal clearing;
+//!   the hangup cause of the dial (480 after its timeout, else the cause
+//!   the callee's status stands for, [`cause::from_sip`]), and with no
+//!   dial at all 603, a call hung up with normal clearing;
 //! - `Hangup(cause)` answers the cause's SIP status ([`super::cause`]);
 //!   `Hangup()` the status of the last dial, else 603; `Busy` 486,
 //!   `Congestion` 503.
@@ -172,7 +172,8 @@ impl Execution {
         self.hangup_code = Some(match status {
             DialStatus::Busy => 486,
             DialStatus::Congestion | DialStatus::ChanUnavail => 503,
-            DialStatus::NoAnswer => code,
+            // The callee's answer, as the cause it stands for.
+            DialStatus::NoAnswer => cause::to_sip(cause::from_sip(code)),
         });
     }
 
