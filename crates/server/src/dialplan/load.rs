@@ -570,6 +570,10 @@ fn check_references(r: &mut Reader, plan: &Dialplan) {
                             && !plan.has_context(c)
                         {
                             r.warn(&s.at, format!("[{name}] exten {}: Goto names the context [{c}], which does not exist", e.pattern.as_str()));
+                        } else if let Some(why) =
+                            goto_leads_nowhere(plan, name, e, context, exten, priority)
+                        {
+                            r.warn(&s.at, format!("[{name}] exten {}: Goto({}) {why}; the call ends there with 404", e.pattern.as_str(), s.text.trim_start_matches(|c: char| c != '(').trim_matches(['(', ')'])));
                         }
                         [
                             context.as_deref(),
@@ -599,6 +603,41 @@ fn check_references(r: &mut Reader, plan: &Dialplan) {
             }
         }
     }
+}
+
+/// Why a `Goto` written with literal arguments has nowhere to go, if it
+/// has not.
+fn goto_leads_nowhere(
+    plan: &Dialplan,
+    here: &str,
+    current: &Extension,
+    context: &Option<String>,
+    exten: &Option<String>,
+    priority: &str,
+) -> Option<String> {
+    let literal = |v: &str| !v.contains('$');
+    if !literal(priority)
+        || context.as_deref().is_some_and(|c| !literal(c))
+        || exten.as_deref().is_some_and(|x| !literal(x))
+    {
+        return None;
+    }
+    let ctx = context.as_deref().unwrap_or(here);
+    let number = priority.parse::<u32>().ok();
+    let found = match exten {
+        Some(x) => match number {
+            Some(n) => plan.find(ctx, x, n).is_some(),
+            None => plan.find_label(ctx, x, priority).is_some(),
+        },
+        None => match number {
+            Some(n) => current.step(n).is_some(),
+            None => current.label(priority).is_some(),
+        },
+    };
+    (!found).then(|| match number {
+        Some(n) => format!("has no priority {n} to go to"),
+        None => format!("has no label {priority} to go to"),
+    })
 }
 
 /// What the dialplan and `pjsip.conf` say of each other: endpoints whose
@@ -721,6 +760,23 @@ mod tests {
         assert!(has(11, "${NOBODY_SET}"), "{warnings:#?}");
         assert!(has(12, "Answer is not run"), "{warnings:#?}");
         assert_eq!(warnings.len(), 8, "{warnings:#?}");
+        // A Goto whose target does not exist is named; one that exists,
+        // or names a label of its own extension, is not.
+        let report = from_str(
+            "g.conf",
+            "[c]\nexten => 1,1,Goto(2,1)\nexten => 2,1,Goto(out)\n same => n(out),Goto(c,3,x)\n\
+             exten => 4,1,Goto(c,_X,1)\nexten => 5,1,Goto(${EXTEN},1)\n",
+        );
+        let w: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert!(
+            w[0].starts_with("g.conf:4:") && w[0].contains("no label x"),
+            "{w:#?}"
+        );
+        assert!(
+            w[1].starts_with("g.conf:5:") && w[1].contains("no priority 1"),
+            "{w:#?}"
+        );
     }
 
     #[test]
