@@ -296,6 +296,16 @@ impl ServerTransaction {
         &self.request
     }
 
+    /// Where the request came from.
+    pub fn flow(&self) -> Flow {
+        self.responder.flow
+    }
+
+    /// Its transaction: `None` for an ACK.
+    pub(crate) fn id(&self) -> Option<TransactionId> {
+        self.responder.id
+    }
+
     /// A response to the request (see [`IncomingRequest::response`]).
     pub fn response(&self, code: u16) -> Message {
         self.responder.stack.response_to(&self.request, code)

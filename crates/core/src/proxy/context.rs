@@ -25,6 +25,10 @@
 //!   within `cancel_wait` (64×T1, §9.1) counts as 408 too, and its client
 //!   transaction is given up.
 //! - A timeout counts as 408, a transport failure as 503 (§16.8, §16.9).
+//! - A ring timeout ([`ResponseContext::ring_until`], a dialplan's `Dial`
+//!   timeout) ends the whole attempt at once: ringing branches are
+//!   cancelled, silent ones given up, and the answer is 480, no answer
+//!   (Q.850 cause 19, as Asterisk's `Dial` reports it).
 
 use std::time::{Duration, Instant};
 
@@ -116,6 +120,10 @@ pub struct ResponseContext {
     /// cancelled).
     closed: bool,
     cancelled_by_caller: bool,
+    /// When the whole attempt stops ringing, if it has a limit.
+    ring_deadline: Option<Instant>,
+    /// The ring timeout fired before any answer.
+    rang_out: bool,
 }
 
 impl ResponseContext {
@@ -160,10 +168,30 @@ impl ResponseContext {
             final_sent: false,
             closed: false,
             cancelled_by_caller: false,
+            ring_deadline: None,
+            rang_out: false,
         };
         let mut actions = Vec::new();
         ctx.settle(now, &mut actions);
         (ctx, actions)
+    }
+
+    /// Limits the whole attempt (every branch and group) to ringing until
+    /// `at`: then the pending branches are ended and the answer is 480.
+    pub fn ring_until(&mut self, at: Instant) {
+        if !self.final_sent {
+            self.ring_deadline = Some(at);
+        }
+    }
+
+    /// True when the caller's CANCEL ended the attempt.
+    pub fn was_cancelled(&self) -> bool {
+        self.cancelled_by_caller
+    }
+
+    /// True when the ring timeout ended the attempt.
+    pub fn rang_out(&self) -> bool {
+        self.rang_out
     }
 
     /// The request the context forwards; `None` once released.
@@ -195,10 +223,14 @@ impl ResponseContext {
 
     /// The earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let ring = self
+            .ring_deadline
+            .filter(|_| !self.final_sent && !self.closed);
         self.branches
             .iter()
             .filter(|b| b.state == State::Calling)
             .filter_map(|b| b.deadline)
+            .chain(ring)
             .min()
     }
 
@@ -286,6 +318,10 @@ impl ResponseContext {
     /// Fires the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        if !self.final_sent && !self.closed && self.ring_deadline.is_some_and(|d| d <= now) {
+            self.ring_out(now, &mut actions);
+            return actions;
+        }
         for n in 0..self.branches.len() {
             let b = &mut self.branches[n];
             if b.state != State::Calling || b.deadline.is_none_or(|d| d > now) {
@@ -321,6 +357,27 @@ impl ResponseContext {
         self.finals.push(self.generated(code));
         self.settle(now, &mut actions);
         actions
+    }
+
+    /// The ring timeout: no new branches, the ringing ones cancelled (their
+    /// answer counts as 408), the silent ones given up (they may not be
+    /// cancelled before a provisional response, §9.1).
+    fn ring_out(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        self.rang_out = true;
+        self.ring_deadline = None;
+        self.close(now, actions);
+        for n in 0..self.branches.len() {
+            let b = &mut self.branches[n];
+            if b.state != State::Calling {
+                continue;
+            }
+            b.timed_out = true;
+            if !b.provisional {
+                actions.push(Action::Abandon(n));
+                actions.extend(self.end_branch(n, 408, now));
+            }
+        }
+        self.settle(now, actions);
     }
 
     /// No new branches; the pending ones are cancelled.
@@ -373,6 +430,9 @@ impl ResponseContext {
     fn best_final(&self) -> Message {
         if self.cancelled_by_caller {
             return self.generated(487);
+        }
+        if self.rang_out {
+            return self.generated(480);
         }
         let rank = |m: &Message| {
             let code = m.status().unwrap_or(500);
@@ -651,6 +711,34 @@ CSeq: 1 INVITE\r\n\
         assert_eq!(codes(&ctx.handle_timeout(t0 + c)), ["cancel 0"]);
         let a = ctx.on_response(0, from_branch(0, 487, ""), t0 + c);
         assert_eq!(codes(&a), ["respond 408"]);
+    }
+
+    #[test]
+    fn the_ring_timeout_cancels_the_ringing_gives_up_the_silent_and_answers_480() {
+        let t0 = Instant::now();
+        let ring = Duration::from_secs(20);
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None, None, Some(500)], timers(), t0);
+        ctx.ring_until(t0 + ring);
+        assert_eq!(ctx.poll_timeout(), Some(t0 + ring));
+        ctx.on_response(0, from_branch(0, 180, ""), t0);
+        assert!(
+            ctx.handle_timeout(t0 + ring - Duration::from_millis(1))
+                .is_empty()
+        );
+        // Branch 0 rings: cancelled; branch 1 is silent: given up; the
+        // group after them never starts.
+        let a = ctx.handle_timeout(t0 + ring);
+        assert_eq!(codes(&a), ["cancel 0", "abandon 1"]);
+        assert!(ctx.rang_out() && !ctx.was_cancelled());
+        let a = ctx.on_response(0, from_branch(0, 487, ""), t0 + ring);
+        assert_eq!(codes(&a), ["respond 480"]);
+        assert!(ctx.is_finished());
+        // An answer before the limit: the limit is gone.
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None], timers(), t0);
+        ctx.ring_until(t0 + ring);
+        ctx.on_response(0, from_branch(0, 200, ""), t0);
+        assert!(ctx.handle_timeout(t0 + ring).is_empty());
+        assert!(!ctx.rang_out());
     }
 
     #[test]
