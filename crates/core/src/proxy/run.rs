@@ -39,6 +39,9 @@ impl Default for ProxyOptions {
     }
 }
 
+/// What a service does when nobody answered a fork.
+pub type OnUnanswered = Box<dyn FnOnce(Unanswered) + Send>;
+
 /// What a service that forks a call as one step of its own (a dialplan's
 /// `Dial`) wants besides [`ProxyOptions`]: a limit on the ringing, and to
 /// decide itself what happens when nobody answers, instead of the best
@@ -51,7 +54,7 @@ pub struct Fork {
     /// without a 2xx (and the caller did not cancel: then the caller gets
     /// its 487 as usual). It owes the caller an answer: a response through
     /// [`Unanswered::request`], or another [`SipStack::proxy_fork`].
-    pub on_unanswered: Box<dyn FnOnce(Unanswered) + Send>,
+    pub on_unanswered: OnUnanswered,
 }
 
 /// A forked request nobody answered.
@@ -96,7 +99,7 @@ struct Proxied {
     /// Who decides when nobody answers, while nobody has.
     /// With the request's transaction, which goes back to the service
     /// when nobody answers; both dropped once the attempt is over.
-    on_unanswered: Option<(Box<dyn FnOnce(Unanswered) + Send>, ServerTransaction)>,
+    on_unanswered: Option<(OnUnanswered, ServerTransaction)>,
 }
 
 /// What a proxied request shares with its branches and timer.
