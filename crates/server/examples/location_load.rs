@@ -100,6 +100,7 @@ fn binding(aor: &str, n: usize, cseq: u32, expires_at: SystemTime) -> Binding {
         received: Some(format!("udp:203.0.113.{}:{}", n % 250, 1024 + n % 60_000)),
         user_agent: Some("Yealink SIP-T46S 66.86.0.15".to_owned()),
         endpoint: Some(aor.to_owned()),
+        node: Some("node-1".to_owned()),
     }
 }
 

@@ -2,7 +2,6 @@
 //! built-in modules registered through the core's public API only.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use sipjet_core::{
 use crate::auth::{DigestAuthenticator, NonceClock};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
-use crate::location::{LocationStore, MemoryStore, SqliteStore};
+use crate::location::{LocationDb, LocationStore, MemoryStore, PgStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
@@ -50,7 +49,7 @@ pub enum ServerError {
     /// The location database could not be opened.
     #[error("location database {path}: {error}")]
     Location {
-        /// The file.
+        /// The file or URL (its password hidden).
         path: String,
         /// What failed.
         error: crate::location::StoreError,
@@ -65,7 +64,7 @@ pub struct ServerOptions {
     /// Replace every transport's bind address (tests bind port 0).
     pub bind_override: Option<SocketAddr>,
     /// Where registrations are kept; `None` keeps them in memory only.
-    pub location_db: Option<PathBuf>,
+    pub location_db: Option<LocationDb>,
     /// The clock the digest authenticator's nonces are issued and checked
     /// by (the system's by default).
     pub nonce_clock: NonceClock,
@@ -92,6 +91,33 @@ pub struct Server {
     pub messages: Arc<MessageCounters>,
     /// The calls in progress and the recent ones.
     pub calls: Arc<CallLog>,
+    /// This node's name among the nodes sharing a location database
+    /// (`node_id`, by default the host name).
+    pub node_id: Arc<str>,
+}
+
+/// The node id when `node_id` is not set: the host name, if it is one
+/// (see [`crate::config::value::node_id`]), else `sipjet`.
+pub fn default_node_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|name| crate::config::value::node_id(name.trim()).ok())
+        .unwrap_or_else(|| "sipjet".to_owned())
+}
+
+/// Opens the location store `db` names.
+fn open_location(db: &LocationDb) -> Result<Arc<dyn LocationStore>, ServerError> {
+    let started = std::time::Instant::now();
+    let failed = |error| ServerError::Location {
+        path: db.to_string(),
+        error,
+    };
+    let store: Arc<dyn LocationStore> = match db {
+        LocationDb::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(failed)?),
+        LocationDb::Postgres(target) => Arc::new(PgStore::open(target).map_err(failed)?),
+    };
+    tracing::info!(location_db = %db, bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
+    Ok(store)
 }
 
 fn listener(
@@ -206,17 +232,18 @@ impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
         let location: Arc<dyn LocationStore> = match &options.location_db {
-            Some(path) => {
-                let started = std::time::Instant::now();
-                let store = SqliteStore::open(path).map_err(|error| ServerError::Location {
-                    path: path.display().to_string(),
-                    error,
-                })?;
-                tracing::info!(path = %path.display(), bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
-                Arc::new(store)
-            }
+            // Blocks this thread while every binding loads: at start only,
+            // before anything else runs.
+            Some(db) => open_location(db)?,
             None => Arc::new(MemoryStore::new()),
         };
+        let node_id: Arc<str> = model
+            .config
+            .global
+            .node_id
+            .clone()
+            .unwrap_or_else(default_node_id)
+            .into();
         let stack = SipStack::new(stack_config(&model.config, &options)?);
         let global = &model.config.global;
         let unidentified = Arc::new(UnidentifiedSources::new(
@@ -268,6 +295,7 @@ impl Server {
         let _ = stack.register_service(Arc::new(Registrar::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&node_id),
         )));
         let _ = stack.register_service(Arc::new(MessageRouter::new(
             Arc::clone(&model),
@@ -315,6 +343,7 @@ impl Server {
             contact_status,
             messages,
             calls,
+            node_id,
         })
     }
 

@@ -162,6 +162,7 @@ impl Row for ContactView {
         "STATUS",
         "RTT",
         "ENDPOINT",
+        "NODE",
         "RECEIVED",
         "USER AGENT",
     ];
@@ -185,6 +186,7 @@ impl Row for ContactView {
             self.rtt_ms
                 .map_or_else(|| NONE.to_string(), |ms| format!("{ms:.1}ms")),
             or_none(self.endpoint.as_deref()),
+            or_none(self.node.as_deref()),
             or_none(self.received.as_deref()),
             or_none(self.user_agent.as_deref()),
         ]
@@ -289,6 +291,7 @@ t              udp       0.0.0.0:5060  -
             user_agent: Some("evil\u{1b}[2J\r\nphone".into()),
             received: None,
             endpoint: None,
+            node: Some("node-1".into()),
             status: Reachability::Reachable,
             rtt_ms: Some(2.34),
             last_check_seconds_ago: Some(1),
@@ -306,6 +309,7 @@ t              udp       0.0.0.0:5060  -
                 "reachable",
                 "2.3ms",
                 "-",
+                "node-1",
                 "-",
                 "evil?[2J??phone"
             ]

@@ -201,6 +201,9 @@ pub struct ContactView {
     pub received: Option<String>,
     /// The endpoint that registered it.
     pub endpoint: Option<String>,
+    /// The sipjet node that holds its flow (the one its REGISTER came to).
+    #[serde(default)]
+    pub node: Option<String>,
     /// What qualify found.
     pub status: Reachability,
     /// The round-trip time of the last answered OPTIONS, in milliseconds.
@@ -384,6 +387,7 @@ pub fn contacts(
                 user_agent: b.user_agent,
                 received: b.received,
                 endpoint: b.endpoint,
+                node: b.node,
                 status,
                 rtt_ms,
                 last_check_seconds_ago,
@@ -406,6 +410,7 @@ pub fn contacts(
             user_agent: None,
             received: None,
             endpoint: None,
+            node: None,
             status,
             rtt_ms,
             last_check_seconds_ago,
@@ -518,6 +523,7 @@ mod tests {
             received: Some("udp:127.0.0.1:40000".into()),
             user_agent: Some("phone/1.0".into()),
             endpoint: Some("alice".into()),
+            node: Some("node-1".into()),
         }
     }
 
@@ -642,6 +648,7 @@ mod tests {
                 user_agent: Some("phone/1.0".into()),
                 received: Some("udp:127.0.0.1:40000".into()),
                 endpoint: Some("alice".into()),
+                node: Some("node-1".into()),
                 status: Reachability::Reachable,
                 rtt_ms: Some(1.5),
                 last_check_seconds_ago: Some(4),

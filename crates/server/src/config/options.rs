@@ -209,6 +209,10 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "contact_expiration_check_interval"),
     takes("global", "debug"),
     takes("global", "unauthenticated_server_options"),
+    // sipjet's own: where registrations are kept (a path or a postgres:// URL).
+    takes("global", "location_db"),
+    // sipjet's own: this node's name among nodes sharing a location database.
+    takes("global", "node_id"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

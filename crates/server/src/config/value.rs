@@ -41,6 +41,21 @@ pub fn origins(v: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// A node's name: 1 to 64 letters, digits, `.`, `-` or `_`, so that it
+/// can stand in a URI parameter or a log line as it is.
+pub fn node_id(v: &str) -> Result<String, String> {
+    let fits = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if fits {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "{v:?} is not a node id (1 to 64 letters, digits, '.', '-' or '_')"
+        ))
+    }
+}
+
 /// An unsigned number within `min..=max`.
 pub fn number(v: &str, min: u64, max: u64) -> Result<u64, String> {
     let n: u64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;

@@ -8,16 +8,23 @@
 //!   reads are served from memory, concurrent updates share one commit;
 //! - [`MemoryStore`]: bindings live as long as the process (and it is the
 //!   index in front of the SQLite store);
-//! - a server store (PostgreSQL) shared by several sipjet nodes can be added
-//!   as one more implementation.
+//! - [`PgStore`]: bindings in a PostgreSQL database shared by several sipjet
+//!   nodes, each serving reads from memory and hearing of the others'
+//!   changes at once.
+//!
+//! [`LocationDb`] tells which from what the operator wrote: a path or a
+//! `postgres://` URL.
 
 mod binding;
 mod checkpoint;
 mod entry;
 mod error;
 mod memory;
+mod path_blob;
+mod postgres;
 mod schema;
 mod sqlite;
+mod target;
 mod update;
 mod writer;
 
@@ -31,7 +38,9 @@ use std::time::SystemTime;
 pub use binding::{AorUpdate, Binding};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use postgres::{PgStats, PgStore};
 pub use sqlite::{CommitStats, SqliteStore};
+pub use target::{BadLocationDb, LocationDb, PgTarget, RootCerts, SslMode};
 
 /// What [`LocationStore::apply_then`] calls with the outcome.
 pub type ApplyDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;

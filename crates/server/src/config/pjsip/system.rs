@@ -78,6 +78,14 @@ pub struct GlobalConf {
     /// that the server is up, and monitors and phones send them to check
     /// exactly that.
     pub unauthenticated_server_options: bool,
+    /// `location_db` (sipjet's own): where registrations are kept, a
+    /// SQLite file path or a `postgres://` URL (checked here, used by
+    /// `sipjet run` unless `--location-db` is given).
+    pub location_db: Option<String>,
+    /// `node_id` (sipjet's own): this node's name among the sipjet nodes
+    /// that share a location database, recorded with each binding it
+    /// registers (default: the host name).
+    pub node_id: Option<String>,
 }
 
 impl Default for GlobalConf {
@@ -94,6 +102,8 @@ impl Default for GlobalConf {
             contact_expiration_check_interval: Duration::from_secs(30),
             debug: false,
             unauthenticated_server_options: true,
+            location_db: None,
+            node_id: None,
         }
     }
 }
@@ -205,6 +215,16 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .value(s, o, value::boolean)
                     .unwrap_or(g.unauthenticated_server_options);
             }
+            "location_db" => {
+                g.location_db = r
+                    .value(s, o, |v| {
+                        v.parse::<crate::location::LocationDb>()
+                            .map(|_| v.to_owned())
+                            .map_err(|e| e.to_string())
+                    })
+                    .or(g.location_db.take());
+            }
+            "node_id" => g.node_id = r.value(s, o, value::node_id).or(g.node_id.take()),
             // Known, but without anything to store (warned as such).
             _ => {}
         }
