@@ -9,6 +9,9 @@
 #   SIPJET_TEST_PG_CTL    a command that takes `stop` or `start`, for tests
 #                         that take the database away and bring it back
 # stop_test_postgres stops it and removes the folder.
+#
+# The cluster does not fsync (tests need no durability across a crash of
+# the machine) unless SIPJET_PG_FSYNC=on, as the bench sets it.
 
 pg_bin() {
   local d
@@ -59,7 +62,7 @@ start_test_postgres() {
 #!/bin/sh
 # Stops or starts the test cluster: pg_ctl [stop|start]
 set -e
-opts="-p \$(cat '$dir/port') -k '$dir' -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file='$dir/server.pem' -c ssl_key_file='$dir/server.key' -c fsync=off -c max_connections=200"
+opts="-p \$(cat '$dir/port') -k '$dir' -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file='$dir/server.pem' -c ssl_key_file='$dir/server.key' -c fsync=${SIPJET_PG_FSYNC:-off} -c max_connections=200"
 case "\$1" in
   stop) cmd="'$bin/pg_ctl' -D '$dir/data' -m fast -w stop" ;;
   start) cmd="'$bin/pg_ctl' -D '$dir/data' -o \"\$opts\" -l '$dir/log' -w start" ;;

@@ -287,11 +287,13 @@ impl Setup {
         let (heard_tx, heard) = unbounded_channel();
         let listening = listener::connect(&config, &tls, &self.origin, &heard_tx).await?;
         let now = unix_nanos_clamped(SystemTime::now());
-        let all = sql::load_valid(&client, now)
-            .await
-            .map_err(fault("loading the bindings"))?;
+        let index = &self.index;
+        sql::load_valid(&client, now, &mut |aor, entry| {
+            index.insert_loaded(&aor, entry)
+        })
+        .await
+        .map_err(fault("loading the bindings"))?;
         drop(client);
-        self.index.reset(all);
         self.counters.reachable.store(true, Ordering::Relaxed);
         tokio::spawn(listener::keep_listening(
             listening,

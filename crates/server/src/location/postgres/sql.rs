@@ -210,18 +210,24 @@ pub(crate) type ByAor = HashMap<String, Vec<Entry>>;
 /// streaming the rows rather than holding them all. A row that cannot be
 /// read back (written by hand, or damaged) is logged and deleted: a
 /// binding is soft state that its user agent refreshes anyway.
-pub(crate) async fn load_valid(client: &Client, now: i64) -> Result<ByAor, tokio_postgres::Error> {
+///
+/// Each binding goes to `found` as it is read, so that loading 100,000 of
+/// them holds no second copy of them all.
+pub(crate) async fn load_valid(
+    client: &Client,
+    now: i64,
+    found: &mut dyn FnMut(String, Entry),
+) -> Result<(), tokio_postgres::Error> {
     let select = client.prepare(&select_valid()).await?;
     let rows = client
         .query_raw(&select, [&now as &(dyn ToSql + Sync)])
         .await?;
     pin_mut!(rows);
-    let mut loaded = ByAor::new();
     let mut unreadable = Vec::new();
     while let Some(row) = rows.next().await {
         let row = row?;
         match read_entry(&row) {
-            Some((aor, entry)) => loaded.entry(aor).or_default().push(entry),
+            Some((aor, entry)) => found(aor, entry),
             None => unreadable.push(row),
         }
     }
@@ -236,7 +242,7 @@ pub(crate) async fn load_valid(client: &Client, now: i64) -> Result<ByAor, tokio
         );
         client.execute(DELETE_ONE, &[&aor, &contact]).await?;
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// The AOR and entry of a row; `None` when a column does not hold what it

@@ -201,8 +201,11 @@ impl Worker {
         };
         if self.resync {
             let now = unix_nanos_clamped(SystemTime::now());
-            match tokio::time::timeout(RESYNC_TIMEOUT, sql::load_valid(&client, now)).await {
-                Ok(Ok(all)) => {
+            let mut all = sql::ByAor::new();
+            let mut collect = |aor, entry| all.entry(aor).or_default().push(entry);
+            let read = sql::load_valid(&client, now, &mut collect);
+            match tokio::time::timeout(RESYNC_TIMEOUT, read).await {
+                Ok(Ok(())) => {
                     let bindings: usize = all.values().map(Vec::len).sum();
                     self.index.reset(all);
                     self.resync = false;
