@@ -55,7 +55,9 @@ impl Refusal {
             // Not stored, and the database is expected back: RFC 3261
             // §21.5.4, a temporary condition, with when to try again.
             unavailable if unavailable.is_unavailable() => {
-                tracing::warn!(error = %unavailable, %aor, "registration not stored");
+                // The store logs the database's going and coming back; one
+                // line per REGISTER refused meanwhile would flood the log.
+                tracing::debug!(error = %unavailable, %aor, "registration not stored");
                 Refusal(
                     503,
                     "Location Database Unavailable",

@@ -292,7 +292,15 @@ impl Worker {
                 }
             }
             Err(err) => {
-                error!(%err, "location batch not stored");
+                // While the database is known to be away, the refusals are
+                // expected: the change of state was logged once.
+                if self.backoff.remaining().is_some()
+                    && !self.counters.reachable.load(Ordering::Relaxed)
+                {
+                    debug!(%err, "location batch not stored");
+                } else {
+                    error!(%err, "location batch not stored");
+                }
                 for done in waiting {
                     done.send_or_defer(Err(copy_unavailable(&err)), &mut later);
                 }
