@@ -9,25 +9,62 @@
 # the microsecond (SIPp counts milliseconds), for p50/p99. Prints a
 # Markdown table. A measurement, not a test.
 #
-#   bench/compare.sh [--quick] [--tests "options-udp options-tcp register-udp register-tcp register-sha256-udp"]
-#                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000]
+#   bench/compare.sh [--quick] [--tests "options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"]
+#                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000] [--port-offset 0]
+#
+# Every port the run binds on 127.0.0.1 (the servers' 5070 and 5080, SIPp's
+# from 15060, 17060, 24000 and 34000) is moved up by --port-offset, for a
+# machine where something else holds one of them.
 #
 # Kamailio (Debian's package) is configured here as the equivalent server:
 # OPTIONS to the server answered 200 statelessly; REGISTER challenged
 # (qop=auth, nonce-count checked) and saved by its registrar, contacts in
 # memory; the same users and passwords. sipjet runs its own registrar,
 # whose every 200 is on disk first (SQLite, group commit).
+#
+# The call tests (call-udp, call-tcp): a SIPp caller (call-uac.xml) calls
+# through the server a SIPp callee (call-uas.xml) registered as a user of
+# it: INVITE, challenge (sipjet answers 401, Kamailio 407), ACK, INVITE
+# with credentials, 100/180/200, ACK, then BYE/200, ACK and BYE along the
+# Record-Route. Kamailio is the equivalent proxy: auth for INVITE from the
+# same users (pv_auth_check, the From's user must be the authenticated
+# one, as sipjet requires), record_route(), lookup("location"),
+# t_relay(); in-dialog requests by loose_route(). Each caller process has
+# its own callee (SIPp computes the digest over one fixed -auth_uri, so
+# one callee a process): callee p is user(N - p), callers are users 1 to
+# N - 8. A callee registers from the port it then answers on, once per
+# server start. The rows give:
+# - the highest clean call rate (as above: no failed call, at least 95%
+#   of the offered rate), and the server's CPU-seconds per 1,000 calls at
+#   that rate;
+# - memory per active call: on a server of its own, with the callee
+#   registered, duration x 500 calls are made and hung up at once (a
+#   warm-up, so that the transactions of a batch find their memory in
+#   the allocator already), then, after the transactions' wait states
+#   have passed (sipjet keeps an answered INVITE's transactions for Timer
+#   L/M, 32 s; Kamailio for its wait timer, 5 s), the server's PSS is
+#   taken; then as many calls are made and held (a pause between ACK and
+#   BYE), the same wait passes, and the PSS is taken again. The growth
+#   divided by the calls held is the memory per active call: the state
+#   each server keeps for a call that is up, not for setting it up;
+# - p50/p99 of INVITE (with credentials) to its 200, at 80% of Kamailio's
+#   maximum call rate on both servers, from sipload, with sipload --answer
+#   as the callee. SIPp counts whole milliseconds and, as a callee, sends
+#   its 100, 180 and 200 about a millisecond apart: its pacing, not the
+#   server, would be most of what it measured. sipload times to the
+#   microsecond and its callee answers at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-tests="options-udp options-tcp register-udp register-tcp register-sha256-udp"
+tests="options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"
 servers="sipjet kamailio"
 duration=10
 users=1000
 quick=0
+port_offset=0
 while [ $# -gt 0 ]; do
   case $1 in
     --tests) tests=$2; shift 2 ;;
@@ -35,6 +72,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --quick) quick=1; duration=4; shift ;;
+    --port-offset) port_offset=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,21 +87,26 @@ need sipp sip-tester
 need kamailio kamailio
 
 cargo build --release -q -p sipjet -p sipjet-sipload
-sipjet_bin=$root/target/release/sipjet
-sipload=$root/target/release/sipload
 
 work=$(mktemp -d)
+# Copies, so that a build during the run does not change what is measured.
+cp "${CARGO_TARGET_DIR:-$root/target}/release/sipjet" "${CARGO_TARGET_DIR:-$root/target}/release/sipload" "$work/"
+sipjet_bin=$work/sipjet
+sipload=$work/sipload
 server_pids=()
+# Callees (SIPp or sipload) running beside a server.
+callee_pids=()
 cleanup() {
-  for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${callee_pids[@]}" "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "kamailio -f $work" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 
-sipjet_port=5070
-kamailio_port=5080
+sipjet_port=$((5070 + port_offset))
+kamailio_port=$((5080 + port_offset))
+caller_port() { echo $((15060 + port_offset + 2 * $1)); }
 hz=$(getconf CLK_TCK)
 
 # --- configuration of both servers, same users -------------------------------
@@ -120,6 +163,7 @@ mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "kex.so"
 loadmodule "tm.so"
 loadmodule "sl.so"
+loadmodule "rr.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
 loadmodule "textops.so"
@@ -141,6 +185,13 @@ event_route[htable:mod-init] {
 }
 request_route {
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (has_totag()) {
+    if (loose_route()) { t_relay(); exit; }
+    if (is_method("ACK") && t_check_trans()) { t_relay(); exit; }
+    sl_send_reply("404", "Not Here");
+    exit;
+  }
+  if (is_method("CANCEL")) { if (t_check_trans()) { t_relay(); } exit; }
   if (is_method("OPTIONS") && \$rU == \$null) { sl_send_reply("200", "OK"); exit; }
   if (is_method("REGISTER")) {
     if (!is_present_hf("Authorization")) { auth_challenge("\$td", "1"); exit; }
@@ -151,23 +202,113 @@ request_route {
     if (!save("location")) { sl_reply_error(); }
     exit;
   }
+  if (is_method("INVITE")) {
+    if (!is_present_hf("Proxy-Authorization")) { auth_challenge("\$fd", "1"); exit; }
+    \$var(pw) = \$sht(users=>\$au);
+    if (\$var(pw) == \$null) { auth_challenge("\$fd", "1"); exit; }
+    if (!pv_auth_check("\$fd", "\$var(pw)", "0", "1")) { auth_challenge("\$fd", "1"); exit; }
+    consume_credentials();
+    record_route();
+    if (!lookup("location")) { sl_send_reply("480", "Temporarily Unavailable"); exit; }
+    if (!t_relay()) { sl_reply_error(); }
+    exit;
+  }
   sl_send_reply("404", "Not Here");
 }
 EOF
 
 # SIPp cannot substitute a field inside [authentication]: the whole
-# keyword is the second field. One file per SIPp process, disjoint users.
-write_users() { # processes
-  local n=$1 p
+# keyword is the second field. One file per SIPp process, disjoint users
+# 1 to last (all by default).
+write_users() { # processes [last]
+  local n=$1 last=${2:-$users} p
   for p in $(seq 0 $((n - 1))); do
     {
       echo SEQUENTIAL
-      for i in $(seq $((p + 1)) "$n" "$users"); do
+      for i in $(seq $((p + 1)) "$n" "$last"); do
         echo "user$i;[authentication username=user$i password=pass$i]"
       done
     } >"$work/users-$n-$p.csv"
   done
 }
+
+# --- calls: callees and callers -------------------------------------------------
+
+# Callee p is user(N - p); callers are users 1 to N - max_pairs. One SIPp
+# caller and callee pair offers about 3,000 calls/s here.
+max_pairs=8
+calls_per_pair=3000
+callee() { echo "user$((users - $1))"; }
+callee_port() { echo $((17060 + port_offset + 2 * $1)); }
+callers_last=$((users - max_pairs))
+
+sipp_transport() { # test
+  case $1 in *-udp) echo "-t u1 -nr" ;; *-tcp) echo "-t t1" ;; esac
+}
+
+# Registers callees 0 to pairs-1 from the ports they will answer on (over
+# TCP too: SIPp binds its connection to -p, and the server reaches the
+# contact at that address once the connection is gone).
+register_callees() { # test pairs
+  local p
+  for p in $(seq 0 $(($2 - 1))); do
+    printf 'SEQUENTIAL\n%s;[authentication username=%s password=pass%s]\n' \
+      "$(callee "$p")" "$(callee "$p")" $((users - p)) >"$work/callee-$p.csv"
+    # shellcheck disable=SC2046
+    timeout 30 sipp -sf bench/scenarios/register-digest.xml -inf "$work/callee-$p.csv" $(sipp_transport "$1") \
+      -i 127.0.0.1 -p "$(callee_port "$p")" -m 1 -nostdin -recv_timeout 5000 \
+      "127.0.0.1:$port" >"$work/register-callee-$p.out" 2>&1 || true
+    if ! grep -qE 'Successful call +\| +0 +\| +1 ' "$work/register-callee-$p.out"; then
+      echo "callee $(callee "$p") did not register; SIPp said:" >&2
+      tail -20 "$work/register-callee-$p.out" >&2
+      exit 1
+    fi
+  done
+}
+
+# Waits until something listens on the port (UDP or TCP).
+wait_listening() { # test port
+  local flag=-lun
+  case $1 in *-tcp) flag=-ltn ;; esac
+  for _ in $(seq 1 100); do
+    ss -H $flag "sport = :$2" | grep -q . && return
+    sleep 0.05
+  done
+  echo "nothing listens on port $2" >&2
+  exit 1
+}
+
+start_sipp_callees() { # test pairs
+  local p
+  for p in $(seq 0 $(($2 - 1))); do
+    # shellcheck disable=SC2046
+    sipp -sf bench/scenarios/call-uas.xml $(sipp_transport "$1") -i 127.0.0.1 -p "$(callee_port "$p")" \
+      -mp $((34000 + port_offset + 100 * p)) -buff_size 8388608 -nostdin >"$work/uas-$p.out" 2>&1 &
+    callee_pids+=($!)
+  done
+  for p in $(seq 0 $(($2 - 1))); do wait_listening "$1" "$(callee_port "$p")"; done
+}
+
+stop_callees() {
+  for p in "${callee_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${callee_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  callee_pids=()
+}
+
+# Something else listening on a port of the run would fail its steps as
+# if the server had: refuse to start instead.
+check_ports() {
+  local p used
+  for p in $sipjet_port $kamailio_port $(for i in $(seq 0 $((max_pairs - 1))); do caller_port "$i"; callee_port "$i"; done); do
+    used=$(ss -Hlnup "sport = :$p"; ss -Hltnp "sport = :$p")
+    if [ -n "$used" ]; then
+      echo "port $p on this machine is in use; pass --port-offset N to move the run's ports:" >&2
+      echo "$used" >&2
+      exit 1
+    fi
+  done
+}
+check_ports
 
 # --- starting, stopping and watching a server ---------------------------------
 
@@ -180,7 +321,7 @@ start_server() { # name
       server_pids=($!)
       port=$sipjet_port ;;
     kamailio)
-      kamailio -f "$work/kamailio.cfg" -P "$work/kamailio.pid" -m 512 -M 64 -E 2>"$work/kamailio.log"
+      kamailio -f "$work/kamailio.cfg" -P "$work/kamailio.pid" -m 512 -M 64 -E >"$work/kamailio.out" 2>"$work/kamailio.log"
       sleep 1
       server_pids=($(pgrep -f "kamailio -f $work"))
       port=$kamailio_port ;;
@@ -198,6 +339,7 @@ start_server() { # name
 }
 
 stop_server() {
+  stop_callees
   for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 1
   server_pids=()
@@ -226,12 +368,18 @@ server_pss() {
 
 # --- one step: SIPp at one rate -------------------------------------------------
 
-# Prints "achieved failed cpu_ticks peak_kib procs".
-sipp_step() { # test rate
+# Prints "achieved failed cpu_ticks peak_kib procs ok pss_at_kib". For the
+# call tests, calls is how many each caller makes (rate x duration by
+# default), hold_ms how long each is held between ACK and BYE, and at_s
+# when (seconds after the callers start) the server's PSS is taken for
+# pss_at_kib.
+sipp_step() { # test rate [calls hold_ms at_s]
   local test=$1 rate=$2 scenario transport procs=1 calls p pids=() peak=0 before after out
+  local at_s=${5:-} pss_at=0 started=$SECONDS
   case $test in
     options-*) scenario=bench/scenarios/options-server.xml ;;
     register-*) scenario=bench/scenarios/register-digest.xml ;;
+    call-*) scenario=bench/scenarios/call-uac.xml ;;
   esac
   case $test in
     *-udp) transport=(-t u1 -nr)
@@ -239,26 +387,40 @@ sipp_step() { # test rate
            procs=$(( (rate + 11999) / 12000 )) ;;
     *-tcp) transport=(-t t1) ;;
   esac
-  [ "$test" = register-udp ] || [ "$test" = register-tcp ] && write_users $procs
-  calls=$((rate * duration / procs))
+  case $test in
+    call-*) procs=$(( (rate + calls_per_pair - 1) / calls_per_pair ))
+            write_users $procs $callers_last
+            start_sipp_callees "$test" $procs ;;
+    register-udp | register-tcp) write_users $procs ;;
+  esac
+  calls=${3:-$((rate * duration / procs))}
   before=$(server_ticks)
   # Ports apart: SIPp also binds media ports (from 6000 by default), and
   # two processes must not take each other's.
   for p in $(seq 0 $((procs - 1))); do
     local inf=()
-    case $test in register-*) inf=(-inf "$work/users-$procs-$p.csv") ;; esac
-    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p $((15060 + 2 * p)) -mp $((24000 + 100 * p)) \
+    case $test in
+      register-*) inf=(-inf "$work/users-$procs-$p.csv") ;;
+      # A lost message (no retransmission over UDP) fails its call after
+      # 5 s instead of leaving it waiting for good.
+      call-*) inf=(-inf "$work/users-$procs-$p.csv" -s "$(callee "$p")"
+                   -auth_uri "$(callee "$p")@127.0.0.1:$port" -d "${4:-0}" -recv_timeout 5000
+                   -l $((calls + 1000))) ;;
+    esac
+    sipp -sf "$scenario" "${inf[@]}" "${transport[@]}" -i 127.0.0.1 -p "$(caller_port "$p")" -mp $((24000 + port_offset + 100 * p)) \
       -r $((rate / procs)) -m "$calls" -buff_size 8388608 -nostdin \
-      -timeout $((duration + 15)) -timeout_error "127.0.0.1:$port" >"$work/sipp-$p.out" 2>&1 &
+      -timeout $((duration + 15 + ${4:-0} / 1000)) -timeout_error "127.0.0.1:$port" >"$work/sipp-$p.out" 2>&1 &
     pids+=($!)
   done
   while kill -0 "${pids[@]}" 2>/dev/null; do
     local m; m=$(server_pss)
     [ "$m" -gt "$peak" ] && peak=$m
+    if [ -n "$at_s" ] && [ "$pss_at" = 0 ] && [ $((SECONDS - started)) -ge "$at_s" ]; then pss_at=$m; fi
     sleep 0.5
   done
   wait "${pids[@]}" 2>/dev/null || true
   after=$(server_ticks)
+  stop_callees
   local ok=0 failed=0 achieved=0
   for p in $(seq 0 $((procs - 1))); do
     out=$(cat "$work/sipp-$p.out")
@@ -273,7 +435,7 @@ sipp_step() { # test rate
   # Calls that never finished count as failed.
   failed=$((failed + calls * procs - ok - failed))
   [ $failed -lt 0 ] && failed=0
-  echo "$achieved $failed $((after - before)) $peak $procs $ok"
+  echo "$achieved $failed $((after - before)) $peak $procs $ok $pss_at"
 }
 
 rates_for() { # test
@@ -281,6 +443,7 @@ rates_for() { # test
     case $1 in
       options-*) echo "5000 10000 20000" ;;
       register-*) echo "1000 3000 6000" ;;
+      call-*) echo "500 1000 2000" ;;
     esac
     return
   fi
@@ -288,7 +451,15 @@ rates_for() { # test
     options-udp) echo "5000 10000 15000 20000 25000 30000 35000 40000 50000" ;;
     options-tcp) echo "5000 10000 15000 20000 25000 30000 40000" ;;
     register-*) echo "2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000" ;;
+    call-*) echo "250 500 750 1000 1250 1500 2000 2500 3000 3500 4000 5000 6000" ;;
   esac
+}
+
+# The most caller and callee pairs a test's steps use.
+max_pairs_for() { # test
+  local top
+  top=$(rates_for "$1" | tr ' ' '\n' | tail -1)
+  echo $(( (top + calls_per_pair - 1) / calls_per_pair ))
 }
 
 requests_per_call() { case $1 in options-*) echo 1 ;; *) echo 2 ;; esac; }
@@ -296,10 +467,12 @@ requests_per_call() { case $1 in options-*) echo 1 ;; *) echo 2 ;; esac; }
 # --- the SHA-256 test: sipload steps, sipjet alone (SIPp only does MD5) --------
 
 sipload_step() { # transport scenario algorithm rate -> "rate failed ticks peak p50 p99"
-  local before after out peak=0 pid
+  local before after out peak=0 pid who=(--users "$users")
+  # Calls go to callee 0, which the caller must have registered and started.
+  [ "$2" = call ] && who=(--users "$callers_last" --callee "$(callee 0)")
   before=$(server_ticks)
   "$sipload" --target "127.0.0.1:$port" --transport "$1" --scenario "$2" --algorithm "$3" \
-    --rate "$4" --duration "$duration" --users "$users" >"$work/sipload.out" 2>"$work/sipload.err" &
+    --rate "$4" --duration "$duration" "${who[@]}" >"$work/sipload.out" 2>"$work/sipload.err" &
   pid=$!
   while kill -0 $pid 2>/dev/null; do
     local m; m=$(server_pss)
@@ -312,21 +485,76 @@ sipload_step() { # transport scenario algorithm rate -> "rate failed ticks peak 
   echo "$(kv "$out" rate) $(kv "$out" failed) $((after - before)) $peak $(kv "$out" p50_us) $(kv "$out" p99_us) $(kv "$out" completed)"
 }
 
+# --- memory per active call --------------------------------------------------------
+
+# Calls a second while calls are set up for the memory measurement, and
+# the seconds after the last one for the wait states of their
+# transactions to pass (Timer L and M, 64 x T1 = 32 s, in sipjet).
+hold_rate=500
+settle_s=35
+
+# On a server of its own: calls made and hung up at once (the warm-up),
+# the wait, PSS; as many calls made and held, the wait, PSS again. Sets
+# mem_kib_call (KiB per call held, "-" when a batch failed), mem_held
+# (the calls held) and mem_idle_kib.
+memory_per_call() { # test server
+  local test=$1 n=$((hold_rate * duration)) ramp_s=$duration base failed ok held
+  mem_kib_call=- mem_held=0
+  start_server "$2"
+  register_callees "$test" 1
+  mem_idle_kib=$(server_pss)
+  read -r _ failed _ _ _ ok _ < <(sipp_step "$test" $hold_rate $n 0)
+  if [ "$failed" != 0 ] || [ "$ok" != "$n" ]; then
+    echo "$test $2: warm-up batch: $ok of $n calls, $failed failed" >&2
+    stop_server; return
+  fi
+  sleep $settle_s
+  base=$(server_pss)
+  read -r _ failed _ _ _ ok held < <(sipp_step "$test" $hold_rate $n \
+    $(((ramp_s + settle_s + 10) * 1000)) $((ramp_s + settle_s)))
+  stop_server
+  if [ "$failed" != 0 ] || [ "$ok" != "$n" ] || [ "$held" = 0 ]; then
+    echo "$test $2: held batch: $ok of $n calls, $failed failed" >&2
+    return
+  fi
+  printf '%-20s %-9s PSS idle %d KiB, after the warm-up %d KiB, with %d calls held %d KiB\n' \
+    "$test" "$2" "$mem_idle_kib" "$base" "$n" "$held" >&2
+  mem_kib_call=$(awk -v a="$held" -v b="$base" -v n="$n" 'BEGIN {printf "%.2f", (a - b) / n}')
+  mem_held=$n
+}
+
+# --- latency of calls -----------------------------------------------------------------
+
+# INVITE to 200 from sipload at one rate, sipload --answer the callee.
+# Sets lat_failed, lat_p50 and lat_p99.
+call_latency() { # test server rate
+  local transport=udp
+  case $1 in *-tcp) transport=tcp ;; esac
+  start_server "$2"
+  register_callees "$1" 1
+  "$sipload" --answer --transport $transport --target "127.0.0.1:$(callee_port 0)" \
+    --duration $((duration + 60)) >"$work/answer.out" &
+  callee_pids+=($!)
+  wait_listening "$1" "$(callee_port 0)"
+  read -r _ lat_failed _ _ lat_p50 lat_p99 _ < <(sipload_step $transport call MD5 "$3")
+  stop_server
+}
+
 # --- the run ---------------------------------------------------------------------
 
-declare -A max_rate cpu100k peak_mib p50 p99 note lat_rate
+declare -A max_rate cpu100k cpu1k peak_mib kib_call p50 p99 note lat_rate
 for test in $tests; do
   for server in $servers; do
     if [ "$test" = register-sha256-udp ] && [ "$server" != sipjet ]; then continue; fi
     start_server "$server"
-    idle=$(server_pss)
+    case $test in call-*) register_callees "$test" "$(max_pairs_for "$test")" ;; esac
     best=0
     for rate in $(rates_for "$test"); do
       if [ "$test" = register-sha256-udp ]; then
         read -r achieved failed ticks peak _ _ ok < <(sipload_step udp register SHA-256 "$rate")
         procs=1
       else
-        read -r achieved failed ticks peak procs ok < <(sipp_step "$test" "$rate")
+        read -r achieved failed ticks peak procs ok _ < <(sipp_step "$test" "$rate")
       fi
       printf '%-20s %-9s rate %6s: achieved %6s, failed %5s, cpu %5.2f s, peak %4d MiB, %s load process(es)\n' \
         "$test" "$server" "$rate" "$achieved" "$failed" "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN {print t / hz}')" \
@@ -335,14 +563,25 @@ for test in $tests; do
         best=$rate
         requests=$((ok * $(requests_per_call "$test")))
         cpu100k["$test/$server"]=$(awk -v t="$ticks" -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 100000 / n}')
+        cpu1k["$test/$server"]=$(awk -v t="$ticks" -v hz="$hz" -v n="$ok" 'BEGIN {printf "%.3f", t / hz * 1000 / n}')
         peak_mib["$test/$server"]=$((peak / 1024))
-        note["$test/$server"]="${procs} load process(es)"
+        case $test in
+          call-*) note["$test/$server"]="${procs} caller/callee pair(s)" ;;
+          *) note["$test/$server"]="${procs} load process(es)" ;;
+        esac
       else
         break
       fi
     done
     max_rate["$test/$server"]=$best
     stop_server
+    case $test in
+      call-*)
+        memory_per_call "$test" "$server"
+        kib_call["$test/$server"]=$mem_kib_call
+        [ "$mem_held" = 0 ] || note["$test/$server"]+=", memory with $mem_held calls held (idle $((mem_idle_kib / 1024)) MiB)"
+        ;;
+    esac
   done
   # Latency: the same sipload load on both, at 80% of Kamailio's maximum
   # (of sipjet's for the sipjet-only test).
@@ -351,32 +590,56 @@ for test in $tests; do
   [ "$at" -gt 0 ] || continue
   for server in $servers; do
     if [ "$test" = register-sha256-udp ] && [ "$server" != sipjet ]; then continue; fi
-    start_server "$server"
     case $test in
-      options-udp) args=(udp options MD5) ;;
-      options-tcp) args=(tcp options MD5) ;;
-      register-udp) args=(udp register MD5) ;;
-      register-tcp) args=(tcp register MD5) ;;
-      register-sha256-udp) args=(udp register SHA-256) ;;
+      call-*)
+        call_latency "$test" "$server" "$at"
+        failed=$lat_failed l50=$lat_p50 l99=$lat_p99 ;;
+      *)
+        start_server "$server"
+        case $test in
+          options-udp) args=(udp options MD5) ;;
+          options-tcp) args=(tcp options MD5) ;;
+          register-udp) args=(udp register MD5) ;;
+          register-tcp) args=(tcp register MD5) ;;
+          register-sha256-udp) args=(udp register SHA-256) ;;
+        esac
+        read -r _ failed _ _ l50 l99 _ < <(sipload_step "${args[@]}" "$at")
+        stop_server ;;
     esac
-    read -r _ failed _ _ l50 l99 _ < <(sipload_step "${args[@]}" "$at")
     p50["$test/$server"]=$l50
     p99["$test/$server"]=$l99
     [ "$failed" = 0 ] || note["$test/$server"]+=", $failed failed in the latency run"
-    stop_server
   done
   lat_rate["$test"]=$at
 done
 
-echo
-echo "| test | server | max clean rate (/s) | CPU-s per 100k requests | peak memory (MiB) | latency at | p50 (µs) | p99 (µs) | notes |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for test in $tests; do
-  for server in $servers; do
-    k="$test/$server"
-    [ -n "${max_rate[$k]+x}" ] || continue
-    echo "| $test | $server | ${max_rate[$k]} | ${cpu100k[$k]:--} | ${peak_mib[$k]:--} | ${lat_rate[$test]:--}/s | ${p50[$k]:--} | ${p99[$k]:--} | ${note[$k]:-} |"
+request_tests=$(echo "$tests" | tr ' ' '\n' | grep -v '^call-' | tr '\n' ' ' || true)
+call_tests=$(echo "$tests" | tr ' ' '\n' | grep '^call-' | tr '\n' ' ' || true)
+if [ -n "${request_tests// /}" ]; then
+  echo
+  echo "| test | server | max clean rate (/s) | CPU-s per 100k requests | peak memory (MiB) | latency at | p50 (µs) | p99 (µs) | notes |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for test in $request_tests; do
+    for server in $servers; do
+      k="$test/$server"
+      [ -n "${max_rate[$k]+x}" ] || continue
+      echo "| $test | $server | ${max_rate[$k]} | ${cpu100k[$k]:--} | ${peak_mib[$k]:--} | ${lat_rate[$test]:--}/s | ${p50[$k]:--} | ${p99[$k]:--} | ${note[$k]:-} |"
+    done
   done
-done
+fi
+if [ -n "${call_tests// /}" ]; then
+  echo
+  echo "| test | server | max clean call rate (/s) | CPU-s per 1,000 calls | memory per active call (KiB) | latency at | INVITE→200 p50 (µs) | p99 (µs) | notes |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for test in $call_tests; do
+    for server in $servers; do
+      k="$test/$server"
+      [ -n "${max_rate[$k]+x}" ] || continue
+      echo "| $test | $server | ${max_rate[$k]} | ${cpu1k[$k]:--} | ${kib_call[$k]:--} | ${lat_rate[$test]:--}/s | ${p50[$k]:--} | ${p99[$k]:--} | ${note[$k]:-} |"
+    done
+  done
+  echo
+  echo "Memory per active call: the growth of the server's PSS from after a warm-up batch to $((hold_rate * duration)) calls held, divided by the calls held, each taken ${settle_s} s after the batch was set up."
+fi
 echo
 echo "$(nproc) cores; $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1); $(kamailio -v | head -1); steps of ${duration} s; $users users."

@@ -106,46 +106,51 @@ impl Wire {
                     }
                 }
             }
-            Socket::Tcp(_, s) => {
-                let mut stream = s;
-                let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-                let mut chunk = vec![0u8; 256 * 1024];
-                let limits = FrameLimits::default();
-                while !self.closed.load(Ordering::Relaxed) {
-                    match stream.read(&mut chunk) {
-                        Ok(0) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        Err(e) if is_timeout(&e) => continue,
-                        Err(e) => {
-                            if !self.closed.load(Ordering::Relaxed) {
-                                eprintln!("sipload: receive failed: {e}");
-                            }
-                            return;
-                        }
-                    }
-                    let mut used = 0;
-                    loop {
-                        match frame(&buf[used..], &limits) {
-                            Ok(Frame::Message { len, .. }) => {
-                                each(&buf[used..used + len]);
-                                used += len;
-                            }
-                            Ok(Frame::Ping(n) | Frame::Pong(n)) => used += n,
-                            Ok(Frame::NeedMore) => break,
-                            Err(e) => {
-                                eprintln!("sipload: the server's stream is unreadable: {e}");
-                                return;
-                            }
-                        }
-                    }
-                    buf.drain(..used);
-                }
-            }
+            Socket::Tcp(_, s) => read_frames(s, &self.closed, each),
         }
     }
 }
 
-fn is_timeout(e: &io::Error) -> bool {
+/// Calls `each` with every message read from `stream`, framed by
+/// Content-Length, until the peer closes it or `closed` is set (the
+/// stream's read timeout decides how soon that is seen).
+pub fn read_frames(stream: &TcpStream, closed: &AtomicBool, each: &mut dyn FnMut(&[u8])) {
+    let mut stream = stream;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 256 * 1024];
+    let limits = FrameLimits::default();
+    while !closed.load(Ordering::Relaxed) {
+        match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) => {
+                if !closed.load(Ordering::Relaxed) {
+                    eprintln!("sipload: receive failed: {e}");
+                }
+                return;
+            }
+        }
+        let mut used = 0;
+        loop {
+            match frame(&buf[used..], &limits) {
+                Ok(Frame::Message { len, .. }) => {
+                    each(&buf[used..used + len]);
+                    used += len;
+                }
+                Ok(Frame::Ping(n) | Frame::Pong(n)) => used += n,
+                Ok(Frame::NeedMore) => break,
+                Err(e) => {
+                    eprintln!("sipload: the peer's stream is unreadable: {e}");
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+    }
+}
+
+pub fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted

@@ -154,9 +154,9 @@ impl StackInner {
             return false;
         };
         let ours = self.transports.get().is_some_and(|t| {
-            t.local_addrs().iter().any(|(p, a)| {
-                uri.host.ip() == Some(a.ip()) && uri.port.unwrap_or(p.default_port()) == a.port()
-            })
+            t.local_addrs()
+                .into_iter()
+                .any(|(protocol, addr)| crate::proxy::Interface { protocol, addr }.is(&uri))
         });
         ours && self.route_tokens.verify(request, &uri).is_some()
     }

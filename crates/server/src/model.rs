@@ -113,6 +113,15 @@ impl Model {
             .unwrap_or_else(|| self.config.global.default_realm.clone())
     }
 
+    /// True when the server challenges in `realm`: an auth's realm,
+    /// `default_realm`, or the artificial endpoint's. Credentials for such
+    /// a realm answer this server's challenge and are for it alone.
+    pub fn is_own_realm(&self, realm: &str) -> bool {
+        realm == self.config.global.default_realm
+            || realm == self.artificial_realm
+            || self.auths.values().any(|a| self.realm_of(a) == realm)
+    }
+
     /// True when `domain` is one this server answers for: a domain alias's
     /// name or domain, or `default_realm`.
     pub fn is_local_domain(&self, domain: &str) -> bool {

@@ -93,8 +93,16 @@ impl Phone {
     /// Calls `callee`: the INVITE, its challenge answered. Returns the
     /// INVITE sent with credentials.
     async fn call(&mut self, callee: &str) -> Request {
-        let invite = Request::new("INVITE", &self.wire.uri(Some(callee)), self.user)
+        self.call_with(callee, &[]).await
+    }
+
+    /// [`Phone::call`] with more header lines.
+    async fn call_with(&mut self, callee: &str, extra: &[&str]) -> Request {
+        let mut invite = Request::new("INVITE", &self.wire.uri(Some(callee)), self.user)
             .with(format!("Contact: {}", contact_of(&self.wire, self.user)));
+        for line in extra {
+            invite = invite.with(*line);
+        }
         let first = self.wire.ask(&invite).await;
         assert_eq!(first.status(), Some(401), "{first:?}");
         let offer = support::offers(&first).remove(0);
@@ -328,4 +336,25 @@ async fn a_bye_that_names_no_dialog_of_ours_is_challenged() {
         .with("Route: <sip:127.0.0.1:9;lr;sjr=0000000000000000>");
     let (r, _) = alice.wire.ask_as(&bye, "alice", "alice-pass").await;
     assert_eq!(r.status(), Some(481), "{r:?}");
+}
+
+/// RFC 3261 §22.3: the credentials that answered the server's challenge
+/// are not passed on; credentials for another realm (the callee's own
+/// challenge) are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_credentials_for_another_realm_reach_the_callee() {
+    let (server, _) = start(CONF).await;
+    let mut alice = Phone::registered(&server, Transport::Udp, "alice").await;
+    let mut bob = Phone::registered(&server, Transport::Udp, "bob").await;
+    let theirs = "Authorization: Digest username=\"alice\", realm=\"bob.example\", \
+nonce=\"n\", uri=\"sip:bob@bob.example\", response=\"00000000000000000000000000000000\"";
+    alice.call_with("bob", &[theirs]).await;
+    let invite = bob.next().await;
+    assert_eq!(invite.method(), Some(&Method::Invite));
+    let credentials: Vec<&str> = invite.headers(HeaderName::Authorization).collect();
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert!(
+        credentials[0].contains("realm=\"bob.example\""),
+        "{credentials:?}"
+    );
 }

@@ -91,7 +91,7 @@ impl Interface {
 
     /// True when `uri` names this interface (its address and port, the
     /// port defaulting to the transport's).
-    fn is(&self, uri: &SipUri<'_>) -> bool {
+    pub(crate) fn is(&self, uri: &SipUri<'_>) -> bool {
         uri.host.ip() == Some(self.addr.ip())
             && uri.port.unwrap_or_else(|| self.protocol.default_port()) == self.addr.port()
     }

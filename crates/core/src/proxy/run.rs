@@ -319,10 +319,6 @@ impl SipStack {
     /// A request that may not be forwarded (Max-Forwards 0, a loop, a
     /// scheme that is not SIP) is answered here (483, 482, 416) and the
     /// reason returned; so is one with no target (480).
-    ///
-    /// The credentials of a request this stack authenticated (its
-    /// Authorization) were for this stack, not for the next hop, and are
-    /// not passed on.
     pub fn proxy(
         &self,
         request: &IncomingRequest,
@@ -334,7 +330,9 @@ impl SipStack {
 
     /// [`SipStack::proxy`], forwarding `message` (the request as the
     /// service changed it: headers removed or added) instead of the
-    /// request as it arrived.
+    /// request as it arrived. A service that authenticated the request
+    /// removes the credentials meant for it this way: they are not for the
+    /// next hop (RFC 3261 §22.3).
     pub fn proxy_message(
         &self,
         request: &IncomingRequest,
@@ -342,9 +340,6 @@ impl SipStack {
         targets: Vec<Target>,
         options: &ProxyOptions,
     ) -> Result<(), Refusal> {
-        if request.authentication() == Some(crate::CheckAuthResult::Success) {
-            message.remove_header("Authorization");
-        }
         let ours = self.interfaces(request);
         let prepared = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))
@@ -413,7 +408,19 @@ impl SipStack {
         request: &IncomingRequest,
         timers: ContextTimers,
     ) -> Result<(), Refusal> {
-        let mut message = request.message.clone();
+        self.proxy_in_dialog_message(request, request.message.clone(), timers)
+    }
+
+    /// [`SipStack::proxy_in_dialog`], forwarding `forwarded` (the request
+    /// as the service changed it: headers removed or added) instead of the
+    /// request as it arrived.
+    pub fn proxy_in_dialog_message(
+        &self,
+        request: &IncomingRequest,
+        forwarded: Message,
+        timers: ContextTimers,
+    ) -> Result<(), Refusal> {
+        let mut message = forwarded.clone();
         let ours = self.interfaces(request);
         let popped = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
@@ -431,8 +438,9 @@ impl SipStack {
             ..Target::default()
         };
         if request.method() != &Method::Ack {
-            return self.proxy(
+            return self.proxy_message(
                 request,
+                forwarded,
                 vec![target],
                 &ProxyOptions {
                     record_route: false,

@@ -339,6 +339,9 @@ impl Authenticator for DigestAuthenticator {
             .authorizations()
             .filter_map(Result::ok)
             .filter(AuthValue::is_digest)
+            // Credentials for another realm answer somebody else's
+            // challenge (the callee's, in a call): not ours to judge.
+            .filter(|c| c.param("realm").is_none_or(|r| self.model.is_own_realm(&r)))
             .collect();
         if creds.is_empty() {
             return AuthOutcome::Challenge { stale: false };

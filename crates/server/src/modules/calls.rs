@@ -12,8 +12,12 @@
 //!   the sender-identity service has checked its From.
 //! - Unknown user: 404; a user with no contact: 480; a host that is not
 //!   the server's: 403, the server is no open relay.
+//! - Credentials for the server's own realms are never passed on (they
+//!   answered the server's challenge; RFC 3261 §22.3); credentials for
+//!   another realm, answering the callee's own challenge, are.
 //! - A request of a dialog the server record-routed (its Route names the
-//!   server with the dialog's route token) goes on along that route;
+//!   server with the dialog's route token) goes on along that route,
+//!   without the credentials it may carry for the server's own realm;
 //!   any other request with a To tag is left to the core, which
 //!   authenticates it and answers 481.
 //!
@@ -24,8 +28,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sipjet_core::message::SipUri;
-use sipjet_core::{Flow, Handled, IncomingRequest, Message, Method, ProxyOptions, Service};
+use sipjet_core::message::{AuthValue, SipUri};
+use sipjet_core::{
+    Flow, Handled, HeaderName, IncomingRequest, Message, Method, ProxyOptions, Service,
+};
 
 use super::reach::{target_aors, targets};
 use crate::location::LocationStore;
@@ -115,6 +121,7 @@ impl CallRouter {
         // RFC 3325: an asserted identity is passed on only from an
         // endpoint trusted to assert one.
         let mut message = request.message.clone();
+        strip_own_credentials(&self.model, &mut message);
         super::identity::strip_untrusted_identity(&mut message, request.endpoint.as_deref());
         if let Err(refusal) =
             request
@@ -141,9 +148,12 @@ impl Service for CallRouter {
             if request.method() == &Method::Bye {
                 self.log.ended(&request.message);
             }
-            if let Err(refusal) = request
-                .stack()
-                .proxy_in_dialog(request, self.options.timers)
+            let mut message = request.message.clone();
+            strip_own_credentials(&self.model, &mut message);
+            if let Err(refusal) =
+                request
+                    .stack()
+                    .proxy_in_dialog_message(request, message, self.options.timers)
             {
                 tracing::info!(%refusal, method = %request.method(), "an in-dialog request was not forwarded");
             }
@@ -163,6 +173,36 @@ impl Service for CallRouter {
 
     fn on_tx_response(&self, response: &mut Message, _flow: &Flow) {
         self.log.answered(response);
+    }
+}
+
+/// Removes the credentials `message` carries for the server's own realms.
+/// Some phones (linphone) send them again in every request of a dialog,
+/// though nothing there challenges them: they answered the server's
+/// challenge, and passed on they would hand the other party what an
+/// offline dictionary attack on the sender's password needs (a proxy
+/// forwards no credentials for its own realm, RFC 3261 §22.3). Credentials
+/// for another realm (the other party's challenge) go on.
+fn strip_own_credentials(model: &Model, message: &mut Message) {
+    for name in [HeaderName::Authorization, HeaderName::ProxyAuthorization] {
+        let values: Vec<String> = message.headers(name).map(str::to_string).collect();
+        let keep: Vec<&String> = values
+            .iter()
+            .filter(|v| {
+                !AuthValue::parse(v)
+                    .ok()
+                    .and_then(|a| a.param("realm"))
+                    .is_some_and(|realm| model.is_own_realm(&realm))
+            })
+            .collect();
+        if keep.len() == values.len() {
+            continue;
+        }
+        message.remove_header(name.as_str());
+        for v in keep {
+            // A value that was received is one that may be written back.
+            let _ = message.add_header(name.as_str(), v);
+        }
     }
 }
 
@@ -448,6 +488,32 @@ To: <sip:alice@h>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r
                 active: 0
             }
         );
+    }
+
+    #[test]
+    fn credentials_for_the_servers_realm_are_removed_others_kept() {
+        let report = crate::config::pjsip::from_str(
+            "t.conf",
+            "[global]\ntype = global\ndefault_realm = sipjet.test\n\
+             [a]\ntype = auth\nusername = a\npassword = p\nrealm = other.sipjet.test\n",
+        );
+        assert!(report.is_ok(), "{:?}", report.errors);
+        let model = Model::new(report.config);
+        let mut bye = Message::parse(
+            b"BYE sip:bob@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\n\
+Authorization: Digest username=\"alice\", realm=\"sipjet.test\", nonce=\"n\"\r\n\
+Authorization: Digest username=\"alice\", realm=\"bob.example\", nonce=\"n\"\r\n\
+Proxy-Authorization: Digest username=\"a\", realm=\"other.sipjet.test\", nonce=\"n\"\r\n\
+From: <sip:alice@h>;tag=1\r\nTo: <sip:bob@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n"
+                .to_vec(),
+        )
+        .unwrap();
+        strip_own_credentials(&model, &mut bye);
+        let kept: Vec<&str> = bye.headers(HeaderName::Authorization).collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].contains("bob.example"), "{kept:?}");
+        assert!(!bye.has(HeaderName::ProxyAuthorization));
     }
 
     #[test]

@@ -113,6 +113,11 @@ pub struct Background {
 }
 
 impl Background {
+    /// What the agent has logged so far, while it plays on.
+    pub fn messages(&self) -> Vec<Logged> {
+        read_log(&self.log)
+    }
+
     /// Stops the agent (it may be waiting for more) and returns what it
     /// logged.
     pub fn stop(self) -> Vec<Logged> {
