@@ -62,11 +62,12 @@ enum Command {
     },
     /// Shows what the running server has: endpoints, auths, aors,
     /// contacts, transports, unidentified (sources that sent many
-    /// requests no endpoint was identified for) or calls (in progress and
-    /// recent).
+    /// requests no endpoint was identified for), calls (in progress and
+    /// recent) or nodes (the nodes sharing the location database, with
+    /// their last heartbeat).
     Show {
-        /// endpoints, auths, aors, contacts, transports, unidentified or
-        /// calls.
+        /// endpoints, auths, aors, contacts, transports, unidentified,
+        /// calls or nodes.
         what: View,
         /// Prints the JSON the server answers instead of a table.
         #[arg(long)]

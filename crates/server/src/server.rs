@@ -7,12 +7,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sipjet_core::{
-    IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
+    IdentifyMethod, ListenerConfig, PoolConfig, Protocol, SipStack, StackConfig, TimerConfig,
     TransportConfig,
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
 use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::cluster::{self, Cluster};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationDb, LocationStore, MemoryStore, PgStore, SqliteStore};
@@ -94,6 +95,8 @@ pub struct Server {
     /// This node's name among the nodes sharing a location database
     /// (`node_id`, by default the host name).
     pub node_id: Arc<str>,
+    /// This node and the others sharing its location database.
+    pub cluster: Arc<Cluster>,
 }
 
 /// The node id when `node_id` is not set: the host name, if it is one
@@ -103,6 +106,23 @@ pub fn default_node_id() -> String {
         .ok()
         .and_then(|name| crate::config::value::node_id(name.trim()).ok())
         .unwrap_or_else(|| "sipjet".to_owned())
+}
+
+/// Where other nodes reach this one when `node_address` is not set: its
+/// UDP transport, else its first transport that is not WebSocket (nodes
+/// send to each other over UDP, TCP or TLS), as its Via names it.
+fn default_node_address(stack: &SipStack) -> Option<String> {
+    let transports = stack.transports()?;
+    let protocols = [Protocol::Udp, Protocol::Tcp, Protocol::Tls];
+    protocols.into_iter().find_map(|p| {
+        let addr = transports.sent_by(p)?;
+        let transport = match p {
+            Protocol::Udp => "",
+            Protocol::Tcp => ";transport=tcp",
+            _ => ";transport=tls",
+        };
+        (!addr.ip().is_unspecified()).then(|| format!("sip:{addr}{transport}"))
+    })
 }
 
 /// Opens the location store `db` names.
@@ -334,6 +354,16 @@ impl Server {
         {
             tracing::info!(%protocol, %addr, "listening");
         }
+        let address = global
+            .node_address
+            .clone()
+            .or_else(|| default_node_address(&stack));
+        let cluster = Arc::new(Cluster::new(
+            Arc::clone(&node_id),
+            address,
+            global.node_heartbeat_interval,
+        ));
+        cluster::heartbeat(&cluster, Arc::clone(&location));
         Ok(Server {
             stack,
             model,
@@ -344,6 +374,7 @@ impl Server {
             messages,
             calls,
             node_id,
+            cluster,
         })
     }
 

@@ -6,7 +6,7 @@
 //! sequences to the operator's terminal.
 
 use super::views::{
-    AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, Reachability,
+    AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, NodeView, Reachability,
     TransportView, UnidentifiedView,
 };
 
@@ -240,6 +240,23 @@ impl Row for CallView {
             self.final_code
                 .map_or_else(|| NONE.to_string(), |c| c.to_string()),
             self.call_id.clone(),
+        ]
+    }
+}
+
+impl Row for NodeView {
+    const HEADERS: &'static [&'static str] = &["NODE", "ADDRESS", "HEARTBEAT", "STATE"];
+    fn cells(&self) -> Vec<String> {
+        let state = match (self.alive, self.this_node) {
+            (_, true) => "this node",
+            (true, false) => "alive",
+            (false, false) => "dead",
+        };
+        vec![
+            self.node.clone(),
+            self.address.clone().unwrap_or_else(|| NONE.to_string()),
+            format!("{}s ago", self.last_heartbeat_seconds_ago),
+            state.to_string(),
         ]
     }
 }

@@ -213,6 +213,10 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "location_db"),
     // sipjet's own: this node's name among nodes sharing a location database.
     takes("global", "node_id"),
+    // sipjet's own: where the other nodes reach this one.
+    takes("global", "node_address"),
+    // sipjet's own: how often a node says it is alive.
+    takes("global", "node_heartbeat_interval"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

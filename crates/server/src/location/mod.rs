@@ -20,6 +20,7 @@ mod checkpoint;
 mod entry;
 mod error;
 mod memory;
+mod node;
 mod path_blob;
 mod postgres;
 mod schema;
@@ -38,6 +39,7 @@ use std::time::SystemTime;
 pub use binding::{AorUpdate, Binding};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use node::{NodeBeat, NodeRecord};
 pub use postgres::{PgStats, PgStore};
 pub use sqlite::{CommitStats, SqliteStore};
 pub use target::{BadLocationDb, LocationDb, PgTarget, RootCerts, SslMode};
@@ -83,5 +85,13 @@ pub trait LocationStore: Send + Sync + 'static {
     /// Whether the store holds no binding at all.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Records that the node `beat` names is alive and where it is
+    /// reached, and returns every node that shares the store, this one
+    /// included, as last heard of. A store only one node uses knows of
+    /// that node alone, which is what the default says.
+    fn heartbeat(&self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(vec![NodeRecord::from(beat)])
     }
 }

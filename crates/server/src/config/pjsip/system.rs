@@ -86,6 +86,19 @@ pub struct GlobalConf {
     /// that share a location database, recorded with each binding it
     /// registers (default: the host name).
     pub node_id: Option<String>,
+    /// `node_address` (sipjet's own): the SIP URI other nodes send to
+    /// this one on, to reach the contacts whose flows it holds (default:
+    /// its UDP transport's address, else its first transport's).
+    pub node_address: Option<String>,
+    /// `node_heartbeat_interval` (sipjet's own, default 5 s): how often
+    /// this node tells the others it is alive; a node not heard of for
+    /// three intervals is taken for dead.
+    pub node_heartbeat_interval: Duration,
+    /// `cluster_secret` (sipjet's own): the secret every node sharing a
+    /// location database is given, which keys the tokens one node sends
+    /// another to reach a flow and the nonces of the digest challenges, so
+    /// that any node can answer what another started.
+    pub cluster_secret: Option<String>,
 }
 
 impl Default for GlobalConf {
@@ -104,6 +117,9 @@ impl Default for GlobalConf {
             unauthenticated_server_options: true,
             location_db: None,
             node_id: None,
+            node_address: None,
+            node_heartbeat_interval: Duration::from_secs(5),
+            cluster_secret: None,
         }
     }
 }
@@ -225,6 +241,14 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .or(g.location_db.take());
             }
             "node_id" => g.node_id = r.value(s, o, value::node_id).or(g.node_id.take()),
+            "node_address" => {
+                g.node_address = r.value(s, o, value::node_address).or(g.node_address.take())
+            }
+            "node_heartbeat_interval" => {
+                g.node_heartbeat_interval = r
+                    .value(s, o, |v| value::seconds(v, 1, 3_600))
+                    .unwrap_or(g.node_heartbeat_interval)
+            }
             // Known, but without anything to store (warned as such).
             _ => {}
         }

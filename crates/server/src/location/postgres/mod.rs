@@ -28,6 +28,7 @@ use super::binding::{AorUpdate, Binding};
 use super::entry::unix_nanos_clamped;
 use super::error::StoreError;
 use super::memory::MemoryStore;
+use super::node::{NodeBeat, NodeRecord};
 use super::target::PgTarget;
 use super::update::PreparedUpdate;
 use super::writer::{Waiter, run_completions};
@@ -356,6 +357,11 @@ impl LocationStore for PgStore {
 
     fn len(&self) -> usize {
         self.index.len()
+    }
+
+    fn heartbeat(&self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
+        let beat = beat.clone();
+        self.ask(|done| Job::Heartbeat { beat, done })
     }
 }
 

@@ -18,16 +18,27 @@ use tracing::{info, warn};
 use super::super::binding::Binding;
 use super::super::entry::Entry;
 use super::super::error::StoreError;
+use super::super::node::NodeRecord;
 use super::super::path_blob::{decode_path, encode_path};
 use super::fault;
 
 /// The version of the tables below. Older ones are migrated when a node
 /// opens the database ([`MIGRATIONS`]); a newer one is refused rather than
 /// misread (a node of an older sipjet among newer ones).
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
+
+/// The nodes sharing the database, and their heartbeats.
+const CREATE_NODES: &str = "
+    CREATE TABLE IF NOT EXISTS sipjet_nodes (
+        node text PRIMARY KEY,
+        address text,
+        started bigint NOT NULL,
+        heartbeat bigint NOT NULL
+    );
+";
 
 /// What takes the tables from version N to N + 1, at index N - 1.
-const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [];
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [CREATE_NODES];
 
 /// The channel every node listens on and notifies changes to.
 pub(crate) const CHANNEL: &str = "sipjet_location";
@@ -113,6 +124,16 @@ pub(crate) const PRUNE: &str = "WITH gone AS (
     SELECT n, pg_notify($2, CASE WHEN octet_length(aor) <= $4 THEN $3 || ' ' || aor ELSE $3 END)::text
     FROM per_aor";
 
+/// Records a node's heartbeat (`$1` node, `$2` address, `$3` started,
+/// `$4` now).
+pub(crate) const BEAT: &str = "INSERT INTO sipjet_nodes (node, address, started, heartbeat) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, \
+    started = EXCLUDED.started, heartbeat = EXCLUDED.heartbeat";
+
+/// Every node, as last heard of.
+pub(crate) const NODES: &str =
+    "SELECT node, address, started, heartbeat FROM sipjet_nodes ORDER BY node";
+
 /// Removes one binding that cannot be read back.
 const DELETE_ONE: &str = "DELETE FROM sipjet_bindings WHERE aor = $1 AND contact = $2";
 
@@ -166,6 +187,9 @@ pub(crate) async fn create(client: &mut tokio_postgres::Client) -> Result<(), St
     match found {
         None => {
             tx.batch_execute(CREATE).await.map_err(fault(during))?;
+            tx.batch_execute(CREATE_NODES)
+                .await
+                .map_err(fault(during))?;
             tx.execute("DELETE FROM sipjet_schema_version", &[])
                 .await
                 .map_err(fault(during))?;
@@ -269,6 +293,17 @@ pub(crate) fn read_entry(row: &Row) -> Option<(String, Entry)> {
     };
     let entry = Entry::new(&binding)?;
     Some((binding.aor, entry))
+}
+
+/// A row of [`NODES`]; `None` when a column does not hold what it should.
+pub(crate) fn read_node(row: &Row) -> Option<NodeRecord> {
+    let time = |n: i64| Some(UNIX_EPOCH + Duration::from_nanos(u64::try_from(n).ok()?));
+    Some(NodeRecord {
+        id: row.try_get(0).ok()?,
+        address: row.try_get(1).ok()?,
+        started: time(row.try_get(2).ok()?)?,
+        heartbeat: time(row.try_get(3).ok()?)?,
+    })
 }
 
 /// The bindings an [`UPSERT`] writes, column by column.

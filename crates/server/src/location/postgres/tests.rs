@@ -221,7 +221,7 @@ fn tables_of_a_newer_sipjet_are_refused() {
             err,
             StoreError::UnsupportedSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -316,4 +316,37 @@ fn tls_is_used_and_checked_as_the_url_asks() {
             "{refused}: {err}"
         );
     }
+}
+
+#[test]
+fn tables_of_version_1_are_migrated_and_nodes_beat() {
+    let db = PgScratch::new("migrate-1");
+    drop(PgStore::open(&db.target()).expect("create"));
+    db.execute(&format!(
+        "DROP TABLE {0}.sipjet_nodes; UPDATE {0}.sipjet_schema_version SET version = 1",
+        db.schema
+    ));
+    let store = PgStore::open(&db.target()).expect("migrate");
+    let version = db.column(&format!(
+        "SELECT version FROM {}.sipjet_schema_version",
+        db.schema
+    ));
+    assert_eq!(version, [Some("2".to_string())]);
+    let t0 = now();
+    let beat = |id: &str, at| NodeBeat {
+        id: id.into(),
+        address: Some(format!("sip:127.0.0.1:5060;n={id}")),
+        started: t0,
+        now: at,
+    };
+    store.heartbeat(&beat("b", t0)).expect("b beats");
+    let later = t0 + Duration::from_secs(1);
+    let nodes = store.heartbeat(&beat("a", later)).expect("a beats");
+    assert_eq!(
+        nodes,
+        [
+            NodeRecord::from(&beat("a", later)),
+            NodeRecord::from(&beat("b", t0))
+        ]
+    );
 }

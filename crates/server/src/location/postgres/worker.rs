@@ -23,6 +23,7 @@ use tracing::{debug, error, warn};
 use super::super::entry::{Entry, unix_nanos_clamped};
 use super::super::error::StoreError;
 use super::super::memory::MemoryStore;
+use super::super::node::{NodeBeat, NodeRecord};
 use super::super::update::PreparedUpdate;
 use super::super::writer::{Completions, Reply, Waiter};
 use super::backoff::Backoff;
@@ -49,6 +50,11 @@ pub(crate) enum Job {
     },
     /// Remove the bindings expired at `now`; their number goes to `done`.
     Prune { now: SystemTime, done: Reply<usize> },
+    /// Record a node's heartbeat; every node goes to `done`.
+    Heartbeat {
+        beat: NodeBeat,
+        done: Reply<Vec<NodeRecord>>,
+    },
     /// Finish what is queued before, then stop.
     Stop,
 }
@@ -90,6 +96,7 @@ impl Worker {
     pub(crate) async fn run(mut self) {
         let mut applies = Applies::new();
         let mut prunes = Vec::new();
+        let mut beats = Vec::new();
         let mut listening = true;
         loop {
             let behind = self.resync || !self.stale.is_empty();
@@ -97,7 +104,7 @@ impl Worker {
             let mut stop = false;
             tokio::select! {
                 job = self.jobs.recv() => match job {
-                    Some(job) => stop = take(job, &mut applies, &mut prunes),
+                    Some(job) => stop = take(job, &mut applies, &mut prunes, &mut beats),
                     None => stop = true,
                 },
                 heard = self.heard.recv(), if listening => match heard {
@@ -108,7 +115,7 @@ impl Worker {
             }
             while !stop && applies.len() < MAX_BATCH {
                 match self.jobs.try_recv() {
-                    Ok(job) => stop = take(job, &mut applies, &mut prunes),
+                    Ok(job) => stop = take(job, &mut applies, &mut prunes, &mut beats),
                     Err(_) => break,
                 }
             }
@@ -122,6 +129,9 @@ impl Worker {
             for (now, done) in prunes.drain(..) {
                 // A caller that stopped waiting does not need the count.
                 let _ = done.send(self.prune(now).await);
+            }
+            for (beat, done) in beats.drain(..) {
+                let _ = done.send(self.heartbeat(&beat).await);
             }
             if stop {
                 break;
@@ -316,6 +326,42 @@ impl Worker {
         }
     }
 
+    /// Writes this node's heartbeat and reads every node's, in one round
+    /// trip.
+    async fn heartbeat(&mut self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
+        let during = "recording this node's heartbeat";
+        let client = self.client(during).await?;
+        let done = tokio::time::timeout(STEP_TIMEOUT, async {
+            let (write, read) = futures_util::future::try_join(
+                client.prepare_cached(sql::BEAT),
+                client.prepare_cached(sql::NODES),
+            )
+            .await?;
+            let (started, now) = (nanos(beat.started), nanos(beat.now));
+            let (_, rows) = futures_util::future::try_join(
+                client.execute(&write, &[&beat.id, &beat.address, &started, &now]),
+                client.query(&read, &[]),
+            )
+            .await?;
+            Ok::<_, tokio_postgres::Error>(rows.iter().filter_map(sql::read_node).collect())
+        })
+        .await;
+        match done {
+            Ok(Ok(nodes)) => {
+                self.reached();
+                Ok(nodes)
+            }
+            outcome => {
+                let reason = match &outcome {
+                    Ok(Err(e)) => describe(e),
+                    _ => format!("no answer within {STEP_TIMEOUT:?}"),
+                };
+                self.failed(client, outcome.is_err());
+                Err(StoreError::Unavailable { during, reason })
+            }
+        }
+    }
+
     /// Deletes the expired bindings from the database (telling the other
     /// nodes), then from the index.
     async fn prune(&mut self, now: SystemTime) -> Result<usize, StoreError> {
@@ -364,11 +410,24 @@ impl Worker {
     }
 }
 
+type Beats = Vec<(NodeBeat, Reply<Vec<NodeRecord>>)>;
+
+/// Nanoseconds since the epoch, as the tables keep times.
+fn nanos(t: SystemTime) -> i64 {
+    unix_nanos_clamped(t)
+}
+
 /// Sorts a job into the batch; true for [`Job::Stop`].
-fn take(job: Job, applies: &mut Applies, prunes: &mut Vec<(SystemTime, Reply<usize>)>) -> bool {
+fn take(
+    job: Job,
+    applies: &mut Applies,
+    prunes: &mut Vec<(SystemTime, Reply<usize>)>,
+    beats: &mut Beats,
+) -> bool {
     match job {
         Job::Apply { update, done } => applies.push((update, Some(done))),
         Job::Prune { now, done } => prunes.push((now, done)),
+        Job::Heartbeat { beat, done } => beats.push((beat, done)),
         Job::Stop => return true,
     }
     false
