@@ -13,6 +13,7 @@ use sipjet_core::{
 };
 
 use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::cluster::relay::FlowRelay;
 use crate::cluster::{self, Cluster};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
@@ -266,6 +267,11 @@ impl Server {
             .into();
         let stack = SipStack::new(stack_config(&model.config, &options)?);
         let global = &model.config.global;
+        let cluster = Arc::new(Cluster::new(
+            Arc::clone(&node_id),
+            global.node_heartbeat_interval,
+            global.cluster_secret.as_deref(),
+        ));
         let unidentified = Arc::new(UnidentifiedSources::new(
             global.unidentified_request_count,
             global.unidentified_request_period,
@@ -320,18 +326,23 @@ impl Server {
         let _ = stack.register_service(Arc::new(MessageRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&cluster),
         )));
+        let proxy_timers = sipjet_core::ContextTimers {
+            timer_c: model.config.system.timer_c,
+            // RFC 3261 §9.1: 64×T1 for a cancelled branch's answer.
+            cancel_wait: model.config.system.timer_t1 * 64,
+        };
+        let _ =
+            stack.register_service(Arc::new(FlowRelay::new(Arc::clone(&cluster), proxy_timers)));
         let calls = Arc::new(CallLog::default());
         let _ = stack.register_service(Arc::new(CallRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&cluster),
             sipjet_core::ProxyOptions {
                 record_route: true,
-                timers: sipjet_core::ContextTimers {
-                    timer_c: model.config.system.timer_c,
-                    // RFC 3261 §9.1: 64×T1 for a cancelled branch's answer.
-                    cancel_wait: model.config.system.timer_t1 * 64,
-                },
+                timers: proxy_timers,
             },
             Arc::clone(&calls),
         )));
@@ -346,6 +357,7 @@ impl Server {
             Arc::clone(&model),
             Arc::clone(&location),
             Arc::clone(&contact_status),
+            Arc::clone(&node_id),
         );
         for (protocol, addr) in stack
             .transports()
@@ -354,15 +366,13 @@ impl Server {
         {
             tracing::info!(%protocol, %addr, "listening");
         }
-        let address = global
+        if let Some(address) = global
             .node_address
             .clone()
-            .or_else(|| default_node_address(&stack));
-        let cluster = Arc::new(Cluster::new(
-            Arc::clone(&node_id),
-            address,
-            global.node_heartbeat_interval,
-        ));
+            .or_else(|| default_node_address(&stack))
+        {
+            cluster.set_address(address);
+        }
         cluster::heartbeat(&cluster, Arc::clone(&location));
         Ok(Server {
             stack,

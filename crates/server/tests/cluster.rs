@@ -10,15 +10,25 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
+use sipjet_core::{Destination, HeaderName, Message, Method, Protocol};
 use sipjet_server::admin::{AdminListener, AdminOptions, TOKEN_ENV};
+use sipjet_server::cluster::hop::HopKey;
 use sipjet_server::server::{Server, ServerOptions};
 use sipjet_testkit::wait_until;
 use support::postgres::Schema;
-use support::start_with;
+use support::{Request, Transport, Wire, start_with};
 
-/// A node's configuration: users alice and bob, UDP, TCP and WebSocket.
+/// The users of the tests: each case registers a user of its own.
+const USERS: [&str; 8] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+];
+
+/// The shared secret of the test nodes.
+const SECRET: &str = "a cluster secret for the tests";
+
+/// A node's configuration: the users, UDP, TCP and WebSocket.
 fn conf(node: &str) -> String {
-    format!(
+    let mut conf = format!(
         "\
 [global]
 type = global
@@ -26,6 +36,7 @@ default_realm = sipjet.test
 endpoint_identifier_order = username
 node_id = {node}
 node_heartbeat_interval = 1
+cluster_secret = {SECRET}
 
 [udp]
 type = transport
@@ -50,28 +61,16 @@ identify_by = username
 type = auth
 auth_type = userpass
 supported_algorithms_uas = MD5
-
-[alice](phone)
-auth = alice
-aors = alice
-[alice](md5)
-username = alice
-password = alice-pass
-[alice]
-type = aor
-max_contacts = 10
-
-[bob](phone)
-auth = bob
-aors = bob
-[bob](md5)
-username = bob
-password = bob-pass
-[bob]
-type = aor
-max_contacts = 10
 "
-    )
+    );
+    for user in USERS {
+        conf.push_str(&format!(
+            "\n[{user}](phone)\nauth = {user}\naors = {user}\n\
+             [{user}](md5)\nusername = {user}\npassword = {user}-pass\n\
+             [{user}]\ntype = aor\nmax_contacts = 10\n"
+        ));
+    }
+    conf
 }
 
 /// A node in this process, on `schema`.
@@ -176,5 +175,317 @@ async fn nodes_hear_each_other_and_a_silent_one_is_listed_dead() {
         "{nodes}"
     );
     drop(one);
+    schema.drop_now().await;
+}
+
+/// A user agent: its wire and the Contact it registers.
+struct Phone {
+    wire: Wire,
+    user: &'static str,
+    contact: String,
+}
+
+impl Phone {
+    /// A phone of `user` over `transport`, registered at `server` with
+    /// its own address as Contact (over UDP, `nat` names another port,
+    /// as a phone behind a NAT does).
+    async fn registered(
+        server: &Server,
+        transport: Transport,
+        user: &'static str,
+        nat: bool,
+    ) -> Phone {
+        let wire = Wire::connect(transport, "127.0.0.1", server).await;
+        let contact = match (wire.transport, nat) {
+            (Transport::Udp, false) => format!("<sip:{user}@{}>", wire.addr),
+            (Transport::Udp, true) => format!("<sip:{user}@{}:9>", wire.addr.ip()),
+            (Transport::Tcp, _) => format!("<sip:{user}@{};transport=tcp>", wire.addr),
+            (Transport::Ws, _) => format!("<sip:{user}@df7jal23ls0d.invalid;transport=ws>"),
+        };
+        let mut phone = Phone {
+            wire,
+            user,
+            contact,
+        };
+        phone.register().await;
+        phone
+    }
+
+    /// Registers (again), answering the challenge.
+    async fn register(&mut self) {
+        let register = Request::new("REGISTER", &self.wire.uri(Some(self.user)), self.user)
+            .with(format!("Contact: {}", self.contact))
+            .with("Expires: 300");
+        let (ok, _) = self
+            .wire
+            .ask_as(&register, self.user, &format!("{}-pass", self.user))
+            .await;
+        assert_eq!(ok.status(), Some(200), "{ok:?}");
+    }
+
+    /// The next message but 100 Trying.
+    async fn next(&mut self) -> Message {
+        loop {
+            let m = self.wire.next_message().await;
+            if m.status() != Some(100) {
+                return m;
+            }
+        }
+    }
+
+    /// Answers `request` as a UAS: To tagged `tag`, Record-Route copied
+    /// and its own Contact for a 1xx or 2xx.
+    async fn answer(&mut self, request: &Message, code: u16, tag: &str) {
+        let mut r = Message::response_to_with(request, code, None, Some(tag)).unwrap();
+        if (101..300).contains(&code) && request.method() == Some(&Method::Invite) {
+            for rr in request.headers(HeaderName::RecordRoute) {
+                r.add_header("Record-Route", rr).unwrap();
+            }
+            r.add_header("Contact", &self.contact).unwrap();
+        }
+        let text = String::from_utf8(r.to_bytes().to_vec()).unwrap();
+        // Over UDP the answer goes where the top Via says: the node that
+        // sent the request, which need not be the one registered at.
+        let via = request.via().unwrap();
+        let to: SocketAddr = format!("{}:{}", via.host, via.port.unwrap_or(5060))
+            .parse()
+            .unwrap();
+        if self.wire.transport == Transport::Udp && to != self.wire.server {
+            self.wire.send_text_to(&text, to).await;
+        } else {
+            self.wire.send_text(&text).await;
+        }
+    }
+
+    /// Sends `request` with `user`'s answer to its challenge, without
+    /// waiting for the outcome. Returns what was sent.
+    async fn send_authorised(&mut self, request: Request) -> Request {
+        let first = self.wire.ask(&request).await;
+        assert_eq!(first.status(), Some(401), "{first:?}");
+        let offer = support::offers(&first).remove(0);
+        let mut next = request.next();
+        next.extra = request.extra.clone();
+        let digest =
+            support::Digest::answer(&offer, self.user, &format!("{}-pass", self.user), &next);
+        let next = next.with(digest.header());
+        let text = self.wire.text(&next);
+        self.wire.send_text(&text).await;
+        next
+    }
+
+    /// Sends a request of a dialog: to `target` along `route`.
+    async fn in_dialog(
+        &mut self,
+        method: &str,
+        target: &str,
+        route: &[String],
+        (from, to, call_id): (&str, &str, &str),
+        cseq: u32,
+    ) {
+        let mut text = format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{t} {me};branch=z9hG4bK{method}{cseq}{user};rport\r\n\
+Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n",
+            t = self.wire.transport.via_name(),
+            me = self.wire.addr,
+            user = self.user,
+        );
+        for r in route {
+            text.push_str(&format!("Route: {r}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        self.wire.send_text(&text).await;
+    }
+}
+
+/// The Contact URI of a message.
+fn contact_uri(m: &Message) -> String {
+    m.contacts()
+        .next()
+        .unwrap()
+        .unwrap()
+        .addr()
+        .unwrap()
+        .uri_str()
+        .to_string()
+}
+
+/// Waits until `server` holds a binding of `user` registered at `node`.
+async fn sees(server: &Server, user: &str, node: &str) {
+    wait_until(&format!("{user}'s binding at {node} is seen"), || {
+        support::bindings(server, user)
+            .iter()
+            .any(|b| b.node.as_deref() == Some(node))
+    })
+    .await;
+}
+
+/// `from` sends a MESSAGE to `to` at its server; `to` (registered at
+/// another node) answers 200 when it gets it. Returns what `to` got and
+/// the status `from` got.
+async fn message(from: &mut Phone, to: &mut Phone) -> (Message, u16) {
+    let request = Request::new("MESSAGE", &from.wire.uri(Some(to.user)), from.user);
+    let sent = from.send_authorised(request).await;
+    let got = to.next().await;
+    assert_eq!(got.method(), Some(&Method::Message), "{got:?}");
+    assert_eq!(got.call_id().unwrap(), sent.call_id);
+    to.answer(&got, 200, "to-tag").await;
+    let answer = from.next().await;
+    (got, answer.status().unwrap())
+}
+
+/// The number of Vias of a request: its sender's and one per proxy.
+fn vias(m: &Message) -> usize {
+    m.vias().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_registered_at_one_node_are_reached_from_another() {
+    let schema = Schema::new("reach").await;
+    let (one, _) = node("node-1", &schema).await;
+    let (two, _) = node("node-2", &schema).await;
+    let mut sender = Phone::registered(&two, Transport::Udp, "alice", false).await;
+
+    // Over UDP from the address its Contact names: sent to directly.
+    let mut public = Phone::registered(&one, Transport::Udp, "bob", false).await;
+    // Behind a NAT, over TCP, over WebSocket: through node 1, the only
+    // one that can reach the flow.
+    let mut nat = Phone::registered(&one, Transport::Udp, "carol", true).await;
+    let mut tcp = Phone::registered(&one, Transport::Tcp, "dave", false).await;
+    let mut ws = Phone::registered(&one, Transport::Ws, "erin", false).await;
+    for user in ["bob", "carol", "dave", "erin"] {
+        sees(&two, user, "node-1").await;
+    }
+    let (got, status) = message(&mut sender, &mut public).await;
+    assert_eq!((status, vias(&got)), (200, 2), "node 2 alone: {got:?}");
+    for phone in [&mut nat, &mut tcp, &mut ws] {
+        let (got, status) = message(&mut sender, phone).await;
+        assert_eq!((status, vias(&got)), (200, 3), "through node 1: {got:?}");
+        assert!(!got.has(HeaderName::Route), "{got:?}");
+    }
+
+    // A call from node 2 to the TCP phone at node 1, and its dialog.
+    let invite = Request::new("INVITE", &sender.wire.uri(Some("dave")), "alice")
+        .with(format!("Contact: {}", sender.contact));
+    let sent = sender.send_authorised(invite).await;
+    let got = tcp.next().await;
+    assert_eq!(got.method(), Some(&Method::Invite), "{got:?}");
+    assert_eq!(vias(&got), 3, "{got:?}");
+    let record_route: Vec<String> = got
+        .headers(HeaderName::RecordRoute)
+        .map(str::to_string)
+        .collect();
+    tcp.answer(&got, 200, "dave-tag").await;
+    let ok = sender.next().await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let mut route: Vec<String> = ok
+        .headers(HeaderName::RecordRoute)
+        .map(str::to_string)
+        .collect();
+    route.reverse();
+    let dialog = (
+        ok.header(HeaderName::From).unwrap().to_string(),
+        ok.header(HeaderName::To).unwrap().to_string(),
+        sent.call_id.clone(),
+    );
+    sender
+        .in_dialog(
+            "ACK",
+            &contact_uri(&ok),
+            &route,
+            (&dialog.0, &dialog.1, &dialog.2),
+            sent.cseq,
+        )
+        .await;
+    let ack = tcp.next().await;
+    assert_eq!(ack.method(), Some(&Method::Ack), "{ack:?}");
+    // The callee hangs up over its connection; the BYE goes back through
+    // both nodes.
+    tcp.in_dialog(
+        "BYE",
+        &contact_uri(&got),
+        &record_route,
+        (&dialog.1, &dialog.0, &dialog.2),
+        1,
+    )
+    .await;
+    let bye = sender.next().await;
+    assert_eq!(bye.method(), Some(&Method::Bye), "{bye:?}");
+    sender.answer(&bye, 200, "unused").await;
+    assert_eq!(tcp.next().await.status(), Some(200));
+    drop((one, two));
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_relays_over_its_flows_only_for_a_valid_token() {
+    let schema = Schema::new("relay").await;
+    let (one, one_sip) = node("node-1", &schema).await;
+    let (two, _) = node("node-2", &schema).await;
+    let mut victim = Phone::registered(&one, Transport::Tcp, "frank", false).await;
+    let flow = Destination::new(Protocol::Tcp, victim.wire.addr);
+    let mut attacker = Wire::connect(Transport::Udp, "127.0.0.2", &one).await;
+    let address = format!("sip:{one_sip}");
+    let now = SystemTime::now();
+    let right = HopKey::new(SECRET);
+    let wrong = HopKey::new("not the secret of this cluster");
+    for method in ["MESSAGE", "INVITE"] {
+        let request = Request::new(
+            method,
+            &format!("sip:frank@{}", victim.wire.addr),
+            "mallory",
+        );
+        let id = request.call_id.clone();
+        let forged = [
+            wrong.route("node-1", &address, &flow, &id, now),
+            right.route("node-1", &address, &flow, "another call", now),
+            right.route("node-2", &address, &flow, &id, now),
+            right.route(
+                "node-1",
+                &address,
+                &flow,
+                &id,
+                now - Duration::from_secs(3_600),
+            ),
+            format!(
+                "<{address};lr;sjn=node-1;sjf=tcp-{}-{}>",
+                flow.addr.ip(),
+                flow.addr.port()
+            ),
+        ];
+        for route in forged {
+            let attack = Request {
+                branch: sipjet_core::message::generate::branch(),
+                ..request.clone()
+            }
+            .with(format!("Route: {route}"));
+            let answer = attacker.ask(&attack).await;
+            assert_eq!(answer.status(), Some(403), "{route}: {answer:?}");
+        }
+    }
+    // Nothing reached the victim: the next request it gets is the one a
+    // user sends through node 2.
+    let mut sender = Phone::registered(&two, Transport::Udp, "grace", false).await;
+    sees(&two, "frank", "node-1").await;
+    let (got, status) = message(&mut sender, &mut victim).await;
+    assert_eq!(status, 200);
+    assert!(
+        got.header(HeaderName::From).unwrap().contains("grace"),
+        "{got:?}"
+    );
+
+    // With the cluster's key, for this node, this call and in time, the
+    // same request is relayed: the token is what the refusals were about.
+    let request = Request::new(
+        "MESSAGE",
+        &format!("sip:frank@{}", victim.wire.addr),
+        "mallory",
+    );
+    let route = right.route("node-1", &address, &flow, &request.call_id, now);
+    attacker
+        .send_text(&attacker.text(&request.clone().with(format!("Route: {route}"))))
+        .await;
+    let relayed = victim.next().await;
+    assert_eq!(relayed.call_id().unwrap(), request.call_id, "{relayed:?}");
+    drop((one, two));
     schema.drop_now().await;
 }

@@ -6,9 +6,15 @@
 //!   the others (their heartbeats), from which it judges them alive or
 //!   dead;
 //! - [`heartbeat`]: the task that says, on a timer, that this node is
-//!   alive, and reads what the others said.
+//!   alive, and reads what the others said;
+//! - [`hop`]: the Route one node sends another to reach a flow that the
+//!   other holds, and the token that proves it comes from a node;
+//! - [`relay`]: the service that sends such a request on over the flow.
 
-use std::sync::{Arc, RwLock};
+pub mod hop;
+pub mod relay;
+
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::location::{LocationStore, NodeBeat, NodeRecord};
@@ -21,10 +27,14 @@ pub const MISSED_BEATS: u32 = 3;
 pub struct Cluster {
     /// This node's `node_id`.
     pub node_id: Arc<str>,
-    /// Where the others reach this node (see [`NodeBeat::address`]).
-    pub address: Option<String>,
+    /// Where the others reach this node (see [`NodeBeat::address`]): set
+    /// once its transports listen.
+    address: OnceLock<String>,
     /// How often this node beats.
     pub interval: Duration,
+    /// The key of the hop tokens (`cluster_secret`); without it this node
+    /// neither relays nor asks others to.
+    pub hop_key: Option<hop::HopKey>,
     started: SystemTime,
     view: RwLock<View>,
 }
@@ -49,11 +59,12 @@ pub struct NodeState {
 
 impl Cluster {
     /// This node, knowing of no other yet.
-    pub fn new(node_id: Arc<str>, address: Option<String>, interval: Duration) -> Cluster {
+    pub fn new(node_id: Arc<str>, interval: Duration, secret: Option<&str>) -> Cluster {
         Cluster {
             node_id,
-            address,
+            address: OnceLock::new(),
             interval,
+            hop_key: secret.map(hop::HopKey::new),
             started: SystemTime::now(),
             view: RwLock::new(View {
                 read_at: None,
@@ -62,11 +73,22 @@ impl Cluster {
         }
     }
 
+    /// Sets where the others reach this node (once: later calls are
+    /// ignored).
+    pub fn set_address(&self, address: String) {
+        let _ = self.address.set(address);
+    }
+
+    /// Where the others reach this node.
+    pub fn address(&self) -> Option<&str> {
+        self.address.get().map(String::as_str)
+    }
+
     /// What this node says of itself at `now`.
     pub fn beat(&self, now: SystemTime) -> NodeBeat {
         NodeBeat {
             id: self.node_id.to_string(),
-            address: self.address.clone(),
+            address: self.address.get().cloned(),
             started: self.started,
             now,
         }
@@ -185,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_node_silent_for_three_intervals_is_dead() {
-        let cluster = Cluster::new("a".into(), None, Duration::from_secs(5));
+        let cluster = Cluster::new("a".into(), Duration::from_secs(5), None);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert_eq!(cluster.alive("b", t0), None, "unknown before any heartbeat");
         cluster.heard(vec![record("a", t0), record("b", t0)], t0);
@@ -204,7 +226,7 @@ mod tests {
 
     #[test]
     fn without_news_the_others_stay_as_last_heard() {
-        let cluster = Cluster::new("a".into(), None, Duration::from_secs(5));
+        let cluster = Cluster::new("a".into(), Duration::from_secs(5), None);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         cluster.heard(vec![record("b", t0)], t0);
         // The database is away for an hour: b was alive when last heard of.

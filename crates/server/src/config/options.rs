@@ -217,6 +217,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "node_address"),
     // sipjet's own: how often a node says it is alive.
     takes("global", "node_heartbeat_interval"),
+    // sipjet's own: the secret the nodes sharing a location database share.
+    takes("global", "cluster_secret"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

@@ -34,6 +34,7 @@ use sipjet_core::{
 };
 
 use super::reach::{target_aors, targets};
+use crate::cluster::Cluster;
 use crate::location::LocationStore;
 use crate::model::Model;
 
@@ -41,21 +42,25 @@ use crate::model::Model;
 pub struct CallRouter {
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
+    cluster: Arc<Cluster>,
     options: ProxyOptions,
     log: Arc<CallLog>,
 }
 
 impl CallRouter {
-    /// A router over the model's AORs and the store's bindings.
+    /// A router over the model's AORs and the store's bindings, reaching
+    /// the flows other nodes of `cluster` hold through them.
     pub fn new(
         model: Arc<Model>,
         store: Arc<dyn LocationStore>,
+        cluster: Arc<Cluster>,
         options: ProxyOptions,
         log: Arc<CallLog>,
     ) -> CallRouter {
         CallRouter {
             model,
             store,
+            cluster,
             options,
             log,
         }
@@ -105,7 +110,8 @@ impl CallRouter {
             let _ = request.reply(404);
             return;
         };
-        let targets = targets(&self.model, &*self.store, &aors);
+        let call_id = request.message.call_id().unwrap_or_default();
+        let targets = targets(&self.model, &*self.store, &self.cluster, &aors, call_id);
         if targets.is_empty() {
             let _ = request.reply(480);
             return;

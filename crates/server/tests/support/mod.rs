@@ -604,6 +604,17 @@ impl Wire {
         }
     }
 
+    /// Sends raw text over UDP to `to` rather than to the server: a
+    /// response to a request that came from elsewhere (another node).
+    pub async fn send_text_to(&mut self, text: &str, to: SocketAddr) {
+        match &mut self.link {
+            Link::Udp(sock) => {
+                sock.send_to(text.as_bytes(), to).await.unwrap();
+            }
+            _ => panic!("only a UDP wire sends elsewhere than to its server"),
+        }
+    }
+
     /// Sends `request` and waits for its final response.
     pub async fn ask(&mut self, request: &Request) -> Message {
         let text = self.text(request);

@@ -244,6 +244,11 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
             "node_address" => {
                 g.node_address = r.value(s, o, value::node_address).or(g.node_address.take())
             }
+            "cluster_secret" => {
+                g.cluster_secret = r
+                    .value(s, o, value::cluster_secret)
+                    .or(g.cluster_secret.take())
+            }
             "node_heartbeat_interval" => {
                 g.node_heartbeat_interval = r
                     .value(s, o, |v| value::seconds(v, 1, 3_600))
