@@ -12,6 +12,7 @@ use sipjet_core::{
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
+use crate::auth::nonce::SharedNonceCounts;
 use crate::auth::{DigestAuthenticator, NonceClock};
 use crate::cluster::relay::FlowRelay;
 use crate::cluster::{self, Cluster};
@@ -126,19 +127,26 @@ fn default_node_address(stack: &SipStack) -> Option<String> {
     })
 }
 
+/// A location store, and the nonce-counts it shares with other nodes
+/// when it is shared.
+type Opened = (Arc<dyn LocationStore>, Option<Arc<dyn SharedNonceCounts>>);
+
 /// Opens the location store `db` names.
-fn open_location(db: &LocationDb) -> Result<Arc<dyn LocationStore>, ServerError> {
+fn open_location(db: &LocationDb) -> Result<Opened, ServerError> {
     let started = std::time::Instant::now();
     let failed = |error| ServerError::Location {
         path: db.to_string(),
         error,
     };
-    let store: Arc<dyn LocationStore> = match db {
-        LocationDb::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(failed)?),
-        LocationDb::Postgres(target) => Arc::new(PgStore::open(target).map_err(failed)?),
+    let (store, counts): Opened = match db {
+        LocationDb::Sqlite(path) => (Arc::new(SqliteStore::open(path).map_err(failed)?), None),
+        LocationDb::Postgres(target) => {
+            let store = Arc::new(PgStore::open(target).map_err(failed)?);
+            (Arc::clone(&store) as _, Some(store as _))
+        }
     };
     tracing::info!(location_db = %db, bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
-    Ok(store)
+    Ok((store, counts))
 }
 
 fn listener(
@@ -252,12 +260,15 @@ fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
 impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
-        let location: Arc<dyn LocationStore> = match &options.location_db {
+        let (location, nonce_counts): Opened = match &options.location_db {
             // Blocks this thread while every binding loads: at start only,
             // before anything else runs.
             Some(db) => open_location(db)?,
-            None => Arc::new(MemoryStore::new()),
+            None => (Arc::new(MemoryStore::new()), None),
         };
+        if nonce_counts.is_some() && model.config.global.cluster_secret.is_none() {
+            tracing::warn!("{}", crate::config::pjsip::NO_CLUSTER_SECRET);
+        }
         let node_id: Arc<str> = model
             .config
             .global
@@ -308,9 +319,10 @@ impl Server {
         let _ = stack.register_endpoint_identifier(Arc::new(CountUnidentified::new(Arc::clone(
             &unidentified,
         ))));
-        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::new(
+        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::with_counts(
             Arc::clone(&model),
             options.nonce_clock.clone(),
+            nonce_counts,
         )));
         let messages = Arc::new(MessageCounters::new());
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));

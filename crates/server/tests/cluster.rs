@@ -489,3 +489,53 @@ async fn a_node_relays_over_its_flows_only_for_a_valid_token() {
     drop((one, two));
     schema.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_is_answered_at_another_node_and_a_replay_refused_at_any() {
+    let schema = Schema::new("nonces").await;
+    let (one, _) = node("node-1", &schema).await;
+    let (two, _) = node("node-2", &schema).await;
+    let mut at_one = Wire::connect(Transport::Udp, "127.0.0.1", &one).await;
+    let mut at_two = Wire::connect(Transport::Udp, "127.0.0.1", &two).await;
+    let user = "heidi";
+    let contact = |port: u16| format!("Contact: <sip:{user}@127.0.0.1:{port}>");
+    // Node 1 challenges; the answer goes to node 2, which takes it.
+    let register =
+        Request::new("REGISTER", &format!("sip:{user}@sipjet.test"), user).with(contact(5001));
+    let offers = at_one.challenged(&register).await;
+    let mut answer = register.next();
+    let digest = support::Digest::answer(&offers[0], user, "heidi-pass", &answer);
+    let authorization = digest.header();
+    answer = answer.with(contact(5001)).with(authorization.clone());
+    let ok = at_two.ask(&answer).await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+
+    // The same credentials (nonce-count 1) replayed at node 1, to bind
+    // another contact: refused, nothing stored.
+    let mut replay = answer.next();
+    replay.extra = vec![contact(6666), authorization.clone()];
+    let refused = at_one.ask(&replay).await;
+    assert_eq!(refused.status(), Some(401), "{refused:?}");
+    // And at node 2, where it was first used.
+    let mut again = replay.next();
+    again.extra = replay.extra.clone();
+    assert_eq!(at_two.ask(&again).await.status(), Some(401));
+    let stored: Vec<String> = schema
+        .bindings()
+        .await
+        .into_iter()
+        .filter(|(aor, ..)| aor == user)
+        .map(|(_, c, _)| c)
+        .collect();
+    assert_eq!(stored, [format!("sip:{user}@127.0.0.1:5001")]);
+
+    // The next count of the same nonce is good at node 1.
+    let next = again.next();
+    let mut digest = support::Digest::answer(&offers[0], user, "heidi-pass", &next);
+    digest.nc = Some(2);
+    let next = next.with(contact(5002)).with(digest.header());
+    let ok = at_one.ask(&next).await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    drop((one, two));
+    schema.drop_now().await;
+}

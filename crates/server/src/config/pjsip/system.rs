@@ -88,7 +88,9 @@ pub struct GlobalConf {
     pub node_id: Option<String>,
     /// `node_address` (sipjet's own): the SIP URI other nodes send to
     /// this one on, to reach the contacts whose flows it holds (default:
-    /// its UDP transport's address, else its first transport's).
+    /// its UDP transport's address, else its first transport's). A
+    /// `;transport=` parameter is written `\;transport=` in pjsip.conf,
+    /// where `;` starts a comment.
     pub node_address: Option<String>,
     /// `node_heartbeat_interval` (sipjet's own, default 5 s): how often
     /// this node tells the others it is alive; a node not heard of for
@@ -258,5 +260,21 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
             _ => {}
         }
     }
+    let shared = g.location_db.as_deref().is_some_and(|db| {
+        matches!(
+            db.parse::<crate::location::LocationDb>(),
+            Ok(crate::location::LocationDb::Postgres(_))
+        )
+    });
+    if shared && g.cluster_secret.is_none() {
+        r.warn(&s.at, format!("[{}] {NO_CLUSTER_SECRET}", s.name));
+    }
     g
 }
+
+/// What a node sharing a PostgreSQL location store without
+/// `cluster_secret` cannot do.
+pub const NO_CLUSTER_SECRET: &str = "location_db is a PostgreSQL database, which several nodes \
+    share, but cluster_secret is not set: this node cannot reach the contacts whose flows \
+    (TCP, WebSocket, behind NAT) another node holds, nor relay for the others, and a \
+    challenge one node sends is not accepted at another";

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use super::binding::{AorUpdate, Binding};
 use super::entry::unix_nanos_clamped;
@@ -362,6 +362,31 @@ impl LocationStore for PgStore {
     fn heartbeat(&self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
         let beat = beat.clone();
         self.ask(|done| Job::Heartbeat { beat, done })
+    }
+}
+
+/// How long an authentication waits for the database to say whether a
+/// nonce-count is new, before it goes on with what this node knows.
+const NONCE_COUNT_WAIT: Duration = Duration::from_secs(1);
+
+impl crate::auth::nonce::SharedNonceCounts for PgStore {
+    fn accept(&self, nonce: &str, nc: u32, forget_after: SystemTime) -> Option<bool> {
+        let (done, outcome) = mpsc::sync_channel(1);
+        let job = Job::NonceCount {
+            nonce: nonce.to_owned(),
+            nc,
+            forget_after,
+            done,
+        };
+        self.jobs.send(job).ok()?;
+        match outcome.recv_timeout(NONCE_COUNT_WAIT) {
+            Ok(Ok(accepted)) => Some(accepted),
+            Ok(Err(e)) => {
+                debug!(error = %e, "nonce-count checked at this node only");
+                None
+            }
+            Err(_) => None,
+        }
     }
 }
 

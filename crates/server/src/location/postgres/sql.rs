@@ -25,7 +25,7 @@ use super::fault;
 /// The version of the tables below. Older ones are migrated when a node
 /// opens the database ([`MIGRATIONS`]); a newer one is refused rather than
 /// misread (a node of an older sipjet among newer ones).
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// The nodes sharing the database, and their heartbeats.
 const CREATE_NODES: &str = "
@@ -37,8 +37,18 @@ const CREATE_NODES: &str = "
     );
 ";
 
+/// The highest nonce-count used with each nonce, at any node, until it
+/// may be forgotten (`expires`, nanoseconds since the epoch).
+const CREATE_NONCE_COUNTS: &str = "
+    CREATE TABLE IF NOT EXISTS sipjet_nonce_counts (
+        nonce text PRIMARY KEY,
+        nc bigint NOT NULL,
+        expires bigint NOT NULL
+    );
+";
+
 /// What takes the tables from version N to N + 1, at index N - 1.
-const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [CREATE_NODES];
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [CREATE_NODES, CREATE_NONCE_COUNTS];
 
 /// The channel every node listens on and notifies changes to.
 pub(crate) const CHANNEL: &str = "sipjet_location";
@@ -130,6 +140,15 @@ pub(crate) const BEAT: &str = "INSERT INTO sipjet_nodes (node, address, started,
     VALUES ($1, $2, $3, $4) ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, \
     started = EXCLUDED.started, heartbeat = EXCLUDED.heartbeat";
 
+/// Records nonce-count `$2` of nonce `$1` (forgotten after `$3`): one
+/// row changed when it is higher than any seen, none for a replay.
+pub(crate) const COUNT_NONCE: &str = "INSERT INTO sipjet_nonce_counts (nonce, nc, expires) \
+    VALUES ($1, $2, $3) ON CONFLICT (nonce) DO UPDATE SET nc = EXCLUDED.nc \
+    WHERE sipjet_nonce_counts.nc < EXCLUDED.nc";
+
+/// Forgets the nonce-counts whose nonces are long stale (`$1`: now).
+pub(crate) const FORGET_NONCES: &str = "DELETE FROM sipjet_nonce_counts WHERE expires <= $1";
+
 /// Every node, as last heard of.
 pub(crate) const NODES: &str =
     "SELECT node, address, started, heartbeat FROM sipjet_nodes ORDER BY node";
@@ -187,9 +206,9 @@ pub(crate) async fn create(client: &mut tokio_postgres::Client) -> Result<(), St
     match found {
         None => {
             tx.batch_execute(CREATE).await.map_err(fault(during))?;
-            tx.batch_execute(CREATE_NODES)
-                .await
-                .map_err(fault(during))?;
+            for table in [CREATE_NODES, CREATE_NONCE_COUNTS] {
+                tx.batch_execute(table).await.map_err(fault(during))?;
+            }
             tx.execute("DELETE FROM sipjet_schema_version", &[])
                 .await
                 .map_err(fault(during))?;

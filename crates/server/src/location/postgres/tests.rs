@@ -221,7 +221,7 @@ fn tables_of_a_newer_sipjet_are_refused() {
             err,
             StoreError::UnsupportedSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -323,7 +323,8 @@ fn tables_of_version_1_are_migrated_and_nodes_beat() {
     let db = PgScratch::new("migrate-1");
     drop(PgStore::open(&db.target()).expect("create"));
     db.execute(&format!(
-        "DROP TABLE {0}.sipjet_nodes; UPDATE {0}.sipjet_schema_version SET version = 1",
+        "DROP TABLE {0}.sipjet_nodes; DROP TABLE {0}.sipjet_nonce_counts; \
+         UPDATE {0}.sipjet_schema_version SET version = 1",
         db.schema
     ));
     let store = PgStore::open(&db.target()).expect("migrate");
@@ -331,7 +332,7 @@ fn tables_of_version_1_are_migrated_and_nodes_beat() {
         "SELECT version FROM {}.sipjet_schema_version",
         db.schema
     ));
-    assert_eq!(version, [Some("2".to_string())]);
+    assert_eq!(version, [Some("3".to_string())]);
     let t0 = now();
     let beat = |id: &str, at| NodeBeat {
         id: id.into(),
@@ -349,4 +350,26 @@ fn tables_of_version_1_are_migrated_and_nodes_beat() {
             NodeRecord::from(&beat("b", t0))
         ]
     );
+}
+
+#[test]
+fn a_nonce_count_used_at_one_node_is_a_replay_at_the_other() {
+    use crate::auth::nonce::SharedNonceCounts;
+    let db = PgScratch::new("nonce-counts");
+    let one = PgStore::open(&db.target()).expect("node one");
+    let two = PgStore::open(&db.target()).expect("node two");
+    let keep = now() + HOUR;
+    assert_eq!(one.accept("n1", 1, keep), Some(true));
+    assert_eq!(two.accept("n1", 1, keep), Some(false));
+    assert_eq!(two.accept("n1", 2, keep), Some(true));
+    assert_eq!(one.accept("n1", 2, keep), Some(false));
+    assert_eq!(one.accept("n2", 1, keep), Some(true));
+    // Forgotten once its time is over.
+    assert_eq!(one.accept("old", 1, now() - HOUR), Some(true));
+    one.prune(now()).expect("prune");
+    let left = db.column(&format!(
+        "SELECT nonce FROM {}.sipjet_nonce_counts ORDER BY nonce",
+        db.schema
+    ));
+    assert_eq!(left, [Some("n1".to_string()), Some("n2".to_string())]);
 }

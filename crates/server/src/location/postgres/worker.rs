@@ -50,6 +50,13 @@ pub(crate) enum Job {
     },
     /// Remove the bindings expired at `now`; their number goes to `done`.
     Prune { now: SystemTime, done: Reply<usize> },
+    /// Record a nonce-count; whether it is new goes to `done`.
+    NonceCount {
+        nonce: String,
+        nc: u32,
+        forget_after: SystemTime,
+        done: Reply<bool>,
+    },
     /// Record a node's heartbeat; every node goes to `done`.
     Heartbeat {
         beat: NodeBeat,
@@ -97,6 +104,7 @@ impl Worker {
         let mut applies = Applies::new();
         let mut prunes = Vec::new();
         let mut beats = Vec::new();
+        let mut counts = Counts::new();
         let mut listening = true;
         loop {
             let behind = self.resync || !self.stale.is_empty();
@@ -104,7 +112,7 @@ impl Worker {
             let mut stop = false;
             tokio::select! {
                 job = self.jobs.recv() => match job {
-                    Some(job) => stop = take(job, &mut applies, &mut prunes, &mut beats),
+                    Some(job) => stop = take(job, &mut applies, &mut prunes, &mut beats, &mut counts),
                     None => stop = true,
                 },
                 heard = self.heard.recv(), if listening => match heard {
@@ -115,7 +123,7 @@ impl Worker {
             }
             while !stop && applies.len() < MAX_BATCH {
                 match self.jobs.try_recv() {
-                    Ok(job) => stop = take(job, &mut applies, &mut prunes, &mut beats),
+                    Ok(job) => stop = take(job, &mut applies, &mut prunes, &mut beats, &mut counts),
                     Err(_) => break,
                 }
             }
@@ -129,6 +137,9 @@ impl Worker {
             for (now, done) in prunes.drain(..) {
                 // A caller that stopped waiting does not need the count.
                 let _ = done.send(self.prune(now).await);
+            }
+            if !counts.is_empty() {
+                self.count_nonces(&mut counts).await;
             }
             for (beat, done) in beats.drain(..) {
                 let _ = done.send(self.heartbeat(&beat).await);
@@ -326,6 +337,62 @@ impl Worker {
         }
     }
 
+    /// Records the nonce-counts queued, one statement each, all sent at
+    /// once (one round trip), each in a transaction of its own so that
+    /// one refused does not undo the others.
+    async fn count_nonces(&mut self, counts: &mut Counts) {
+        let during = "recording nonce-counts";
+        let pending = std::mem::take(counts);
+        let client = match self.client(during).await {
+            Ok(c) => c,
+            Err(e) => {
+                for (.., done) in pending {
+                    let _ = done.send(Err(copy_unavailable(&e)));
+                }
+                return;
+            }
+        };
+        let done = tokio::time::timeout(STEP_TIMEOUT, async {
+            let statement = client.prepare_cached(sql::COUNT_NONCE).await?;
+            let client = &client;
+            let rows = pending.iter().map(|(nonce, nc, forget_after, _)| {
+                let statement = &statement;
+                let (nc, forget_after) = (i64::from(*nc), nanos(*forget_after));
+                async move {
+                    client
+                        .execute(statement, &[nonce, &nc, &forget_after])
+                        .await
+                }
+            });
+            futures_util::future::join_all(rows)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .await;
+        match done {
+            Ok(Ok(changed)) => {
+                self.reached();
+                for ((.., done), changed) in pending.into_iter().zip(changed) {
+                    let _ = done.send(Ok(changed == 1));
+                }
+            }
+            outcome => {
+                let reason = match &outcome {
+                    Ok(Err(e)) => describe(e),
+                    _ => format!("no answer within {STEP_TIMEOUT:?}"),
+                };
+                self.failed(client, outcome.is_err());
+                for (.., done) in pending {
+                    let _ = done.send(Err(StoreError::Unavailable {
+                        during,
+                        reason: reason.clone(),
+                    }));
+                }
+            }
+        }
+    }
+
     /// Writes this node's heartbeat and reads every node's, in one round
     /// trip.
     async fn heartbeat(&mut self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
@@ -381,6 +448,9 @@ impl Worker {
                     ],
                 )
                 .await?;
+            client
+                .execute(sql::FORGET_NONCES, &[&unix_nanos_clamped(now)])
+                .await?;
             rows.iter()
                 .map(|row| row.try_get::<_, i64>(0))
                 .sum::<Result<i64, _>>()
@@ -411,6 +481,7 @@ impl Worker {
 }
 
 type Beats = Vec<(NodeBeat, Reply<Vec<NodeRecord>>)>;
+type Counts = Vec<(String, u32, SystemTime, Reply<bool>)>;
 
 /// Nanoseconds since the epoch, as the tables keep times.
 fn nanos(t: SystemTime) -> i64 {
@@ -423,11 +494,18 @@ fn take(
     applies: &mut Applies,
     prunes: &mut Vec<(SystemTime, Reply<usize>)>,
     beats: &mut Beats,
+    counts: &mut Counts,
 ) -> bool {
     match job {
         Job::Apply { update, done } => applies.push((update, Some(done))),
         Job::Prune { now, done } => prunes.push((now, done)),
         Job::Heartbeat { beat, done } => beats.push((beat, done)),
+        Job::NonceCount {
+            nonce,
+            nc,
+            forget_after,
+            done,
+        } => counts.push((nonce, nc, forget_after, done)),
         Job::Stop => return true,
     }
     false
