@@ -14,7 +14,7 @@ use sipjet_core::{Destination, HeaderName, Message, Method, Protocol};
 use sipjet_server::admin::{AdminListener, AdminOptions, TOKEN_ENV};
 use sipjet_server::cluster::hop::HopKey;
 use sipjet_server::server::{Server, ServerOptions};
-use sipjet_testkit::wait_until;
+use sipjet_testkit::{free_port, wait_until};
 use support::postgres::Schema;
 use support::{Request, Transport, Wire, start_with};
 
@@ -196,6 +196,11 @@ impl Phone {
         nat: bool,
     ) -> Phone {
         let wire = Wire::connect(transport, "127.0.0.1", server).await;
+        Phone::registered_over(wire, user, nat).await
+    }
+
+    /// [`Phone::registered`] over `wire`.
+    async fn registered_over(wire: Wire, user: &'static str, nat: bool) -> Phone {
         let contact = match (wire.transport, nat) {
             (Transport::Udp, false) => format!("<sip:{user}@{}>", wire.addr),
             (Transport::Udp, true) => format!("<sip:{user}@{}:9>", wire.addr.ip()),
@@ -537,5 +542,104 @@ async fn a_challenge_is_answered_at_another_node_and_a_replay_refused_at_any() {
     let ok = at_one.ask(&next).await;
     assert_eq!(ok.status(), Some(200), "{ok:?}");
     drop((one, two));
+    schema.drop_now().await;
+}
+
+/// A node in a process of its own, so that it can be killed.
+struct Process {
+    child: std::process::Child,
+    /// Its UDP and TCP port (the same number), and its WebSocket port.
+    port: u16,
+}
+
+impl Process {
+    /// Starts node `name` on `schema`, on free loopback ports.
+    fn start(name: &str, schema: &Schema, scratch: &support::Scratch) -> Process {
+        let port = free_port();
+        let ws = free_port();
+        let conf = conf(name)
+            .replace("bind = 127.0.0.1:5060", &format!("bind = 127.0.0.1:{port}"))
+            .replace("bind = 127.0.0.1:8088", &format!("bind = 127.0.0.1:{ws}"));
+        let file = scratch.file(&format!("{name}.conf"), &conf);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sipjet"))
+            .args(["run", "--no-admin", "--config"])
+            .arg(&file)
+            .arg("--location-db")
+            .arg(schema.url())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start sipjet");
+        Process { child, port }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `kill -9`.
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_keep_serving_when_one_is_killed() {
+    let schema = Schema::new("kill").await;
+    let scratch = support::Scratch::new("cluster-kill");
+    let mut one = Process::start("node-1", &schema, &scratch);
+    let (two, _) = node("node-2", &schema).await;
+    let (three, _) = node("node-3", &schema).await;
+    wait_until("node 1 is up and heard of", || {
+        judged(&two, "node-1") == Some(true) && judged(&three, "node-1") == Some(true)
+    })
+    .await;
+
+    // At node 1: a phone over UDP on its own address, one over TCP.
+    let udp = Wire::connect_to(Transport::Udp, "127.0.0.1", one.addr()).await;
+    let mut public = Phone::registered_over(udp, "alice", false).await;
+    let tcp = Wire::connect_to(Transport::Tcp, "127.0.0.1", one.addr()).await;
+    let mut bob = Phone::registered_over(tcp, "bob", false).await;
+    let mut sender = Phone::registered(&two, Transport::Udp, "carol", false).await;
+    let mut other = Phone::registered(&three, Transport::Udp, "dave", false).await;
+    for node in [&two, &three] {
+        sees(node, "alice", "node-1").await;
+        sees(node, "bob", "node-1").await;
+    }
+    // Reached from node 2 while node 1 lives: the TCP one through it.
+    assert_eq!(message(&mut sender, &mut public).await.1, 200);
+    let (got, status) = message(&mut sender, &mut bob).await;
+    assert_eq!((status, vias(&got)), (200, 3), "{got:?}");
+
+    one.kill();
+    wait_until("nodes 2 and 3 take node 1 for dead", || {
+        judged(&two, "node-1") == Some(false) && judged(&three, "node-1") == Some(false)
+    })
+    .await;
+    // Its UDP contact on a public address is still served, from either.
+    assert_eq!(message(&mut sender, &mut public).await.1, 200);
+    assert_eq!(message(&mut other, &mut public).await.1, 200);
+    // Its TCP contact went with it: 480 until it registers again.
+    for phone in [&mut sender, &mut other] {
+        let request = Request::new("MESSAGE", &phone.wire.uri(Some("bob")), phone.user);
+        phone.send_authorised(request).await;
+        let answer = phone.next().await;
+        assert_eq!(answer.status(), Some(480), "{answer:?}");
+    }
+    // New registrations are taken: bob again, at node 3, reached from node 2.
+    let tcp = Wire::connect(Transport::Tcp, "127.0.0.1", &three).await;
+    let mut bob = Phone::registered_over(tcp, "bob", false).await;
+    sees(&two, "bob", "node-3").await;
+    let (got, status) = message(&mut sender, &mut bob).await;
+    assert_eq!((status, vias(&got)), (200, 3), "through node 3: {got:?}");
+    drop((two, three));
     schema.drop_now().await;
 }

@@ -541,6 +541,12 @@ impl Wire {
             .unwrap()
             .sent_by(transport.protocol())
             .unwrap_or_else(|| panic!("the server listens on {transport:?}"));
+        Wire::connect_to(transport, ip, server_addr).await
+    }
+
+    /// A client of the server at `server_addr` (one in another process)
+    /// over `transport`, from loopback address `ip`.
+    pub async fn connect_to(transport: Transport, ip: &str, server_addr: SocketAddr) -> Wire {
         let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
         let (link, addr) = match transport {
             Transport::Udp => {

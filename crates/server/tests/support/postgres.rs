@@ -45,13 +45,16 @@ impl Schema {
 
     /// The location database of a node whose tables are in this schema.
     pub fn location_db(&self) -> LocationDb {
+        self.url().parse().unwrap()
+    }
+
+    /// [`Schema::location_db`] as a URL, for `sipjet run --location-db`.
+    pub fn url(&self) -> String {
         let name = &self.name;
         format!(
             "{}?options=-c%20search_path%3D{name}&application_name={name}&sslmode=disable",
             url()
         )
-        .parse()
-        .unwrap()
     }
 
     /// Rows of the schema's bindings: (aor, contact, node).
