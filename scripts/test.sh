@@ -5,12 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/test-postgres.sh
+. scripts/test-postgres.sh
+
 need_pkgs=()
 # command -> Debian package
-declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli)
+declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli [openssl]=openssl)
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
 done
+[ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
 if ((${#need_pkgs[@]})); then
   echo "installing: ${need_pkgs[*]}"
   sudo_cmd=""
@@ -18,6 +22,11 @@ if ((${#need_pkgs[@]})); then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_pkgs[@]}"
 fi
+
+# The location store's tests run against a real PostgreSQL: a throwaway
+# cluster, stopped and removed at the end whatever happens.
+trap stop_test_postgres EXIT
+start_test_postgres
 
 cargo test --workspace --all-targets
 # The transaction state machines stand without tokio and the transport crate:

@@ -78,6 +78,10 @@ struct Args {
     /// Users `<prefix>1` to `<prefix>N` register (or call) in turn.
     #[arg(long, default_value_t = 1000)]
     users: usize,
+    /// The number of the first of them (so that two loads can share the
+    /// users out: `--first-user 501 --users 500`).
+    #[arg(long, default_value_t = 1)]
+    first_user: usize,
     #[arg(long, default_value = "user")]
     user_prefix: String,
     /// User k's password is `<prefix>k`.
@@ -158,7 +162,7 @@ fn main() {
     for i in 0..total {
         let due = started + Duration::from_nanos(i * 1_000_000_000 / run.args.rate);
         pace(due);
-        let user = (i as usize % run.args.users.max(1)) + 1;
+        let user = (i as usize % run.args.users.max(1)) + run.args.first_user;
         run.pending.lock().unwrap().insert(
             i,
             Pending {

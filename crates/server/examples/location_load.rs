@@ -1,25 +1,46 @@
-//! Measures the SQLite location store: REGISTERs stored per second with 1, 8
-//! and 64 concurrent callers, the memory that 100,000 bindings take, and how
-//! long reopening a database of 100,000 bindings takes.
+//! Measures the location stores: REGISTERs stored per second, and the
+//! slowest hundredth of them, with 1, 8 and 64 concurrent callers; the
+//! memory that 100,000 bindings take, and how long reopening a database of
+//! 100,000 bindings takes. SQLite always; PostgreSQL (one node) too when
+//! given a database URL, in the same run.
 //!
 //! ```text
-//! cargo run --release -p sipjet --example location_load [SECONDS_PER_LEVEL]
+//! cargo run --release -p sipjet --example location_load [SECONDS_PER_LEVEL] [--postgres URL]
 //! ```
+//!
+//! With PostgreSQL, each measurement runs in a schema of its own
+//! (`sipjet_load_*`, dropped at the end), so any database will do.
 //!
 //! The memory and reopen figures come from a fresh process (this program run
 //! again with `reopen DB`), so that nothing left over from writing counts.
 //! `location_load fill DB` only writes the 100,000 bindings, for timing a
-//! server that starts on them (`sipjet run --location-db DB`).
+//! server that starts on them (`sipjet run --location-db DB`; DB is a path
+//! or a `postgres://` URL).
 //! `location_load contacts DB USERS PER_USER HOST:PORT` writes PER_USER
 //! contacts at one address for each of USERS users.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sipjet_server::location::{AorUpdate, Binding, LocationStore, SqliteStore};
+use sipjet_server::location::{
+    AorUpdate, Binding, LocationDb, LocationStore, PgStore, SqliteStore,
+};
+
+type Store = Arc<dyn LocationStore>;
+
+/// The database (path or URL) of a measurement, given its name.
+type DbFor<'a> = Box<dyn Fn(&str) -> Result<String, Box<dyn std::error::Error>> + 'a>;
+
+/// Opens the store `db` names (a path or a `postgres://` URL).
+fn open(db: &str) -> Result<Store, Box<dyn std::error::Error>> {
+    Ok(match db.parse::<LocationDb>()? {
+        LocationDb::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
+        LocationDb::Postgres(target) => Arc::new(PgStore::open(&target)?),
+    })
+}
 
 const BINDINGS: usize = 100_000;
 const CALLER_LEVELS: [usize; 3] = [1, 8, 64];
@@ -30,58 +51,130 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if let [_, mode, db] = args.as_slice() {
         match mode.as_str() {
-            "reopen" => return reopen(Path::new(db)),
+            "reopen" => return reopen(db),
             // A database of 100,000 bindings to start a server on.
-            "fill" => return fill(Path::new(db)),
+            "fill" => return fill(db),
             _ => {}
         }
     }
     if let [_, mode, db, users, per_user, at] = args.as_slice()
         && mode == "contacts"
     {
-        return fill_contacts(Path::new(db), users.parse()?, per_user.parse()?, at);
+        return fill_contacts(db, users.parse()?, per_user.parse()?, at);
     }
-    let seconds = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .map(|at| args.get(at + 1).cloned().ok_or("--postgres needs a URL"))
+        .transpose()?;
+    let seconds = match args.get(1) {
+        Some(s) if !s.starts_with("--") => s.parse()?,
+        _ => 3,
+    };
     let dir = ScratchDir::new()?;
-
-    println!(
-        "applies per second ({seconds} s per level, every apply committed before it returns):"
-    );
-    for (level, callers) in CALLER_LEVELS.into_iter().enumerate() {
-        let db = dir.0.join(format!("throughput-{level}.db"));
-        let store = Arc::new(SqliteStore::open(&db)?);
-        let (applies, elapsed) = run_callers(&store, callers, Duration::from_secs(seconds));
-        let stats = store.commit_stats();
-        println!(
-            "  {callers:>2} callers: {:>8.0} applies/s  ({applies} applies, {} commits, {:.1} updates per commit, {:.2} ms per apply)",
-            applies as f64 / elapsed.as_secs_f64(),
-            stats.commits,
-            stats.updates as f64 / stats.commits.max(1) as f64,
-            elapsed.as_secs_f64() * 1000.0 * callers as f64 / applies.max(1) as f64,
-        );
+    let schemas = postgres.as_deref().map(Schemas::new);
+    let mut backends: Vec<(&str, DbFor)> = vec![(
+        "SQLite",
+        Box::new(|name: &str| Ok(dir.0.join(format!("{name}.db")).display().to_string())),
+    )];
+    if let Some(schemas) = &schemas {
+        backends.push(("PostgreSQL", Box::new(|name: &str| schemas.fresh(name))));
     }
 
-    let db = dir.0.join("fill.db");
-    let started = Instant::now();
-    fill(&db)?;
-    println!(
-        "stored {BINDINGS} bindings with 64 callers in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
+    for (backend, db_for) in &backends {
+        println!(
+            "{backend}: applies per second ({seconds} s per level, every apply committed before it returns):"
+        );
+        for callers in CALLER_LEVELS {
+            let store = open(&db_for(&format!("throughput_{callers}"))?)?;
+            let (applies, elapsed, p99) =
+                run_callers(&store, callers, Duration::from_secs(seconds));
+            println!(
+                "  {callers:>2} callers: {:>8.0} applies/s, p99 {:.2} ms  ({applies} applies, {:.2} ms per apply)",
+                applies as f64 / elapsed.as_secs_f64(),
+                p99.as_secs_f64() * 1000.0,
+                elapsed.as_secs_f64() * 1000.0 * callers as f64 / applies.max(1) as f64,
+            );
+        }
 
-    let output = Command::new(std::env::current_exe()?)
-        .arg("reopen")
-        .arg(&db)
-        .output()?;
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    if !output.status.success() {
-        return Err(format!(
-            "the reopen run failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
+        let db = db_for("fill")?;
+        let started = Instant::now();
+        fill(&db)?;
+        println!(
+            "  stored {BINDINGS} bindings with 64 callers in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let output = Command::new(std::env::current_exe()?)
+            .arg("reopen")
+            .arg(&db)
+            .output()?;
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        if !output.status.success() {
+            return Err(format!(
+                "the reopen run failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
     }
     Ok(())
+}
+
+/// Schemas of a PostgreSQL database, one per measurement, dropped at the end.
+struct Schemas {
+    url: String,
+    made: std::sync::Mutex<Vec<String>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Schemas {
+    fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            made: Default::default(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+        }
+    }
+
+    fn execute(&self, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
+        self.runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await?;
+            let driver = tokio::spawn(connection);
+            client.batch_execute(sql).await?;
+            driver.abort();
+            Ok(())
+        })
+    }
+
+    /// The URL of a store in a new, empty schema.
+    fn fresh(&self, name: &str) -> Result<String, Box<dyn std::error::Error>> {
+        let schema = format!("sipjet_load_{}_{name}", std::process::id());
+        self.execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))?;
+        self.made.lock().expect("not poisoned").push(schema.clone());
+        let join = if self.url.contains('?') { '&' } else { '?' };
+        Ok(format!(
+            "{}{join}options=-c%20search_path%3D{schema}",
+            self.url
+        ))
+    }
+}
+
+impl Drop for Schemas {
+    fn drop(&mut self) {
+        let made = std::mem::take(&mut *self.made.lock().expect("not poisoned"));
+        for schema in made {
+            if let Err(e) = self.execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")) {
+                eprintln!("cannot drop schema {schema}: {e}");
+            }
+        }
+    }
 }
 
 /// A binding as a typical phone registers it.
@@ -100,6 +193,7 @@ fn binding(aor: &str, n: usize, cseq: u32, expires_at: SystemTime) -> Binding {
         received: Some(format!("udp:203.0.113.{}:{}", n % 250, 1024 + n % 60_000)),
         user_agent: Some("Yealink SIP-T46S 66.86.0.15".to_owned()),
         endpoint: Some(aor.to_owned()),
+        node: Some("node-1".to_owned()),
     }
 }
 
@@ -112,8 +206,9 @@ fn register(aor: &str, n: usize, cseq: u32, expires_at: SystemTime) -> AorUpdate
 }
 
 /// Runs `callers` threads that refresh registrations for `length`; returns
-/// how many applies returned and the time they took.
-fn run_callers(store: &Arc<SqliteStore>, callers: usize, length: Duration) -> (u64, Duration) {
+/// how many applies returned, the time they took, and the 99th percentile
+/// of an apply's time.
+fn run_callers(store: &Store, callers: usize, length: Duration) -> (u64, Duration, Duration) {
     let done = Arc::new(AtomicBool::new(false));
     let applies = Arc::new(AtomicU64::new(0));
     let expires_at = SystemTime::now() + Duration::from_secs(3600);
@@ -124,30 +219,40 @@ fn run_callers(store: &Arc<SqliteStore>, callers: usize, length: Duration) -> (u
                 (Arc::clone(store), Arc::clone(&done), Arc::clone(&applies));
             std::thread::spawn(move || {
                 let mut cseq = 0;
+                let mut times = Vec::new();
                 while !done.load(Ordering::Relaxed) {
                     cseq += 1;
                     let n = caller * AORS_PER_CALLER + cseq as usize % AORS_PER_CALLER;
                     let aor = format!("user{n}");
+                    let sent = Instant::now();
                     if let Err(err) = store.apply(register(&aor, n, cseq, expires_at)) {
                         eprintln!("apply failed: {err}");
-                        return;
+                        break;
                     }
+                    times.push(sent.elapsed());
                     applies.fetch_add(1, Ordering::Relaxed);
                 }
+                times
             })
         })
         .collect();
     std::thread::sleep(length);
     done.store(true, Ordering::Relaxed);
-    for thread in threads {
-        let _ = thread.join();
-    }
-    (applies.load(Ordering::Relaxed), started.elapsed())
+    let mut times: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap_or_default())
+        .collect();
+    times.sort_unstable();
+    let p99 = times
+        .get(times.len() * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    (applies.load(Ordering::Relaxed), started.elapsed(), p99)
 }
 
 /// Stores `BINDINGS` bindings, one per AOR, from 64 callers.
-fn fill(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let store = Arc::new(SqliteStore::open(db)?);
+fn fill(db: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open(db)?;
     let expires_at = SystemTime::now() + Duration::from_secs(3600);
     let callers = 64;
     let threads: Vec<_> = (0..callers)
@@ -173,12 +278,12 @@ fn fill(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
 /// `at` (`sip:userK-J@at`): a store for measuring qualify against one
 /// answering peer (`bench/qualify.sh`).
 fn fill_contacts(
-    db: &Path,
+    db: &str,
     users: usize,
     per_user: usize,
     at: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let store = SqliteStore::open(db)?;
+    let store = open(db)?;
     let expires_at = SystemTime::now() + Duration::from_secs(3600);
     for user in 1..=users {
         let aor = format!("user{user}");
@@ -204,21 +309,21 @@ fn fill_contacts(
 
 /// In a fresh process: how long opening takes and how much memory the
 /// opened store holds.
-fn reopen(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn reopen(db: &str) -> Result<(), Box<dyn std::error::Error>> {
     let idle = vm_rss_kib()?;
     let started = Instant::now();
-    let store = SqliteStore::open(db)?;
+    let store = open(db)?;
     let elapsed = started.elapsed();
     let loaded = vm_rss_kib()?;
     let valid = store.all(SystemTime::now()).len();
     println!(
-        "reopened {} bindings ({valid} valid) in {:.0} ms",
+        "  reopened {} bindings ({valid} valid) in {:.0} ms",
         store.len(),
         elapsed.as_secs_f64() * 1000.0
     );
     let above = loaded.saturating_sub(idle);
     println!(
-        "VmRSS: {idle} KiB before opening, {loaded} KiB after: {:.1} MiB above idle, {} bytes per binding",
+        "  VmRSS: {idle} KiB before opening, {loaded} KiB after: {:.1} MiB above idle, {} bytes per binding",
         above as f64 / 1024.0,
         above * 1024 / store.len().max(1) as u64
     );

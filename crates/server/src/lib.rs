@@ -46,6 +46,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 mod date;
 pub mod default_config;

@@ -13,9 +13,14 @@ use sipjet_server::admin::{self, AdminOptions};
 use sipjet_server::config::pjsip::{self, Diagnostic, LoadReport};
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::dialplan;
+use sipjet_server::location::LocationDb;
 use sipjet_server::model::Model;
 use sipjet_server::modules::trunk::TRUNKS_DIALLED;
 use sipjet_server::server::{Server, ServerOptions};
+
+/// Where registrations are kept when neither `--location-db` nor
+/// `location_db` in `[global]` says.
+const DEFAULT_LOCATION_DB: &str = "sipjet-location.db";
 
 #[derive(Parser)]
 #[command(
@@ -43,9 +48,12 @@ enum Command {
         /// Log every SIP message sent and received.
         #[arg(long)]
         sip_trace: bool,
-        /// Where registrations are kept across restarts.
-        #[arg(long, default_value = "sipjet-location.db")]
-        location_db: PathBuf,
+        /// Where registrations are kept across restarts: a SQLite file, or
+        /// a PostgreSQL database several sipjet nodes share
+        /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=verify-full]).
+        /// Wins over location_db in [global]; default sipjet-location.db.
+        #[arg(long, value_name = "PATH|URL")]
+        location_db: Option<String>,
         /// Where the admin interface (HTTP JSON API and Prometheus
         /// metrics) listens. Off loopback it needs --admin-token.
         #[arg(long, value_name = "ADDR", default_value = admin::DEFAULT_ADDR)]
@@ -61,11 +69,12 @@ enum Command {
     /// Shows what the running server has: endpoints, auths, aors,
     /// contacts, transports, unidentified (sources that sent many
     /// requests no endpoint was identified for), calls (in progress and
-    /// recent), or `dialplan CONTEXT [NUMBER]` (what a context holds, or
+    /// recent), nodes (the nodes sharing the location database, with
+    /// their last heartbeat), or `dialplan CONTEXT [NUMBER]` (what a context holds, or
     /// what a number dialled in it runs).
     Show {
         /// endpoints, auths, aors, contacts, transports, unidentified,
-        /// calls or dialplan.
+        /// calls, nodes or dialplan.
         what: String,
         /// For dialplan: the context, and a number.
         #[arg(num_args = 0..=2)]
@@ -334,6 +343,16 @@ fn main() -> ExitCode {
                     Some(Arc::new(plan.plan))
                 }
                 None => None,
+            };
+            let location_db = location_db
+                .or_else(|| report.config.global.location_db.clone())
+                .unwrap_or_else(|| DEFAULT_LOCATION_DB.to_owned());
+            let location_db: LocationDb = match location_db.parse() {
+                Ok(db) => db,
+                Err(e) => {
+                    eprintln!("cannot start: --location-db {e}");
+                    return ExitCode::FAILURE;
+                }
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -2,22 +2,24 @@
 //! built-in modules registered through the core's public API only.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sipjet_core::{
-    ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig,
+    ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, Protocol, SipStack, StackConfig,
     TimerConfig, TransportConfig,
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
+use crate::auth::nonce::SharedNonceCounts;
 use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::cluster::relay::FlowRelay;
+use crate::cluster::{self, Cluster};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::dialplan::Dialplan;
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
-use crate::location::{LocationStore, MemoryStore, SqliteStore};
+use crate::location::{LocationDb, LocationStore, MemoryStore, PgStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
@@ -52,7 +54,7 @@ pub enum ServerError {
     /// The location database could not be opened.
     #[error("location database {path}: {error}")]
     Location {
-        /// The file.
+        /// The file or URL (its password hidden).
         path: String,
         /// What failed.
         error: crate::location::StoreError,
@@ -67,7 +69,7 @@ pub struct ServerOptions {
     /// Replace every transport's bind address (tests bind port 0).
     pub bind_override: Option<SocketAddr>,
     /// Where registrations are kept; `None` keeps them in memory only.
-    pub location_db: Option<PathBuf>,
+    pub location_db: Option<LocationDb>,
     /// The clock the digest authenticator's nonces are issued and checked
     /// by (the system's by default).
     pub nonce_clock: NonceClock,
@@ -115,6 +117,59 @@ pub struct Server {
     pub calls: Arc<CallLog>,
     /// The dialplan calls are routed by, if any.
     pub dialplan: Option<Arc<Dialplan>>,
+    /// This node's name among the nodes sharing a location database
+    /// (`node_id`, by default the host name).
+    pub node_id: Arc<str>,
+    /// This node and the others sharing its location database.
+    pub cluster: Arc<Cluster>,
+}
+
+/// The node id when `node_id` is not set: the host name, if it is one
+/// (see [`crate::config::value::node_id`]), else `sipjet`.
+pub fn default_node_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|name| crate::config::value::node_id(name.trim()).ok())
+        .unwrap_or_else(|| "sipjet".to_owned())
+}
+
+/// Where other nodes reach this one when `node_address` is not set: its
+/// UDP transport, else its first transport that is not WebSocket (nodes
+/// send to each other over UDP, TCP or TLS), as its Via names it.
+fn default_node_address(stack: &SipStack) -> Option<String> {
+    let transports = stack.transports()?;
+    let protocols = [Protocol::Udp, Protocol::Tcp, Protocol::Tls];
+    protocols.into_iter().find_map(|p| {
+        let addr = transports.sent_by(p)?;
+        let transport = match p {
+            Protocol::Udp => "",
+            Protocol::Tcp => ";transport=tcp",
+            _ => ";transport=tls",
+        };
+        (!addr.ip().is_unspecified()).then(|| format!("sip:{addr}{transport}"))
+    })
+}
+
+/// A location store, and the nonce-counts it shares with other nodes
+/// when it is shared.
+type Opened = (Arc<dyn LocationStore>, Option<Arc<dyn SharedNonceCounts>>);
+
+/// Opens the location store `db` names.
+fn open_location(db: &LocationDb) -> Result<Opened, ServerError> {
+    let started = std::time::Instant::now();
+    let failed = |error| ServerError::Location {
+        path: db.to_string(),
+        error,
+    };
+    let (store, counts): Opened = match db {
+        LocationDb::Sqlite(path) => (Arc::new(SqliteStore::open(path).map_err(failed)?), None),
+        LocationDb::Postgres(target) => {
+            let store = Arc::new(PgStore::open(target).map_err(failed)?);
+            (Arc::clone(&store) as _, Some(store as _))
+        }
+    };
+    tracing::info!(location_db = %db, bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
+    Ok((store, counts))
 }
 
 fn listener(
@@ -240,20 +295,29 @@ fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
 impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
-        let location: Arc<dyn LocationStore> = match &options.location_db {
-            Some(path) => {
-                let started = std::time::Instant::now();
-                let store = SqliteStore::open(path).map_err(|error| ServerError::Location {
-                    path: path.display().to_string(),
-                    error,
-                })?;
-                tracing::info!(path = %path.display(), bindings = store.len(), elapsed = ?started.elapsed(), "location database loaded");
-                Arc::new(store)
-            }
-            None => Arc::new(MemoryStore::new()),
+        let (location, nonce_counts): Opened = match &options.location_db {
+            // Blocks this thread while every binding loads: at start only,
+            // before anything else runs.
+            Some(db) => open_location(db)?,
+            None => (Arc::new(MemoryStore::new()), None),
         };
+        if nonce_counts.is_some() && model.config.global.cluster_secret.is_none() {
+            tracing::warn!("{}", crate::config::pjsip::NO_CLUSTER_SECRET);
+        }
+        let node_id: Arc<str> = model
+            .config
+            .global
+            .node_id
+            .clone()
+            .unwrap_or_else(default_node_id)
+            .into();
         let stack = SipStack::new(stack_config(&model.config, &options)?);
         let global = &model.config.global;
+        let cluster = Arc::new(Cluster::new(
+            Arc::clone(&node_id),
+            global.node_heartbeat_interval,
+            global.cluster_secret.as_deref(),
+        ));
         let unidentified = Arc::new(UnidentifiedSources::new(
             global.unidentified_request_count,
             global.unidentified_request_period,
@@ -290,9 +354,10 @@ impl Server {
         let _ = stack.register_endpoint_identifier(Arc::new(CountUnidentified::new(Arc::clone(
             &unidentified,
         ))));
-        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::new(
+        let _ = stack.register_authenticator(Arc::new(DigestAuthenticator::with_counts(
             Arc::clone(&model),
             options.nonce_clock.clone(),
+            nonce_counts,
         )));
         let messages = Arc::new(MessageCounters::new());
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
@@ -308,22 +373,28 @@ impl Server {
         let _ = stack.register_service(Arc::new(Registrar::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&node_id),
         )));
         let _ = stack.register_service(Arc::new(MessageRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&cluster),
         )));
+        let proxy_timers = sipjet_core::ContextTimers {
+            timer_c: model.config.system.timer_c,
+            // RFC 3261 §9.1: 64×T1 for a cancelled branch's answer.
+            cancel_wait: model.config.system.timer_t1 * 64,
+        };
+        let _ =
+            stack.register_service(Arc::new(FlowRelay::new(Arc::clone(&cluster), proxy_timers)));
         let calls = Arc::new(CallLog::default());
         let router = CallRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
+            Arc::clone(&cluster),
             sipjet_core::ProxyOptions {
                 record_route: true,
-                timers: sipjet_core::ContextTimers {
-                    timer_c: model.config.system.timer_c,
-                    // RFC 3261 §9.1: 64×T1 for a cancelled branch's answer.
-                    cancel_wait: model.config.system.timer_t1 * 64,
-                },
+                timers: proxy_timers,
             },
             Arc::clone(&calls),
         );
@@ -343,6 +414,7 @@ impl Server {
             Arc::clone(&model),
             Arc::clone(&location),
             Arc::clone(&contact_status),
+            Arc::clone(&node_id),
         );
         for (protocol, addr) in stack
             .transports()
@@ -351,6 +423,14 @@ impl Server {
         {
             tracing::info!(%protocol, %addr, "listening");
         }
+        if let Some(address) = global
+            .node_address
+            .clone()
+            .or_else(|| default_node_address(&stack))
+        {
+            cluster.set_address(address);
+        }
+        cluster::heartbeat(&cluster, Arc::clone(&location));
         Ok(Server {
             stack,
             model,
@@ -361,6 +441,8 @@ impl Server {
             messages,
             calls,
             dialplan: options.dialplan.clone(),
+            node_id,
+            cluster,
         })
     }
 

@@ -205,6 +205,9 @@ async fn every_route_shows_the_running_server() {
     assert!((110..=120).contains(&expires), "{expires}");
     assert_eq!(alice["user_agent"], "admin-test/1.0");
     assert_eq!(alice["endpoint"], "alice");
+    // No node_id in the configuration: the host name, or sipjet.
+    assert_eq!(alice["node"], *r.server.node_id);
+    assert_eq!(*r.server.node_id, sipjet_server::server::default_node_id());
     assert!(
         alice["received"]
             .as_str()

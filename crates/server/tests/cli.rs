@@ -279,3 +279,85 @@ fn a_faulty_dialplan_fails_the_check_at_its_line() {
         "{stdout}"
     );
 }
+
+#[test]
+fn location_db_and_node_id_are_checked() {
+    let scratch = Scratch::new();
+    let path = scratch.file(
+        "bad.conf",
+        "[global]\ntype = global\nlocation_db = postgres://sipjet:hunter2@db.example.com/sip?sslmode=maybe\nnode_id = node 1\n",
+    );
+    let out = check_config(&path);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let errors = lines_starting(&stderr, "error:");
+    let file = path.display().to_string();
+    assert!(
+        errors.iter().any(
+            |e| e.starts_with(&format!("error: {file}:3: ")) && e.contains("sslmode \"maybe\"")
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password is shown: {stderr}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&format!("error: {file}:4: ")) && e.contains("not a node id")),
+        "{stderr}"
+    );
+    assert_eq!(errors.len(), 2, "{stderr}");
+}
+
+/// `location_db` in `[global]` is where `sipjet run` keeps registrations,
+/// unless `--location-db` says otherwise.
+#[test]
+fn run_uses_the_configured_location_db_unless_the_command_line_names_another() {
+    let scratch = Scratch::new();
+    // Nothing listens on port 1: a server that tries this database does
+    // not start.
+    let conf = scratch.file(
+        "node.conf",
+        "[global]\ntype = global\nlocation_db = postgres://sipjet@127.0.0.1:1/sip?connect_timeout=5\n\
+         [udp]\ntype = transport\nprotocol = udp\nbind = 127.0.0.1:0\n",
+    );
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sipjet"));
+        command
+            .args(["run", "--no-admin", "--config"])
+            .arg(&conf)
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let out = run(&[]).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot start: location database postgres://sipjet@127.0.0.1:1/sip")
+            && stderr.contains("unavailable"),
+        "{stderr}"
+    );
+
+    let db = scratch.0.join("given.db");
+    let db_arg = db.display().to_string();
+    let mut child = run(&["--location-db", &db_arg]);
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "the server did not start on --location-db");
+    assert!(
+        db.exists(),
+        "the database named on the command line is not used"
+    );
+}

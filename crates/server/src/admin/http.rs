@@ -275,6 +275,7 @@ fn view_of(view: View, server: &Server) -> Answer {
             config.global.unidentified_request_period,
             Instant::now(),
         )),
+        View::Nodes => serde_json::to_vec(&views::nodes(server.cluster.nodes(now), now)),
         View::Calls => {
             let (active, recent) = server.calls.list();
             serde_json::to_vec(&views::calls(active, recent, now))

@@ -6,7 +6,7 @@
 //! sequences to the operator's terminal.
 
 use super::views::{
-    AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, Reachability,
+    AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, NodeView, Reachability,
     TransportView, UnidentifiedView,
 };
 
@@ -162,6 +162,7 @@ impl Row for ContactView {
         "STATUS",
         "RTT",
         "ENDPOINT",
+        "NODE",
         "RECEIVED",
         "USER AGENT",
     ];
@@ -185,6 +186,7 @@ impl Row for ContactView {
             self.rtt_ms
                 .map_or_else(|| NONE.to_string(), |ms| format!("{ms:.1}ms")),
             or_none(self.endpoint.as_deref()),
+            or_none(self.node.as_deref()),
             or_none(self.received.as_deref()),
             or_none(self.user_agent.as_deref()),
         ]
@@ -242,6 +244,23 @@ impl Row for CallView {
     }
 }
 
+impl Row for NodeView {
+    const HEADERS: &'static [&'static str] = &["NODE", "ADDRESS", "HEARTBEAT", "STATE"];
+    fn cells(&self) -> Vec<String> {
+        let state = match (self.alive, self.this_node) {
+            (_, true) => "this node",
+            (true, false) => "alive",
+            (false, false) => "dead",
+        };
+        vec![
+            self.node.clone(),
+            self.address.clone().unwrap_or_else(|| NONE.to_string()),
+            format!("{}s ago", self.last_heartbeat_seconds_ago),
+            state.to_string(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +308,7 @@ t              udp       0.0.0.0:5060  -
             user_agent: Some("evil\u{1b}[2J\r\nphone".into()),
             received: None,
             endpoint: None,
+            node: Some("node-1".into()),
             status: Reachability::Reachable,
             rtt_ms: Some(2.34),
             last_check_seconds_ago: Some(1),
@@ -306,6 +326,7 @@ t              udp       0.0.0.0:5060  -
                 "reachable",
                 "2.3ms",
                 "-",
+                "node-1",
                 "-",
                 "evil?[2J??phone"
             ]

@@ -37,11 +37,13 @@ pub enum View {
     Unidentified,
     /// `GET /api/calls`
     Calls,
+    /// `GET /api/nodes`
+    Nodes,
 }
 
 impl View {
     /// Every view.
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Endpoints,
         View::Auths,
         View::Aors,
@@ -49,6 +51,7 @@ impl View {
         View::Transports,
         View::Unidentified,
         View::Calls,
+        View::Nodes,
     ];
 
     /// Its name on the command line.
@@ -61,6 +64,7 @@ impl View {
             View::Transports => "transports",
             View::Unidentified => "unidentified",
             View::Calls => "calls",
+            View::Nodes => "nodes",
         }
     }
 
@@ -74,6 +78,7 @@ impl View {
             View::Transports => "/api/transports",
             View::Unidentified => "/api/unidentified",
             View::Calls => "/api/calls",
+            View::Nodes => "/api/nodes",
         }
     }
 
@@ -91,7 +96,7 @@ impl fmt::Display for View {
 
 /// A name that is no view.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not endpoints, auths, aors, contacts, transports, unidentified or calls")]
+#[error("{0:?} is not endpoints, auths, aors, contacts, transports, unidentified, calls or nodes")]
 pub struct UnknownView(String);
 
 impl FromStr for View {
@@ -201,6 +206,9 @@ pub struct ContactView {
     pub received: Option<String>,
     /// The endpoint that registered it.
     pub endpoint: Option<String>,
+    /// The sipjet node that holds its flow (the one its REGISTER came to).
+    #[serde(default)]
+    pub node: Option<String>,
     /// What qualify found.
     pub status: Reachability,
     /// The round-trip time of the last answered OPTIONS, in milliseconds.
@@ -259,6 +267,23 @@ pub struct CallView {
     pub duration_seconds: u64,
     /// The final status the caller got.
     pub final_code: Option<u16>,
+}
+
+/// A node sharing the location database (`GET /api/nodes`): this one
+/// first, then the others by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Its `node_id`.
+    pub node: String,
+    /// Where the other nodes reach it.
+    pub address: Option<String>,
+    /// Seconds since its last heartbeat (by its clock).
+    pub last_heartbeat_seconds_ago: u64,
+    /// Whether it is taken for alive (heard of within three heartbeat
+    /// intervals).
+    pub alive: bool,
+    /// Whether it is the node that answers.
+    pub this_node: bool,
 }
 
 /// The SIP trace switch (`GET` and `POST /api/logger`).
@@ -384,6 +409,7 @@ pub fn contacts(
                 user_agent: b.user_agent,
                 received: b.received,
                 endpoint: b.endpoint,
+                node: b.node,
                 status,
                 rtt_ms,
                 last_check_seconds_ago,
@@ -406,6 +432,7 @@ pub fn contacts(
             user_agent: None,
             received: None,
             endpoint: None,
+            node: None,
             status,
             rtt_ms,
             last_check_seconds_ago,
@@ -456,6 +483,22 @@ pub fn unidentified(
             last_account: s.last_account,
             reported: s.reported,
             last_seen_seconds_ago: now.saturating_duration_since(s.last_seen).as_secs(),
+        })
+        .collect()
+}
+
+/// `GET /api/nodes`.
+pub fn nodes(nodes: Vec<crate::cluster::NodeState>, now: SystemTime) -> Vec<NodeView> {
+    nodes
+        .into_iter()
+        .map(|n| NodeView {
+            last_heartbeat_seconds_ago: now
+                .duration_since(n.record.heartbeat)
+                .map_or(0, |d| d.as_secs()),
+            node: n.record.id,
+            address: n.record.address,
+            alive: n.alive,
+            this_node: n.this_node,
         })
         .collect()
 }
@@ -518,6 +561,7 @@ mod tests {
             received: Some("udp:127.0.0.1:40000".into()),
             user_agent: Some("phone/1.0".into()),
             endpoint: Some("alice".into()),
+            node: Some("node-1".into()),
         }
     }
 
@@ -642,6 +686,7 @@ mod tests {
                 user_agent: Some("phone/1.0".into()),
                 received: Some("udp:127.0.0.1:40000".into()),
                 endpoint: Some("alice".into()),
+                node: Some("node-1".into()),
                 status: Reachability::Reachable,
                 rtt_ms: Some(1.5),
                 last_check_seconds_ago: Some(4),

@@ -27,7 +27,7 @@ use sipjet_core::{
 };
 use subtle::ConstantTimeEq;
 
-use super::nonce::{NonceCheck, NonceClock, Nonces};
+use super::nonce::{NonceCheck, NonceClock, Nonces, SharedNonceCounts};
 use crate::config::pjsip::{AuthConf, AuthType};
 use crate::digest::{DigestAlgorithm, ResponseInput, ha1, response};
 use crate::model::Model;
@@ -85,6 +85,18 @@ impl DigestAuthenticator {
     /// An authenticator for the auths of `model`, issuing and checking
     /// nonces by `clock`.
     pub fn new(model: Arc<Model>, clock: NonceClock) -> DigestAuthenticator {
+        Self::with_counts(model, clock, None)
+    }
+
+    /// [`DigestAuthenticator::new`] for a node of a cluster: nonces under
+    /// the key of `cluster_secret` in `[global]` (when set), their counts
+    /// kept in `shared` as well, so that any node answers a challenge
+    /// another sent, and refuses a request replayed at another.
+    pub fn with_counts(
+        model: Arc<Model>,
+        clock: NonceClock,
+        shared: Option<Arc<dyn SharedNonceCounts>>,
+    ) -> DigestAuthenticator {
         let horizon = model
             .config
             .auths
@@ -98,8 +110,12 @@ impl DigestAuthenticator {
             .filter(|e| e.auths.iter().any(|a| model.auth(a).is_some()))
             .map(|e| e.name.clone())
             .collect();
+        let nonces = match &model.config.global.cluster_secret {
+            Some(secret) => Nonces::shared(horizon, secret, shared),
+            None => Nonces::new(horizon),
+        };
         DigestAuthenticator {
-            nonces: Nonces::new(horizon),
+            nonces,
             clock,
             decoys,
             decoy_key: std::collections::hash_map::RandomState::new(),
@@ -312,8 +328,9 @@ fn addressed_to_server(request: &IncomingRequest) -> bool {
 
 impl Authenticator for DigestAuthenticator {
     fn runs_inline(&self) -> bool {
-        // Hashes and a nonce check in memory.
-        true
+        // Hashes and a nonce check in memory; or, with nonce-counts shared
+        // in a database, a round trip to it.
+        !self.nonces.is_shared()
     }
 
     fn requires_authentication(&self, endpoint: &Endpoint, request: &IncomingRequest) -> bool {

@@ -12,6 +12,12 @@
 //! What must be remembered is the highest nonce-count seen per nonce, to
 //! refuse a replayed request (RFC 7616 §3.4); that memory only lasts as
 //! long as the nonce is fresh.
+//!
+//! Nodes that share a location database share the secret too (derived
+//! from `cluster_secret`), so that a challenge one node sends is answered
+//! at any other; and they share the nonce-counts ([`SharedNonceCounts`]:
+//! one upsert in the database per authenticated request), so that a
+//! request replayed at another node is refused there as well.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,16 +52,28 @@ pub enum NonceCheck {
 /// that concurrent authentications rarely wait for each other.
 const COUNT_SHARDS: usize = 16;
 
+/// Nonce-counts kept where every node sees them.
+pub trait SharedNonceCounts: Send + Sync {
+    /// Records nonce-count `nc` of `nonce`, remembered until
+    /// `forget_after`: `Some(false)` when a count this high was seen
+    /// already, at any node (a replay); `None` when it cannot tell now
+    /// (the database is away).
+    fn accept(&self, nonce: &str, nc: u32, forget_after: SystemTime) -> Option<bool>;
+}
+
 /// Issues and checks nonces; tracks nonce-counts.
 pub struct Nonces {
     secret: [u8; 32],
     next_serial: AtomicU64,
     counts: [Mutex<NonceCounts>; COUNT_SHARDS],
+    shared: Option<Arc<dyn SharedNonceCounts>>,
 }
 
 struct NonceCounts {
-    /// nonce serial → (highest nc seen, issue time in seconds)
-    seen: HashMap<u64, (u32, u64)>,
+    /// (issue time, serial) → (highest nc seen, issue time in seconds):
+    /// nodes sharing a secret number their nonces apart, so the serial
+    /// alone could name two nonces.
+    seen: HashMap<(u64, u64), (u32, u64)>,
     /// Issue times older than this are pruned at the next sweep.
     horizon: Duration,
     last_sweep: u64,
@@ -72,9 +90,37 @@ impl Nonces {
     /// how long nonce-counts are remembered: the longest nonce lifetime in
     /// use.
     pub fn new(horizon: Duration) -> Nonces {
+        Self::keyed(horizon, rand::random())
+    }
+
+    /// Nonces under the secret the nodes of a cluster share (derived from
+    /// `cluster_secret`), their counts kept in `shared` as well as here.
+    pub fn shared(
+        horizon: Duration,
+        cluster_secret: &str,
+        shared: Option<Arc<dyn SharedNonceCounts>>,
+    ) -> Nonces {
+        let mut nonces = Self::keyed(
+            horizon,
+            crate::cluster::hop::derive(cluster_secret, b"sipjet nonce v1"),
+        );
+        nonces.shared = shared;
+        nonces
+    }
+
+    /// Whether nonce-counts are checked in a shared store (which may
+    /// wait on the network).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    fn keyed(horizon: Duration, secret: [u8; 32]) -> Nonces {
         Nonces {
-            secret: rand::random(),
-            next_serial: AtomicU64::new(rand::random::<u32>().into()),
+            shared: None,
+            secret,
+            // 48 random bits: two nodes issuing in the same second do not
+            // start their serials at the same place.
+            next_serial: AtomicU64::new(rand::random::<u64>() >> 16),
             counts: std::array::from_fn(|_| {
                 Mutex::new(NonceCounts {
                     seen: HashMap::new(),
@@ -143,9 +189,29 @@ impl Nonces {
     /// found fresh); false when a count this high was already seen for it
     /// (a replay), or when the text is not a nonce of this form.
     pub fn accept_count(&self, nonce: &str, nc: u32, now: SystemTime) -> bool {
-        let Some((_, serial, _)) = split_nonce(nonce) else {
+        if !self.accept_here(nonce, nc, now) {
+            return false;
+        }
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        let horizon = self.counts[0]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .horizon;
+        // Remembered as long as here: twice the longest lifetime.
+        let forget_after = now + horizon * 2;
+        // When the database is away, this node's own memory is all there
+        // is: a replay at this node is still refused.
+        shared.accept(nonce, nc, forget_after).unwrap_or(true)
+    }
+
+    /// [`Nonces::accept_count`] in this node's memory only.
+    fn accept_here(&self, nonce: &str, nc: u32, now: SystemTime) -> bool {
+        let Some((issued, serial, _)) = split_nonce(nonce) else {
             return false;
         };
+        let key = (issued, serial);
         let now = unix_seconds(now);
         let shard = &self.counts[(serial % COUNT_SHARDS as u64) as usize];
         let mut c = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,14 +221,14 @@ impl Nonces {
                 .retain(|_, (_, issued)| now.saturating_sub(*issued) <= horizon * 2);
             c.last_sweep = now;
         }
-        match c.seen.get_mut(&serial) {
+        match c.seen.get_mut(&key) {
             Some((highest, _)) if nc <= *highest => false,
             Some((highest, _)) => {
                 *highest = nc;
                 true
             }
             None => {
-                c.seen.insert(serial, (nc, now));
+                c.seen.insert(key, (nc, now));
                 true
             }
         }
@@ -233,6 +299,49 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts as a database keeps them, for every node at once.
+    #[derive(Default)]
+    struct Table(Mutex<HashMap<String, u32>>, std::sync::atomic::AtomicBool);
+
+    impl SharedNonceCounts for Table {
+        fn accept(&self, nonce: &str, nc: u32, _: SystemTime) -> Option<bool> {
+            if self.1.load(Ordering::Relaxed) {
+                return None;
+            }
+            let mut seen = self.0.lock().unwrap();
+            let highest = seen.entry(nonce.to_string()).or_default();
+            let fresh = nc > *highest;
+            *highest = (*highest).max(nc);
+            Some(fresh)
+        }
+    }
+
+    #[test]
+    fn nodes_sharing_the_secret_and_counts_answer_each_others_challenges_once() {
+        let table: Arc<Table> = Arc::default();
+        let shared = || Some(Arc::clone(&table) as Arc<dyn SharedNonceCounts>);
+        let one = Nonces::shared(LIFE, "the secret of the cluster", shared());
+        let two = Nonces::shared(LIFE, "the secret of the cluster", shared());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let nonce = one.issue(t(0), ip, "r");
+        assert_eq!(two.check(&nonce, t(1), ip, "r", LIFE), NonceCheck::Fresh);
+        assert!(two.accept_count(&nonce, 1, t(1)));
+        assert!(
+            !one.accept_count(&nonce, 1, t(1)),
+            "replayed at the other node"
+        );
+        assert!(one.accept_count(&nonce, 2, t(2)));
+        // The database away: each node's own memory still refuses its replays.
+        table.1.store(true, Ordering::Relaxed);
+        assert!(two.accept_count(&nonce, 3, t(3)));
+        assert!(!two.accept_count(&nonce, 3, t(3)));
+        let stranger = Nonces::shared(LIFE, "another cluster's secret", None);
+        assert_eq!(
+            stranger.check(&nonce, t(1), ip, "r", LIFE),
+            NonceCheck::Invalid
+        );
+    }
 
     const LIFE: Duration = Duration::from_secs(32);
 

@@ -235,6 +235,16 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "contact_expiration_check_interval"),
     takes("global", "debug"),
     takes("global", "unauthenticated_server_options"),
+    // sipjet's own: where registrations are kept (a path or a postgres:// URL).
+    takes("global", "location_db"),
+    // sipjet's own: this node's name among nodes sharing a location database.
+    takes("global", "node_id"),
+    // sipjet's own: where the other nodes reach this one.
+    takes("global", "node_address"),
+    // sipjet's own: how often a node says it is alive.
+    takes("global", "node_heartbeat_interval"),
+    // sipjet's own: the secret the nodes sharing a location database share.
+    takes("global", "cluster_secret"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

@@ -50,7 +50,7 @@ pub use auth::{AuthConf, AuthType};
 pub use domain_alias::DomainAliasConf;
 pub use endpoint::{EndpointConf, identify_method_name};
 pub use identify::{IdentifyConf, MatchItem};
-pub use system::{GlobalConf, SystemConf};
+pub use system::{GlobalConf, NO_CLUSTER_SECRET, SystemConf};
 pub use transport::TransportConf;
 
 /// A warning or an error about the configuration.

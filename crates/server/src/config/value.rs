@@ -41,6 +41,52 @@ pub fn origins(v: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// A node's name: 1 to 64 letters, digits, `.`, `-` or `_`, so that it
+/// can stand in a URI parameter or a log line as it is.
+pub fn node_id(v: &str) -> Result<String, String> {
+    let fits = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if fits {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "{v:?} is not a node id (1 to 64 letters, digits, '.', '-' or '_')"
+        ))
+    }
+}
+
+/// Where other nodes reach a node: a `sip:` URI naming an IP address
+/// and port (no user), perhaps with `;transport=udp|tcp|tls`, so that it
+/// is reached without DNS.
+pub fn node_address(v: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "{v:?} is not a node address (sip:IP:PORT, perhaps with ;transport=udp, tcp or tls)"
+        )
+    };
+    let uri = sipjet_core::message::Uri::parse(v).map_err(|_| bad())?;
+    let sip = uri.as_sip().ok_or_else(bad)?;
+    let transport_ok = sip
+        .params
+        .value("transport")
+        .is_none_or(|t| ["udp", "tcp", "tls"].contains(&t.to_ascii_lowercase().as_str()));
+    if sip.user.is_some() || sip.host.ip().is_none() || sip.port.is_none() || !transport_ok {
+        return Err(bad());
+    }
+    sipjet_core::literal_destination(v).ok_or_else(bad)?;
+    Ok(v.to_owned())
+}
+
+/// The secret nodes share: at least 16 characters, so that it is not
+/// guessed.
+pub fn cluster_secret(v: &str) -> Result<String, String> {
+    if v.len() < 16 {
+        return Err("cluster_secret must be at least 16 characters long".into());
+    }
+    Ok(v.to_owned())
+}
+
 /// An unsigned number within `min..=max`.
 pub fn number(v: &str, min: u64, max: u64) -> Result<u64, String> {
     let n: u64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;

@@ -34,6 +34,10 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// The endpoint that registered the contact.
     pub endpoint: Option<String>,
+    /// The sipjet node that received the REGISTER, and so holds the flow
+    /// (the connection or NAT binding) the contact is reached over: its
+    /// `node_id`. `None` for a binding stored before nodes were recorded.
+    pub node: Option<String>,
 }
 
 /// What one REGISTER changes in one AOR, applied atomically: first

@@ -340,6 +340,28 @@ macro_rules! for_each_store {
                 }
             )*
         }
+        mod postgres {
+            use crate::location::PgStore;
+            use crate::location::testing::PgScratch;
+            use super::{now, sorted};
+            use crate::location::LocationStore;
+            $(
+                #[test]
+                fn $case() {
+                    let db = PgScratch::new(stringify!($case));
+                    let store = PgStore::open(&db.target()).expect("open");
+                    super::$case(&store);
+                    // Whatever the case left must come back from the
+                    // database (less what expired, which a node does not
+                    // load: the cases' clock is far ahead of the real one,
+                    // so nothing they store has).
+                    let left = (sorted(store.all(now())), store.len());
+                    drop(store);
+                    let reopened = PgStore::open(&db.target()).expect("reopen");
+                    assert_eq!((sorted(reopened.all(now())), reopened.len()), left);
+                }
+            )*
+        }
     };
 }
 

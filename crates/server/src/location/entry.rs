@@ -14,6 +14,7 @@ const HAS_INSTANCE_ID: u8 = 1;
 const HAS_RECEIVED: u8 = 2;
 const HAS_USER_AGENT: u8 = 4;
 const HAS_ENDPOINT: u8 = 8;
+const HAS_NODE: u8 = 16;
 
 /// Index in [`Entry::ends`] of each text.
 const CONTACT: usize = 0;
@@ -22,15 +23,18 @@ const INSTANCE_ID: usize = 2;
 const RECEIVED: usize = 3;
 const USER_AGENT: usize = 4;
 const ENDPOINT: usize = 5;
+const NODE: usize = 6;
+/// How many fixed texts an entry has.
+const FIXED: usize = 7;
 
 /// One binding of an AOR, as the index keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
-    /// Contact, Call-ID, instance id, received, User-Agent, endpoint, then the
-    /// Path values, one after the other.
+    /// Contact, Call-ID, instance id, received, User-Agent, endpoint, node,
+    /// then the Path values, one after the other.
     text: Box<str>,
-    /// Where each of the six fixed texts ends in `text`.
-    ends: [usize; 6],
+    /// Where each of the fixed texts ends in `text`.
+    ends: [usize; FIXED],
     /// Where each Path value ends in `text` (no allocation when there is no Path).
     path_ends: Box<[usize]>,
     /// Absolute expiry in nanoseconds since the Unix epoch.
@@ -52,6 +56,7 @@ impl Entry {
             (&binding.received, HAS_RECEIVED),
             (&binding.user_agent, HAS_USER_AGENT),
             (&binding.endpoint, HAS_ENDPOINT),
+            (&binding.node, HAS_NODE),
         ];
         for (value, bit) in &optional {
             if value.is_some() {
@@ -68,7 +73,7 @@ impl Entry {
         let capacity = texts.clone().map(str::len).sum::<usize>()
             + binding.path.iter().map(String::len).sum::<usize>();
         let mut text = String::with_capacity(capacity);
-        let mut ends = [0; 6];
+        let mut ends = [0; FIXED];
         for (end, value) in ends.iter_mut().zip(texts) {
             text.push_str(value);
             *end = text.len();
@@ -109,6 +114,7 @@ impl Entry {
             received: owned(self.received()),
             user_agent: owned(self.user_agent()),
             endpoint: owned(self.endpoint()),
+            node: owned(self.node()),
         }
     }
 
@@ -146,9 +152,13 @@ impl Entry {
         self.optional(ENDPOINT, HAS_ENDPOINT)
     }
 
+    pub(crate) fn node(&self) -> Option<&str> {
+        self.optional(NODE, HAS_NODE)
+    }
+
     /// The Path values, in order.
     pub(crate) fn path(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(self.ends[ENDPOINT]).chain(self.path_ends.iter().copied());
+        let starts = std::iter::once(self.ends[FIXED - 1]).chain(self.path_ends.iter().copied());
         starts
             .zip(self.path_ends.iter().copied())
             .map(|(start, end)| self.text.get(start..end).unwrap_or_default())
@@ -215,6 +225,7 @@ mod tests {
             received: Some("udp:198.51.100.7:40123".into()),
             user_agent: Some("Softphone/1.0".into()),
             endpoint: Some("alice".into()),
+            node: Some("node-a".into()),
         }
     }
 
@@ -232,6 +243,7 @@ mod tests {
         original.received = Some(String::new());
         original.user_agent = None;
         original.endpoint = Some(String::new());
+        original.node = None;
         original.path.clear();
         original.q = None;
         original.reg_id = None;

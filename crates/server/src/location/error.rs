@@ -73,6 +73,21 @@ pub enum StoreError {
     /// The thread that writes the database has stopped, so nothing more can be stored.
     #[error("the location writer thread has stopped")]
     WriterStopped,
+    /// The PostgreSQL database could not be reached, or failed the work.
+    /// Nothing of the update was stored, or (the connection lost during
+    /// the commit) whether it was is unknown: either way no caller is told
+    /// it was. The database coming back ends it; a registrar answers 503.
+    #[error("the location database is unavailable while {during}: {reason}")]
+    Unavailable {
+        /// What the store was doing.
+        during: &'static str,
+        /// What went wrong, as the client library or the database said.
+        reason: String,
+    },
+    /// TLS to the PostgreSQL database cannot be set up as its URL asks
+    /// (a CA file that cannot be read, say).
+    #[error("cannot set up TLS to the location database: {0}")]
+    Tls(String),
     /// RFC 3261 §10.3 step 7: for the same Call-ID, a CSeq that is not higher
     /// than the stored one must not update the binding.
     #[error(
@@ -108,4 +123,13 @@ pub enum StoreError {
         /// The contact URI of the binding.
         contact: String,
     },
+}
+
+impl StoreError {
+    /// Whether the fault is the database's being out of reach for now,
+    /// so that the same update may succeed later (a registrar answers
+    /// `503` with `Retry-After` rather than `500`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }

@@ -44,6 +44,7 @@ type Shard = HashMap<Box<str>, Vec<Entry>>;
 ///     received: None,
 ///     user_agent: None,
 ///     endpoint: Some("alice".into()),
+///     node: Some("node-a".into()),
 /// };
 /// store.apply(AorUpdate { aor: "alice".into(), upserts: vec![binding.clone()], ..Default::default() })?;
 /// assert_eq!(store.bindings("alice", now), vec![binding]);
@@ -74,9 +75,12 @@ impl MemoryStore {
     }
 
     fn shard_of(&self, aor: &str) -> &RwLock<Shard> {
+        &self.shards[self.shard_index(aor)]
+    }
+
+    fn shard_index(&self, aor: &str) -> usize {
         // The low bits of a SipHash are as good as any; the modulo keeps it in range.
-        let index = (self.hasher.hash_one(aor) % SHARDS as u64) as usize;
-        &self.shards[index]
+        (self.hasher.hash_one(aor) % SHARDS as u64) as usize
     }
 
     /// A lock is only poisoned by a panic inside it, and no code here panics
@@ -109,6 +113,25 @@ impl MemoryStore {
         };
         drop(shard);
         self.account(old.map_or(0, |old| old.len()), new_len);
+    }
+
+    /// Replaces every entry with `entries` (a full reload from storage).
+    /// Readers see each shard change at once, not the whole index.
+    pub(crate) fn reset(&self, entries: HashMap<String, Vec<Entry>>) {
+        let mut shards: [Shard; SHARDS] = std::array::from_fn(|_| HashMap::new());
+        let mut total = 0;
+        for (aor, entries) in entries {
+            if entries.is_empty() {
+                continue;
+            }
+            total += entries.len();
+            shards[self.shard_index(&aor)].insert(aor.into_boxed_str(), entries);
+        }
+        for (shard, new) in self.shards.iter().zip(shards) {
+            let old = std::mem::replace(&mut *Self::write(shard), new);
+            drop(old);
+        }
+        self.len.store(total, Ordering::Relaxed);
     }
 
     /// Adds an entry read from storage.

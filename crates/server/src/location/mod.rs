@@ -8,16 +8,24 @@
 //!   reads are served from memory, concurrent updates share one commit;
 //! - [`MemoryStore`]: bindings live as long as the process (and it is the
 //!   index in front of the SQLite store);
-//! - a server store (PostgreSQL) shared by several sipjet nodes can be added
-//!   as one more implementation.
+//! - [`PgStore`]: bindings in a PostgreSQL database shared by several sipjet
+//!   nodes, each serving reads from memory and hearing of the others'
+//!   changes at once.
+//!
+//! [`LocationDb`] tells which from what the operator wrote: a path or a
+//! `postgres://` URL.
 
 mod binding;
 mod checkpoint;
 mod entry;
 mod error;
 mod memory;
+mod node;
+mod path_blob;
+mod postgres;
 mod schema;
 mod sqlite;
+mod target;
 mod update;
 mod writer;
 
@@ -31,7 +39,10 @@ use std::time::SystemTime;
 pub use binding::{AorUpdate, Binding};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use node::{NodeBeat, NodeRecord};
+pub use postgres::{PgStats, PgStore};
 pub use sqlite::{CommitStats, SqliteStore};
+pub use target::{BadLocationDb, LocationDb, PgTarget, RootCerts, SslMode};
 
 /// What [`LocationStore::apply_then`] calls with the outcome.
 pub type ApplyDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -74,5 +85,13 @@ pub trait LocationStore: Send + Sync + 'static {
     /// Whether the store holds no binding at all.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Records that the node `beat` names is alive and where it is
+    /// reached, and returns every node that shares the store, this one
+    /// included, as last heard of. A store only one node uses knows of
+    /// that node alone, which is what the default says.
+    fn heartbeat(&self, beat: &NodeBeat) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(vec![NodeRecord::from(beat)])
     }
 }

@@ -6,17 +6,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, Transaction, params};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::binding::Binding;
 use super::entry::{Entry, unix_nanos_clamped};
 use super::error::StoreError;
 use super::memory::MemoryStore;
+use super::path_blob::{decode_path, encode_path};
 use super::update::PreparedUpdate;
 
-/// The version of the tables below; a database of another version is refused
-/// rather than misread.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// The version of the tables below. A database of an older version is
+/// migrated when opened (see [`MIGRATIONS`]); one of a newer version is
+/// refused rather than misread.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// What takes a database from version N to N + 1, at index N - 1.
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
+    // 1 -> 2: the node that holds each binding's flow; unknown for the
+    // bindings stored before.
+    "ALTER TABLE bindings ADD COLUMN node TEXT",
+];
 
 const CREATE: &str = "
     CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -33,16 +42,17 @@ const CREATE: &str = "
         received TEXT,
         user_agent TEXT,
         endpoint TEXT,
+        node TEXT,
         PRIMARY KEY (aor, contact)
     ) WITHOUT ROWID;
 ";
 
 const UPSERT: &str = "INSERT OR REPLACE INTO bindings
-    (aor, contact, expires_at, q, call_id, cseq, path, instance_id, reg_id, received, user_agent, endpoint)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    (aor, contact, expires_at, q, call_id, cseq, path, instance_id, reg_id, received, user_agent, endpoint, node)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 const SELECT_ALL: &str =
     "SELECT aor, contact, expires_at, q, call_id, cseq, path, instance_id, reg_id,
-    received, user_agent, endpoint FROM bindings";
+    received, user_agent, endpoint, node FROM bindings";
 const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2";
 const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = ?1";
 const DELETE_EXPIRED: &str = "DELETE FROM bindings WHERE expires_at <= ?1";
@@ -138,17 +148,30 @@ pub(crate) fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-/// Creates the tables when absent and checks the schema version.
+/// Creates the tables when absent, or migrates them from an older
+/// version, in one transaction; refuses a newer version.
 pub(crate) fn create(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(StoreError::Schema)?;
-    tx.execute_batch(CREATE).map_err(StoreError::Schema)?;
-    let found: Option<i64> = tx
-        .query_row("SELECT max(version) FROM schema_version", [], |row| {
+    let versioned: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::Schema)?;
+    let found: Option<i64> = if versioned {
+        tx.query_row("SELECT max(version) FROM schema_version", [], |row| {
             row.get(0)
         })
-        .map_err(StoreError::Schema)?;
+        .map_err(StoreError::Schema)?
+    } else {
+        None
+    };
     match found {
         None => {
+            tx.execute_batch(CREATE).map_err(StoreError::Schema)?;
+            tx.execute("DELETE FROM schema_version", [])
+                .map_err(StoreError::Schema)?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [SCHEMA_VERSION],
@@ -156,6 +179,18 @@ pub(crate) fn create(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(StoreError::Schema)?;
         }
         Some(SCHEMA_VERSION) => {}
+        Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
+            for step in &MIGRATIONS[(found - 1) as usize..] {
+                tx.execute_batch(step).map_err(StoreError::Schema)?;
+            }
+            tx.execute("UPDATE schema_version SET version = ?1", [SCHEMA_VERSION])
+                .map_err(StoreError::Schema)?;
+            info!(
+                from = found,
+                to = SCHEMA_VERSION,
+                "location database migrated"
+            );
+        }
         Some(found) => {
             return Err(StoreError::UnsupportedSchema {
                 found,
@@ -251,6 +286,7 @@ fn read_binding(row: &Row<'_>) -> Option<Binding> {
         received: row.get(9).ok()?,
         user_agent: row.get(10).ok()?,
         endpoint: row.get(11).ok()?,
+        node: row.get(12).ok()?,
     })
 }
 
@@ -281,6 +317,7 @@ pub(crate) fn write_update(tx: &Transaction<'_>, update: &PreparedUpdate) -> rus
                 entry.received(),
                 entry.user_agent(),
                 entry.endpoint(),
+                entry.node(),
             ])?;
         }
     }
@@ -297,55 +334,4 @@ pub(crate) fn delete_bindings(
         delete.execute(params![aor, contact])?;
     }
     Ok(())
-}
-
-/// The Path values as one blob: each value's length (8 bytes, little-endian)
-/// then its bytes. A length prefix, unlike a separator, survives any text.
-fn encode_path<'a>(path: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    let mut blob = Vec::new();
-    for value in path {
-        blob.extend_from_slice(&(value.len() as u64).to_le_bytes());
-        blob.extend_from_slice(value.as_bytes());
-    }
-    blob
-}
-
-fn decode_path(mut blob: &[u8]) -> Option<Vec<String>> {
-    let mut path = Vec::new();
-    while !blob.is_empty() {
-        let (len, rest) = blob.split_first_chunk::<8>()?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-        let (value, rest) = rest.split_at_checked(len)?;
-        path.push(std::str::from_utf8(value).ok()?.to_owned());
-        blob = rest;
-    }
-    Some(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_blobs_round_trip() {
-        for path in [
-            vec![],
-            vec![""],
-            vec!["<sip:a.example.com;lr>", "", "<sip:b,c@d;lr>"],
-        ] {
-            let blob = encode_path(path.iter().copied());
-            assert_eq!(decode_path(&blob).expect("well formed"), path);
-        }
-    }
-
-    #[test]
-    fn damaged_path_blobs_are_refused() {
-        let blob = encode_path(["<sip:a.example.com;lr>"].into_iter());
-        assert!(decode_path(&blob[..blob.len() - 1]).is_none());
-        assert!(decode_path(&blob[..5]).is_none());
-        let mut not_utf8 = 1u64.to_le_bytes().to_vec();
-        not_utf8.push(0xff);
-        assert!(decode_path(&not_utf8).is_none());
-        assert!(decode_path(&u64::MAX.to_le_bytes()).is_none());
-    }
 }

@@ -52,6 +52,7 @@ use super::{ApplyDone, LocationStore};
 ///     received: Some("udp:192.0.2.10:5060".into()),
 ///     user_agent: None,
 ///     endpoint: Some("alice".into()),
+///     node: Some("node-a".into()),
 /// };
 /// {
 ///     let store = SqliteStore::open(&path)?;
@@ -328,11 +329,56 @@ mod tests {
                 err,
                 StoreError::UnsupportedSchema {
                     found: 99,
-                    supported: 1
+                    supported: 2
                 }
             ),
             "{err}"
         );
+    }
+
+    /// A database written before bindings named their node opens with
+    /// its bindings intact (their node unknown) and stores nodes from then on.
+    #[test]
+    fn a_version_1_database_is_migrated() {
+        let dir = TempDir::new("migrate");
+        let conn = Connection::open(dir.db()).expect("open raw");
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (1);
+            CREATE TABLE bindings (
+                aor TEXT NOT NULL, contact TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                q INTEGER, call_id TEXT NOT NULL, cseq INTEGER NOT NULL, path BLOB NOT NULL,
+                instance_id TEXT, reg_id INTEGER, received TEXT, user_agent TEXT,
+                endpoint TEXT, PRIMARY KEY (aor, contact)
+            ) WITHOUT ROWID;",
+        )
+        .expect("a version 1 database");
+        let far = 5_000_000_000_000_000_000i64;
+        let empty_path: &[u8] = &[];
+        conn.execute(
+            "INSERT INTO bindings (aor, contact, expires_at, call_id, cseq, path, endpoint) VALUES ('alice', 'sip:alice@192.0.2.1', ?1, 'c1', 3, ?2, 'alice')",
+            params![far, empty_path],
+        )
+        .expect("a version 1 binding");
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.db()).expect("migrated");
+        let old = store.bindings("alice", now());
+        assert_eq!(old.len(), 1);
+        assert_eq!((old[0].cseq, old[0].node.as_deref()), (3, None));
+        let new = binding("bob", "sip:bob@192.0.2.2", now() + HOUR, "c2", 1);
+        store
+            .apply(upsert("bob", vec![new.clone()]))
+            .expect("stored");
+        drop(store);
+        let version: i64 = Connection::open(dir.db())
+            .expect("open raw")
+            .query_row("SELECT version FROM schema_version", [], |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, 2);
+        let store = SqliteStore::open(&dir.db()).expect("reopen");
+        assert_eq!(store.bindings("bob", now()), vec![new]);
+        assert_eq!(store.bindings("alice", now()), old);
     }
 
     #[test]

@@ -141,6 +141,7 @@ mod tests {
             received: None,
             user_agent: None,
             endpoint: None,
+            node: None,
         }
     }
 

@@ -55,7 +55,7 @@ impl Waiter {
 
     /// Answers a blocked caller now; keeps a callback in `later`, for the
     /// completion thread.
-    fn send_or_defer(self, outcome: Result<(), StoreError>, later: &mut Completions) {
+    pub(crate) fn send_or_defer(self, outcome: Result<(), StoreError>, later: &mut Completions) {
         match self {
             Waiter::Callback(done) => later.push((done, outcome)),
             blocked => blocked.send(outcome),

@@ -48,6 +48,7 @@ use sipjet_core::{
 
 use super::reach::{target_aors, targets};
 use super::trunk::{NoTrunks, TrunkCall, TrunkDialer};
+use crate::cluster::Cluster;
 use crate::dialplan::{Decision, DialStatus, DialTarget, Dialplan, Execution};
 use crate::location::LocationStore;
 use crate::model::Model;
@@ -56,6 +57,7 @@ use crate::model::Model;
 pub struct CallRouter {
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
+    cluster: Arc<Cluster>,
     options: ProxyOptions,
     log: Arc<CallLog>,
     /// With a dialplan: what its walks share.
@@ -63,16 +65,19 @@ pub struct CallRouter {
 }
 
 impl CallRouter {
-    /// A router over the model's AORs and the store's bindings.
+    /// A router over the model's AORs and the store's bindings, reaching
+    /// the flows other nodes of `cluster` hold through them.
     pub fn new(
         model: Arc<Model>,
         store: Arc<dyn LocationStore>,
+        cluster: Arc<Cluster>,
         options: ProxyOptions,
         log: Arc<CallLog>,
     ) -> CallRouter {
         CallRouter {
             model,
             store,
+            cluster,
             options,
             log,
             dialplan: None,
@@ -90,6 +95,7 @@ impl CallRouter {
             plan,
             model: Arc::clone(&self.model),
             store: Arc::clone(&self.store),
+            cluster: Arc::clone(&self.cluster),
             options: self.options,
             trunks: trunks.unwrap_or_else(|| Arc::new(NoTrunks)),
         }));
@@ -188,7 +194,8 @@ impl CallRouter {
             let _ = request.reply(404);
             return;
         };
-        let targets = targets(&self.model, &*self.store, &aors);
+        let call_id = request.message.call_id().unwrap_or_default();
+        let targets = targets(&self.model, &*self.store, &self.cluster, &aors, call_id);
         if targets.is_empty() {
             let _ = request.reply(480);
             return;
@@ -267,6 +274,7 @@ struct Dialler {
     plan: Arc<Dialplan>,
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
+    cluster: Arc<Cluster>,
     options: ProxyOptions,
     trunks: Arc<dyn TrunkDialer>,
 }
@@ -325,7 +333,7 @@ impl Dialler {
                         });
                         return;
                     }
-                    let contacts = self.contacts(&targets);
+                    let contacts = self.contacts(&targets, message.call_id().unwrap_or_default());
                     if contacts.is_empty() {
                         tracing::info!(%at, ?targets, "Dial: no target has a contact (CHANUNAVAIL)");
                         walk.dial_failed(DialStatus::ChanUnavail, 480);
@@ -360,14 +368,20 @@ impl Dialler {
     }
 
     /// The contacts of the endpoints a `Dial` names.
-    fn contacts(&self, dial: &[DialTarget]) -> Vec<Target> {
+    fn contacts(&self, dial: &[DialTarget], call_id: &str) -> Vec<Target> {
         let mut out = Vec::new();
         for t in dial {
             let DialTarget::Endpoint(name) = t else {
                 continue;
             };
             match self.model.endpoint(name) {
-                Some(e) => out.extend(targets(&self.model, &*self.store, &e.aors)),
+                Some(e) => out.extend(targets(
+                    &self.model,
+                    &*self.store,
+                    &self.cluster,
+                    &e.aors,
+                    call_id,
+                )),
                 None => tracing::info!(endpoint = %name, "Dial names no such endpoint"),
             }
         }

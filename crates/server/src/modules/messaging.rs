@@ -16,6 +16,7 @@ use sipjet_core::{
 use super::extensions::refuse_unsupported;
 use super::reach::{target_aors, targets};
 
+use crate::cluster::Cluster;
 use crate::location::LocationStore;
 use crate::model::Model;
 
@@ -23,6 +24,7 @@ use crate::model::Model;
 pub struct MessageRouter {
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
+    cluster: Arc<Cluster>,
 }
 
 /// The forks of one MESSAGE still out, and the best answer so far.
@@ -68,9 +70,18 @@ impl Fork {
 }
 
 impl MessageRouter {
-    /// A router over the model's AORs and the store's bindings.
-    pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> MessageRouter {
-        MessageRouter { model, store }
+    /// A router over the model's AORs and the store's bindings, reaching
+    /// the flows other nodes of `cluster` hold through them.
+    pub fn new(
+        model: Arc<Model>,
+        store: Arc<dyn LocationStore>,
+        cluster: Arc<Cluster>,
+    ) -> MessageRouter {
+        MessageRouter {
+            model,
+            store,
+            cluster,
+        }
     }
 }
 
@@ -116,7 +127,8 @@ impl Service for MessageRouter {
             let _ = request.reply(483);
             return Handled::Yes;
         }
-        let targets = targets(&self.model, &*self.store, &aors);
+        let call_id = m.call_id().unwrap_or_default();
+        let targets = targets(&self.model, &*self.store, &self.cluster, &aors, call_id);
         if targets.is_empty() {
             let _ = request.reply(480);
             return Handled::Yes;

@@ -84,11 +84,15 @@ impl ContactStatus {
 }
 
 /// Starts the qualify scheduler; it runs for as long as the runtime.
+/// It qualifies the contacts registered through this node (`node_id`)
+/// and the configured ones: each node qualifies the flows it holds, and
+/// no contact is qualified by every node.
 pub fn start(
     stack: SipStack,
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
     status: Arc<ContactStatus>,
+    node_id: Arc<str>,
 ) {
     if !model.config.aors.iter().any(|a| a.qualify_frequency > 0) {
         return;
@@ -119,7 +123,7 @@ pub fn start(
                 for _ in 0..per_tick.min(qualified.len()) {
                     let aor = &model.config.aors[qualified[cursor]];
                     cursor = (cursor + 1) % qualified.len();
-                    let gone = schedule.rescan_aor(target(aor, store.as_ref()), now);
+                    let gone = schedule.rescan_aor(target(aor, store.as_ref(), &node_id), now);
                     status.forget(&aor.name, gone);
                 }
                 for due in schedule.due(now) {
@@ -133,11 +137,13 @@ pub fn start(
     }
 }
 
-/// An AOR's current contacts, from the store and the configuration.
-fn target<'a>(aor: &'a AorConf, store: &dyn LocationStore) -> Target<'a> {
+/// An AOR's current contacts this node qualifies, from the store (those
+/// registered through node `node_id`) and the configuration.
+fn target<'a>(aor: &'a AorConf, store: &dyn LocationStore, node_id: &str) -> Target<'a> {
     let mut contacts: Vec<(String, Via)> = store
         .bindings(&aor.name, SystemTime::now())
         .into_iter()
+        .filter(|b| b.node.as_deref().is_none_or(|n| n == node_id))
         .map(|b| {
             let via = Via {
                 received: b.received,

@@ -4,13 +4,23 @@
 //! opened, is reached), else at the address its URI names. What the
 //! registrar stored decides it, and every module that sends to contacts
 //! (messaging, calls, qualify) asks here.
+//!
+//! With several nodes sharing the location store, a flow belongs to the
+//! node the contact registered through. A contact reached over its flow
+//! (a connection, or a NAT binding: its REGISTER came from elsewhere than
+//! its Contact names) that another node holds is reached through that
+//! node, with a hop Route ([`crate::cluster::hop`]); while that node is
+//! dead, it cannot be reached at all (RFC 5626 §5.3: the flow is gone
+//! until the contact registers again). A contact that registered from
+//! the very address its Contact names, over UDP, is sent to directly.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use sipjet_core::{Destination, Protocol, Target, literal_destination};
 
-use crate::location::LocationStore;
+use crate::cluster::Cluster;
+use crate::location::{Binding, LocationStore};
 use crate::model::Model;
 
 /// The AORs a Request-URI user (at `host`) stands for: an AOR named
@@ -27,22 +37,25 @@ pub fn target_aors(model: &Model, user: &str, host: &str) -> Option<Vec<String>>
     None
 }
 
-/// The contacts of `aors` as targets: the registered ones (reached over
-/// their flow, through their Path, with their `q`) and the configured
-/// ones of each AOR (`contact =`), as far as they can be reached.
-pub fn targets(model: &Model, store: &dyn LocationStore, aors: &[String]) -> Vec<Target> {
+/// The contacts of `aors` as targets for a request of `call_id`: the
+/// registered ones (reached over their flow, through their Path, with
+/// their `q`, through the node that holds the flow when it is another)
+/// and the configured ones of each AOR (`contact =`), as far as they can
+/// be reached.
+pub fn targets(
+    model: &Model,
+    store: &dyn LocationStore,
+    cluster: &Cluster,
+    aors: &[String],
+    call_id: &str,
+) -> Vec<Target> {
     let now = SystemTime::now();
     let mut out = Vec::new();
     for aor in aors {
         let first = out.len();
         for b in store.bindings(aor, now) {
-            if let Some(d) = destination(b.received.as_deref(), &b.contact) {
-                out.push(Target {
-                    uri: b.contact,
-                    path: b.path,
-                    q: b.q,
-                    destination: Some(d),
-                });
+            if let Some(t) = target(b, cluster, call_id, now) {
+                out.push(t);
             }
         }
         for c in model
@@ -85,6 +98,46 @@ fn through_proxy(target: &mut Target, proxy: &str) {
     target.destination = literal_destination(proxy);
 }
 
+/// How binding `b` is reached from this node, if it can be.
+fn target(b: Binding, cluster: &Cluster, call_id: &str, now: SystemTime) -> Option<Target> {
+    let dest = destination(b.received.as_deref(), &b.contact)?;
+    let holder = b.node.as_deref().filter(|n| **n != *cluster.node_id);
+    let Some(holder) = holder.filter(|_| needs_its_flow(&b, &dest)) else {
+        return Some(Target {
+            uri: b.contact,
+            path: b.path,
+            q: b.q,
+            destination: Some(dest),
+        });
+    };
+    let key = cluster.hop_key.as_ref()?;
+    let address = cluster.alive(holder, now)??;
+    let hop = literal_destination(&address)?;
+    let mut path = vec![key.route(holder, &address, &dest, call_id, now)];
+    path.extend(b.path);
+    Some(Target {
+        uri: b.contact,
+        path,
+        q: b.q,
+        destination: Some(hop),
+    })
+}
+
+/// True when binding `b` is reached at `dest` only over the flow its
+/// REGISTER came on: a connection (TCP, TLS, WebSocket), or a UDP source
+/// other than its Contact's address (a NAT binding, which only the node
+/// it came to can send through: the NAT lets in only what comes from
+/// there).
+fn needs_its_flow(b: &Binding, dest: &Destination) -> bool {
+    if b.received.is_none() {
+        return false;
+    }
+    if dest.protocol != Protocol::Udp {
+        return true;
+    }
+    literal_destination(&b.contact).is_none_or(|d| d.addr != dest.addr)
+}
+
 /// Where requests to a contact go: `received` (`proto:ip:port`, the flow
 /// its REGISTER came on) when there is one, else its URI.
 pub fn destination(received: Option<&str>, contact: &str) -> Option<Destination> {
@@ -100,6 +153,86 @@ pub fn destination(received: Option<&str>, contact: &str) -> Option<Destination>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::location::NodeRecord;
+    use std::time::Duration;
+
+    fn binding(contact: &str, received: &str, node: &str) -> Binding {
+        Binding {
+            aor: "alice".into(),
+            contact: contact.into(),
+            expires_at: SystemTime::now() + Duration::from_secs(60),
+            q: None,
+            call_id: "c".into(),
+            cseq: 1,
+            path: vec![],
+            instance_id: None,
+            reg_id: None,
+            received: Some(received.into()),
+            user_agent: None,
+            endpoint: None,
+            node: Some(node.into()),
+        }
+    }
+
+    #[test]
+    fn another_nodes_flow_is_reached_through_it_while_it_lives() {
+        let cluster = Cluster::new(
+            "b".into(),
+            Duration::from_secs(5),
+            Some("sixteen characters+"),
+        );
+        let now = SystemTime::now();
+        let record = |id: &str, heartbeat| NodeRecord {
+            id: id.into(),
+            address: Some("sip:192.0.2.1:5060".into()),
+            started: heartbeat,
+            heartbeat,
+        };
+        cluster.heard(vec![record("a", now)], now);
+        // Registered over TCP at node a: through a.
+        let tcp = binding(
+            "sip:alice@198.51.100.7:5060;transport=tcp",
+            "TCP:198.51.100.7:40000",
+            "a",
+        );
+        let t = target(tcp.clone(), &cluster, "call", now).unwrap();
+        assert_eq!(
+            t.destination.unwrap().addr,
+            "192.0.2.1:5060".parse().unwrap()
+        );
+        assert!(
+            t.path[0].contains("sjf=tcp-198.51.100.7-40000"),
+            "{:?}",
+            t.path
+        );
+        assert_eq!(t.uri, tcp.contact);
+        // Behind a NAT (UDP from another address than the Contact's): through a.
+        let nat = binding("sip:alice@10.0.0.5:5060", "UDP:198.51.100.7:61000", "a");
+        assert_eq!(
+            target(nat.clone(), &cluster, "call", now)
+                .unwrap()
+                .path
+                .len(),
+            1
+        );
+        // On a public address, over UDP: directly.
+        let public = binding("sip:alice@198.51.100.7:5060", "UDP:198.51.100.7:5060", "a");
+        let t = target(public.clone(), &cluster, "call", now).unwrap();
+        assert!(t.path.is_empty());
+        assert_eq!(
+            t.destination.unwrap().addr,
+            "198.51.100.7:5060".parse().unwrap()
+        );
+        // Registered here: directly, over the flow.
+        let mine = binding("sip:alice@10.0.0.5:5060", "UDP:198.51.100.7:61000", "b");
+        assert!(target(mine, &cluster, "call", now).unwrap().path.is_empty());
+        // Node a dead: its flows are gone, the public contact is not.
+        let later = now + Duration::from_secs(16);
+        cluster.heard(vec![record("a", now)], later);
+        assert!(target(tcp, &cluster, "call", later).is_none());
+        assert!(target(nat, &cluster, "call", later).is_none());
+        assert!(target(public, &cluster, "call", later).is_some());
+    }
 
     #[test]
     fn an_outbound_proxy_comes_first_and_is_where_the_request_goes() {

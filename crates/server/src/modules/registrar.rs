@@ -26,7 +26,15 @@ use crate::security::{SecurityEvent, SecurityEventKind};
 pub struct Registrar {
     model: Arc<Model>,
     store: Arc<dyn LocationStore>,
+    /// This node's id, recorded with each binding: the flow a REGISTER
+    /// came over is held here.
+    node_id: Arc<str>,
 }
+
+/// The range of seconds a `503` asks a user agent to wait before it
+/// registers again while the location database is unreachable: spread,
+/// so that the phones refused together do not all come back together.
+const RETRY_AFTER: std::ops::RangeInclusive<u32> = 4..=8;
 
 /// A contact of the REGISTER, read and checked.
 struct Requested {
@@ -44,6 +52,18 @@ impl Refusal {
     fn of_store(e: StoreError, aor: &str) -> Refusal {
         match e {
             StoreError::StaleCSeq { .. } => Refusal(500, "CSeq out of order", None),
+            // Not stored, and the database is expected back: RFC 3261
+            // §21.5.4, a temporary condition, with when to try again.
+            unavailable if unavailable.is_unavailable() => {
+                // The store logs the database's going and coming back; one
+                // line per REGISTER refused meanwhile would flood the log.
+                tracing::debug!(error = %unavailable, %aor, "registration not stored");
+                Refusal(
+                    503,
+                    "Location Database Unavailable",
+                    Some(("Retry-After", rand::random_range(RETRY_AFTER).to_string())),
+                )
+            }
             other => {
                 tracing::error!(error = %other, %aor, "cannot store a registration");
                 Refusal(500, "Server Internal Error", None)
@@ -86,9 +106,14 @@ impl Accepted {
 }
 
 impl Registrar {
-    /// A registrar over `store` for the model's AORs.
-    pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>) -> Registrar {
-        Registrar { model, store }
+    /// A registrar over `store` for the model's AORs, on the node named
+    /// `node_id`.
+    pub fn new(model: Arc<Model>, store: Arc<dyn LocationStore>, node_id: Arc<str>) -> Registrar {
+        Registrar {
+            model,
+            store,
+            node_id,
+        }
     }
 
     /// The AOR a REGISTER is for: the user part of To (`user@domain` if an
@@ -250,6 +275,7 @@ impl Registrar {
                 )),
                 user_agent: m.header(HeaderName::UserAgent).map(str::to_string),
                 endpoint: request.endpoint.as_ref().map(|e| e.name.clone()),
+                node: Some(self.node_id.to_string()),
             });
         }
         // max_contacts, making room by removing the bindings closest to

@@ -12,6 +12,7 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod sipp;
 pub mod sipp_log;
 
@@ -540,6 +541,12 @@ impl Wire {
             .unwrap()
             .sent_by(transport.protocol())
             .unwrap_or_else(|| panic!("the server listens on {transport:?}"));
+        Wire::connect_to(transport, ip, server_addr).await
+    }
+
+    /// A client of the server at `server_addr` (one in another process)
+    /// over `transport`, from loopback address `ip`.
+    pub async fn connect_to(transport: Transport, ip: &str, server_addr: SocketAddr) -> Wire {
         let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
         let (link, addr) = match transport {
             Transport::Udp => {
@@ -600,6 +607,17 @@ impl Wire {
                 .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
                 .await
                 .unwrap(),
+        }
+    }
+
+    /// Sends raw text over UDP to `to` rather than to the server: a
+    /// response to a request that came from elsewhere (another node).
+    pub async fn send_text_to(&mut self, text: &str, to: SocketAddr) {
+        match &mut self.link {
+            Link::Udp(sock) => {
+                sock.send_to(text.as_bytes(), to).await.unwrap();
+            }
+            _ => panic!("only a UDP wire sends elsewhere than to its server"),
         }
     }
 

@@ -82,6 +82,29 @@ pub struct GlobalConf {
     /// `dialplan` (sipjet's own): the `extensions.conf` calls are routed
     /// by, relative to the file that names it.
     pub dialplan: Option<PathBuf>,
+    /// `location_db` (sipjet's own): where registrations are kept, a
+    /// SQLite file path or a `postgres://` URL (checked here, used by
+    /// `sipjet run` unless `--location-db` is given).
+    pub location_db: Option<String>,
+    /// `node_id` (sipjet's own): this node's name among the sipjet nodes
+    /// that share a location database, recorded with each binding it
+    /// registers (default: the host name).
+    pub node_id: Option<String>,
+    /// `node_address` (sipjet's own): the SIP URI other nodes send to
+    /// this one on, to reach the contacts whose flows it holds (default:
+    /// its UDP transport's address, else its first transport's). A
+    /// `;transport=` parameter is written `\;transport=` in pjsip.conf,
+    /// where `;` starts a comment.
+    pub node_address: Option<String>,
+    /// `node_heartbeat_interval` (sipjet's own, default 5 s): how often
+    /// this node tells the others it is alive; a node not heard of for
+    /// three intervals is taken for dead.
+    pub node_heartbeat_interval: Duration,
+    /// `cluster_secret` (sipjet's own): the secret every node sharing a
+    /// location database is given, which keys the tokens one node sends
+    /// another to reach a flow and the nonces of the digest challenges, so
+    /// that any node can answer what another started.
+    pub cluster_secret: Option<String>,
 }
 
 impl Default for GlobalConf {
@@ -99,6 +122,11 @@ impl Default for GlobalConf {
             debug: false,
             unauthenticated_server_options: true,
             dialplan: None,
+            location_db: None,
+            node_id: None,
+            node_address: None,
+            node_heartbeat_interval: Duration::from_secs(5),
+            cluster_secret: None,
         }
     }
 }
@@ -214,9 +242,48 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .value(s, o, value::boolean)
                     .unwrap_or(g.unauthenticated_server_options);
             }
+            "location_db" => {
+                g.location_db = r
+                    .value(s, o, |v| {
+                        v.parse::<crate::location::LocationDb>()
+                            .map(|_| v.to_owned())
+                            .map_err(|e| e.to_string())
+                    })
+                    .or(g.location_db.take());
+            }
+            "node_id" => g.node_id = r.value(s, o, value::node_id).or(g.node_id.take()),
+            "node_address" => {
+                g.node_address = r.value(s, o, value::node_address).or(g.node_address.take())
+            }
+            "cluster_secret" => {
+                g.cluster_secret = r
+                    .value(s, o, value::cluster_secret)
+                    .or(g.cluster_secret.take())
+            }
+            "node_heartbeat_interval" => {
+                g.node_heartbeat_interval = r
+                    .value(s, o, |v| value::seconds(v, 1, 3_600))
+                    .unwrap_or(g.node_heartbeat_interval)
+            }
             // Known, but without anything to store (warned as such).
             _ => {}
         }
     }
+    let shared = g.location_db.as_deref().is_some_and(|db| {
+        matches!(
+            db.parse::<crate::location::LocationDb>(),
+            Ok(crate::location::LocationDb::Postgres(_))
+        )
+    });
+    if shared && g.cluster_secret.is_none() {
+        r.warn(&s.at, format!("[{}] {NO_CLUSTER_SECRET}", s.name));
+    }
     g
 }
+
+/// What a node sharing a PostgreSQL location store without
+/// `cluster_secret` cannot do.
+pub const NO_CLUSTER_SECRET: &str = "location_db is a PostgreSQL database, which several nodes \
+    share, but cluster_secret is not set: this node cannot reach the contacts whose flows \
+    (TCP, WebSocket, behind NAT) another node holds, nor relay for the others, and a \
+    challenge one node sends is not accepted at another";

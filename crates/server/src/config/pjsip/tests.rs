@@ -570,3 +570,46 @@ fn acl_sections_keep_their_rules_in_order_and_refuse_acl_conf_references() {
     let w = from_str("t.conf", "[e]\ntype = endpoint\npermit = 192.0.2.1\n").warnings;
     assert!(w[0].message.contains("type=acl"), "{w:?}");
 }
+
+#[test]
+fn a_shared_location_database_without_the_cluster_secret_is_warned_about() {
+    let global = "[global]\ntype=global\nlocation_db=postgres://sipjet@db.example.com/sip\n";
+    let r = from_str("t.conf", global);
+    assert!(r.is_ok(), "{:?}", r.errors);
+    let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("t.conf:1: [global] location_db is a PostgreSQL database")
+                && w.contains("cluster_secret is not set")
+        ),
+        "{w:?}"
+    );
+    let r = from_str(
+        "t.conf",
+        &format!(
+            "{global}cluster_secret=sixteen characters at least\nnode_address=sip:192.0.2.1:5060\\;transport=tcp\n"
+        ),
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(
+        r.config.global.node_address.as_deref(),
+        Some("sip:192.0.2.1:5060;transport=tcp")
+    );
+    // SQLite is one node's: nothing to share.
+    let r = from_str(
+        "t.conf",
+        "[global]\ntype=global\nlocation_db=/var/lib/sipjet/l.db\n",
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    for bad in [
+        "cluster_secret=short",
+        "node_address=sip:db.example.com:5060",
+        "node_address=sip:192.0.2.1",
+        "node_address=sip:u@192.0.2.1:5060",
+        "node_address=sip:192.0.2.1:5060\\;transport=ws",
+    ] {
+        let r = from_str("t.conf", &format!("[global]\ntype=global\n{bad}\n"));
+        assert!(!r.is_ok(), "{bad} is refused");
+    }
+}
