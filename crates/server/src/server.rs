@@ -10,10 +10,11 @@ use std::time::Duration;
 use sipjet_core::{
     IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
     TransportConfig,
-    transport::{TlsClientConfig, TlsServerConfig},
+    transport::{TapSlot, TlsClientConfig, TlsServerConfig},
 };
 
 use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::capture::{self, Capture};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
@@ -92,6 +93,8 @@ pub struct Server {
     pub messages: Arc<MessageCounters>,
     /// The calls in progress and the recent ones.
     pub calls: Arc<CallLog>,
+    /// The messages captured for the console.
+    pub capture: Arc<Capture>,
 }
 
 fn listener(
@@ -217,8 +220,13 @@ impl Server {
             }
             None => Arc::new(MemoryStore::new()),
         };
-        let stack = SipStack::new(stack_config(&model.config, &options)?);
         let global = &model.config.global;
+        let capture = Arc::new(Capture::new(
+            usize::try_from(global.capture_buffer_mib).unwrap_or(0) << 20,
+        ));
+        let mut config = stack_config(&model.config, &options)?;
+        config.transport.tap = TapSlot(capture::tap_of(&capture));
+        let stack = SipStack::new(config);
         let unidentified = Arc::new(UnidentifiedSources::new(
             global.unidentified_request_count,
             global.unidentified_request_period,
@@ -315,6 +323,7 @@ impl Server {
             contact_status,
             messages,
             calls,
+            capture,
         })
     }
 

@@ -209,6 +209,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "contact_expiration_check_interval"),
     takes("global", "debug"),
     takes("global", "unauthenticated_server_options"),
+    // sipjet's own: the capture ring of the console.
+    takes("global", "capture_buffer_mib"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

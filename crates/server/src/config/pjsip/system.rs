@@ -78,6 +78,10 @@ pub struct GlobalConf {
     /// that the server is up, and monitors and phones send them to check
     /// exactly that.
     pub unauthenticated_server_options: bool,
+    /// `capture_buffer_mib` (sipjet's own, default 64): the bytes of the
+    /// capture ring the console's flows are drawn from, in MiB; 0 turns
+    /// capture off.
+    pub capture_buffer_mib: u32,
 }
 
 impl Default for GlobalConf {
@@ -94,6 +98,7 @@ impl Default for GlobalConf {
             contact_expiration_check_interval: Duration::from_secs(30),
             debug: false,
             unauthenticated_server_options: true,
+            capture_buffer_mib: 64,
         }
     }
 }
@@ -204,6 +209,11 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                 g.unauthenticated_server_options = r
                     .value(s, o, value::boolean)
                     .unwrap_or(g.unauthenticated_server_options);
+            }
+            "capture_buffer_mib" => {
+                g.capture_buffer_mib = r
+                    .value(s, o, |v| value::number(v, 0, 4096).map(|n| n as u32))
+                    .unwrap_or(g.capture_buffer_mib);
             }
             // Known, but without anything to store (warned as such).
             _ => {}
