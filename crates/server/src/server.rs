@@ -95,6 +95,8 @@ pub struct Server {
     pub calls: Arc<CallLog>,
     /// The messages captured for the console.
     pub capture: Arc<Capture>,
+    /// When it started.
+    pub started: std::time::Instant,
 }
 
 fn listener(
@@ -324,6 +326,7 @@ impl Server {
             messages,
             calls,
             capture,
+            started: std::time::Instant::now(),
         })
     }
 
