@@ -171,6 +171,14 @@ async fn a_register_flow_is_found_and_drawn_as_a_ladder() {
     assert_eq!(overview["capture"]["flows"], 2);
     assert!(overview["requests_received"].as_u64().unwrap() >= 3);
     assert_eq!(overview["transports"][0]["bound"], sip.to_string());
+    // The ring's bytes count in the memory figures.
+    let metrics = String::from_utf8(http.get("/metrics").await.unwrap().body.to_vec()).unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "sipjet_capture_messages 6"),
+        "{metrics}"
+    );
+    let bytes = format!("sipjet_capture_bytes {}", overview["capture"]["bytes"]);
+    assert!(metrics.lines().any(|l| l == bytes), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -214,11 +214,14 @@ impl Connection {
         opts: &ParseOptions,
     ) -> Result<(), TransportError> {
         let flow = self.flow();
-        let wire = shared.tap.active().map(|_| data.clone());
+        let wire = shared
+            .tap
+            .active()
+            .map(|_| (data.clone(), std::time::SystemTime::now()));
         match inbound::message(data, &flow, opts, shared.limits.max_body_bytes) {
             Received::Deliver(message) => {
-                if let Some(wire) = &wire {
-                    shared.tap_received(wire, &message, &flow);
+                if let Some((wire, at)) = &wire {
+                    shared.tap_received(wire, &message, &flow, *at);
                 }
                 shared.handler.on_message(Incoming { message, flow })
             }

@@ -27,6 +27,7 @@ impl Shared {
         wire: &[u8],
         message: &sipjet_message::Message,
         flow: &crate::flow::Flow,
+        at: std::time::SystemTime,
     ) {
         if let Some(tap) = &self.tap.0 {
             tap.on_message(crate::tap::Tapped {
@@ -34,6 +35,7 @@ impl Shared {
                 wire,
                 message,
                 flow,
+                at,
             });
         }
     }

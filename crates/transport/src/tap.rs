@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use sipjet_message::Message;
 
@@ -31,6 +32,9 @@ pub struct Tapped<'a> {
     pub message: &'a Message,
     /// The flow it came or went on.
     pub flow: &'a Flow,
+    /// When it was read off the socket, or handed to it: a message sent
+    /// is tapped once it is out, and by then its answer may have come.
+    pub at: SystemTime,
 }
 
 /// Watches the messages of the transports.

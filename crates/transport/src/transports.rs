@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use sipjet_message::Message;
@@ -186,24 +187,25 @@ impl Transports {
             return Err(TransportError::ShutDown);
         }
         let data = message.to_bytes();
-        let tapped = self.inner.shared.tap.active().is_some();
+        let tapped = self.inner.shared.tap.active().map(|_| SystemTime::now());
         let sent = match dest.protocol {
             Protocol::Udp => self.send_udp(&data, dest.addr).await,
             _ => self.send_stream(data.clone(), dest).await,
         };
-        if tapped && let Ok(flow) = &sent {
-            self.tap_sent(&data, message, flow);
+        if let (Some(at), Ok(flow)) = (tapped, &sent) {
+            self.tap_sent(&data, message, flow, at);
         }
         sent
     }
 
-    fn tap_sent(&self, wire: &[u8], message: &Message, flow: &Flow) {
+    fn tap_sent(&self, wire: &[u8], message: &Message, flow: &Flow, at: SystemTime) {
         if let Some(tap) = &self.inner.shared.tap.0 {
             tap.on_message(Tapped {
                 direction: Direction::Sent,
                 wire,
                 message,
                 flow,
+                at,
             });
         }
     }
@@ -238,11 +240,10 @@ impl Transports {
             }));
         };
         let data = message.to_bytes();
+        let tapped = self.inner.shared.tap.active().map(|_| SystemTime::now());
         let sent = sender.try_send(&data, dest.addr, self.inner.shared.limits.max_datagram);
-        if let Some(Ok(flow)) = &sent
-            && self.inner.shared.tap.active().is_some()
-        {
-            self.tap_sent(&data, message, flow);
+        if let (Some(at), Some(Ok(flow))) = (tapped, &sent) {
+            self.tap_sent(&data, message, flow, at);
         }
         sent
     }

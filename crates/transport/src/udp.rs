@@ -112,11 +112,14 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, lo
             remote: source,
             connection: None,
         };
-        let wire = shared.tap.active().map(|_| data.clone());
+        let wire = shared
+            .tap
+            .active()
+            .map(|_| (data.clone(), std::time::SystemTime::now()));
         match inbound::message(data, &flow, &opts, limits.max_body_bytes) {
             Received::Deliver(message) => {
-                if let Some(wire) = &wire {
-                    shared.tap_received(wire, &message, &flow);
+                if let Some((wire, at)) = &wire {
+                    shared.tap_received(wire, &message, &flow, *at);
                 }
                 shared.handler.on_message(Incoming { message, flow })
             }

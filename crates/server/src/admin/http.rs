@@ -245,8 +245,7 @@ async fn answer(
         Route::View(view) => view_of(view, server),
         Route::Asset(asset) => console::serve(asset),
         Route::Overview => {
-            let capture = server.capture.ring();
-            let capture = live::CaptureView::of(capture.as_deref());
+            let capture = live::CaptureView::of(server.capture.ring().as_deref());
             json(
                 StatusCode::OK,
                 &live::overview(

@@ -179,6 +179,8 @@ mod tests {
                 active: 6,
                 ..CallCounts::default()
             },
+            capture_bytes: 0,
+            capture_messages: 0,
         }
     }
 

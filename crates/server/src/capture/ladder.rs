@@ -60,8 +60,12 @@ fn unix(at: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The ladder of `records`, the messages of one flow, oldest first.
+/// The ladder of `records`, the messages of one flow, drawn in the order
+/// of their times (a message sent is recorded once it is out, maybe after
+/// its answer came).
 pub fn ladder(call_id: &str, records: &[Arc<Record>]) -> Ladder {
+    let mut records = records.to_vec();
+    records.sort_by_key(|r| r.at);
     let mut columns: Vec<Column> = Vec::new();
     let mut column = |address: String, local: bool| -> usize {
         match columns.iter().position(|c| c.address == address) {
@@ -75,7 +79,7 @@ pub fn ladder(call_id: &str, records: &[Arc<Record>]) -> Ladder {
     let start = records.first().map(|r| r.at);
     let mut seen: HashSet<(bool, &[u8])> = HashSet::new();
     let mut arrows = Vec::with_capacity(records.len());
-    for r in records {
+    for r in &records {
         let proto = r.protocol.via_name();
         let local = column(format!("{}/{proto}", r.local), true);
         let remote = column(format!("{}/{proto}", r.remote), false);
@@ -173,5 +177,18 @@ mod tests {
         assert_eq!(l.arrows[0].message, "m1");
         assert!(l.arrows[0].request);
         assert!(ladder("none", &[]).arrows.is_empty());
+    }
+
+    #[test]
+    fn arrows_follow_the_times_not_the_order_recorded() {
+        let alice = "127.0.0.1:5062";
+        let answer = record(9, Direction::Received, alice, "200", "ok");
+        let mut request =
+            Arc::into_inner(record(10, Direction::Sent, alice, "OPTIONS", "o")).unwrap();
+        // Sent before the answer came, recorded after it.
+        request.at = answer.at - Duration::from_millis(1);
+        let l = ladder("c", &[answer, Arc::new(request)]);
+        let order: Vec<(u64, u64)> = l.arrows.iter().map(|a| (a.seq, a.offset_ms)).collect();
+        assert_eq!(order, [(10, 0), (9, 1)]);
     }
 }

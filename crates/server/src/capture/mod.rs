@@ -15,7 +15,6 @@ pub mod ladder;
 pub mod ring;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 use sipjet_core::Message;
 use sipjet_core::transport::{Tap, Tapped};
@@ -90,7 +89,7 @@ impl Tap for Capture {
             return;
         };
         let record = NewRecord {
-            at: SystemTime::now(),
+            at: t.at,
             direction: t.direction,
             protocol: t.flow.protocol,
             local: t.flow.local,

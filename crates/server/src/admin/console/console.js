@@ -173,7 +173,7 @@ async function showFlows() {
 }
 
 function showLadderOf(l) {
-  const colW = 230, top = 46, rowH = 34, left = 90;
+  const colW = 260, top = 46, rowH = 34, left = 90;
   const width = left + colW * Math.max(1, l.columns.length);
   const height = top + rowH * (l.arrows.length + 1);
   const s = document.getElementById("ladder");
@@ -185,7 +185,7 @@ function showLadderOf(l) {
   l.columns.forEach((c, i) => {
     const g = svg("g", { class: "column" + (c.local ? " local" : ""), "data-address": c.address });
     g.append(svg("line", { x1: x(i), y1: top, x2: x(i), y2: height - 4 }));
-    g.append(svg("rect", { x: x(i) - 100, y: 6, width: 200, height: 26, rx: 4 }));
+    g.append(svg("rect", { x: x(i) - 120, y: 6, width: 240, height: 26, rx: 4 }));
     g.append(svg("text", { x: x(i), y: 24, "text-anchor": "middle" }, c.address + (c.local ? " (sipjet)" : "")));
     s.append(g);
   });
@@ -221,11 +221,16 @@ async function showLadder(callId) {
   }
   const l = await r.json();
   const shown = document.querySelectorAll("#ladder .arrow").length;
-  if (shown !== l.arrows.length) {
+  if (drawn !== callId) {
+    drawn = callId;
     showLadderOf(l);
-    if (shown === 0) document.getElementById("message").textContent = "Click an arrow to see its message.";
+    document.getElementById("message").textContent = "Click an arrow to see its message.";
+  } else if (shown !== l.arrows.length) {
+    showLadderOf(l);
   }
 }
+
+let drawn = null;
 
 // ---- Security ----
 
@@ -258,6 +263,9 @@ function route() {
   if (hash.startsWith("flow/")) {
     current = "flows";
     openFlow = hash.slice(5);
+    // The list shows the flow opened, whatever was searched before.
+    for (const input of document.querySelectorAll("#flow-form input")) input.value = "";
+    document.getElementById("flow-call-id").value = openFlow;
   } else {
     current = PAGES.includes(hash) ? hash : "overview";
     if (current !== "flows") openFlow = null;
