@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 # command -> Debian package
 declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli
-  [chromium]=chromium)
+  [chromium]=chromium [sngrep]=sngrep [tshark]=tshark)
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
 done

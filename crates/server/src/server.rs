@@ -48,6 +48,14 @@ pub enum ServerError {
     /// The stack could not start (a port in use, say).
     #[error("{0}")]
     Stack(#[from] sipjet_core::StackError),
+    /// The HEP capture server cannot be resolved or reached.
+    #[error("hep_server {server}: {error}")]
+    Hep {
+        /// As configured.
+        server: String,
+        /// What failed.
+        error: String,
+    },
     /// The location database could not be opened.
     #[error("location database {path}: {error}")]
     Location {
@@ -207,6 +215,25 @@ fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
     });
 }
 
+/// The exporter to `server` (`HOST:PORT`, resolved once, now).
+async fn hep_exporter(
+    server: &str,
+    capture_id: u32,
+) -> Result<capture::hep::HepExporter, ServerError> {
+    let failed = |error: String| ServerError::Hep {
+        server: server.to_string(),
+        error,
+    };
+    let addr = tokio::net::lookup_host(server)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .next()
+        .ok_or_else(|| failed("no address".into()))?;
+    capture::hep::HepExporter::start(addr, capture_id)
+        .await
+        .map_err(|e| failed(e.to_string()))
+}
+
 impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
@@ -223,8 +250,13 @@ impl Server {
             None => Arc::new(MemoryStore::new()),
         };
         let global = &model.config.global;
+        let hep = match &global.hep_server {
+            Some(server) => Some(hep_exporter(server, global.hep_capture_id).await?),
+            None => None,
+        };
         let capture = Arc::new(Capture::new(
             usize::try_from(global.capture_buffer_mib).unwrap_or(0) << 20,
+            hep,
         ));
         let mut config = stack_config(&model.config, &options)?;
         config.transport.tap = TapSlot(capture::tap_of(&capture));

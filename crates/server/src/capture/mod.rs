@@ -9,8 +9,11 @@
 //! message.
 //!
 //! - [`ring`]: the messages within a byte budget, and their flows;
-//! - [`ladder`]: one flow as a ladder diagram.
+//! - [`ladder`]: one flow as a ladder diagram;
+//! - [`hep`]: the same messages sent to a HEP capture server (Homer,
+//!   sngrep) when `hep_server` is set.
 
+pub mod hep;
 pub mod ladder;
 pub mod ring;
 
@@ -19,12 +22,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use sipjet_core::Message;
 use sipjet_core::transport::{Tap, Tapped};
 
+use hep::HepExporter;
 use ring::{Label, NewRecord, Ring};
 
 /// The capture of a running server.
 #[derive(Debug)]
 pub struct Capture {
     ring: Option<Mutex<Ring>>,
+    hep: Option<HepExporter>,
 }
 
 /// The user parts of a message's From and To.
@@ -59,16 +64,23 @@ fn label(message: &Message) -> Label {
 }
 
 impl Capture {
-    /// A capture keeping at most `budget` bytes; none with 0.
-    pub fn new(budget: usize) -> Capture {
+    /// A capture keeping at most `budget` bytes (none with 0) and
+    /// sending to `hep` when given.
+    pub fn new(budget: usize, hep: Option<HepExporter>) -> Capture {
         Capture {
             ring: (budget > 0).then(|| Mutex::new(Ring::new(budget))),
+            hep,
         }
     }
 
-    /// True when it keeps anything: only then is it worth a tap.
+    /// True when it keeps or sends anything: only then is it worth a tap.
     pub fn is_on(&self) -> bool {
-        self.ring.is_some()
+        self.ring.is_some() || self.hep.is_some()
+    }
+
+    /// The HEP exporter, when there is one.
+    pub fn hep(&self) -> Option<&HepExporter> {
+        self.hep.as_ref()
     }
 
     /// The ring, when there is one.
@@ -85,6 +97,9 @@ impl Tap for Capture {
     }
 
     fn on_message(&self, t: Tapped<'_>) {
+        if let Some(hep) = &self.hep {
+            hep.export(&t);
+        }
         let Some(ring) = &self.ring else {
             return;
         };

@@ -82,6 +82,13 @@ pub struct GlobalConf {
     /// capture ring the console's flows are drawn from, in MiB; 0 turns
     /// capture off.
     pub capture_buffer_mib: u32,
+    /// `hep_server` (sipjet's own, Kamailio's siptrace name): `HOST:PORT`
+    /// of a HEPv3 capture server (Homer, sngrep) that gets a copy of
+    /// every message sent and received.
+    pub hep_server: Option<String>,
+    /// `hep_capture_id` (default 1): the capture agent id in each HEP
+    /// packet.
+    pub hep_capture_id: u32,
 }
 
 impl Default for GlobalConf {
@@ -99,6 +106,8 @@ impl Default for GlobalConf {
             debug: false,
             unauthenticated_server_options: true,
             capture_buffer_mib: 64,
+            hep_server: None,
+            hep_capture_id: 1,
         }
     }
 }
@@ -161,8 +170,25 @@ pub(super) fn system(r: &mut Reader, s: &RawSection) -> SystemConf {
     c
 }
 
+/// `HOST:PORT`, `[IPv6]:PORT`: a host and a port number.
+fn host_port(v: &str) -> Result<(), String> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{v:?} is not HOST:PORT"))?;
+    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+        return Err(format!(
+            "{v:?} is not HOST:PORT (an IPv6 address goes in brackets)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{port:?} in {v:?} is not a port number")),
+    }
+}
+
 pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
     let mut g = GlobalConf::default();
+    let mut capture_id_at = None;
     let secs = |v: &str| value::seconds(v, 0, 86_400);
     for o in &s.options {
         if !r.known("global", s, o) {
@@ -210,6 +236,19 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .value(s, o, value::boolean)
                     .unwrap_or(g.unauthenticated_server_options);
             }
+            "hep_server" => {
+                if let Some(v) = r.value(s, o, |v| host_port(v).map(|()| v.to_string())) {
+                    g.hep_server = Some(v);
+                }
+            }
+            "hep_capture_id" => {
+                capture_id_at = Some(o.at.clone());
+                g.hep_capture_id = r
+                    .value(s, o, |v| {
+                        value::number(v, 0, u64::from(u32::MAX)).map(|n| n as u32)
+                    })
+                    .unwrap_or(g.hep_capture_id);
+            }
             "capture_buffer_mib" => {
                 g.capture_buffer_mib = r
                     .value(s, o, |v| value::number(v, 0, 4096).map(|n| n as u32))
@@ -218,6 +257,12 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
             // Known, but without anything to store (warned as such).
             _ => {}
         }
+    }
+    if let (Some(at), None) = (&capture_id_at, &g.hep_server) {
+        r.warn(
+            at,
+            "[global] hep_capture_id takes no effect without hep_server".to_string(),
+        );
     }
     g
 }
