@@ -154,6 +154,7 @@ pub fn flows(found: Vec<FlowSummary>) -> Vec<FlowView> {
         .into_iter()
         .map(|f| FlowView {
             messages: f.messages(),
+            peers: f.peer_names(),
             call_id: f.call_id.to_string(),
             method: f.method.map(String::from),
             from_user: f.from_user,
@@ -162,7 +163,6 @@ pub fn flows(found: Vec<FlowSummary>) -> Vec<FlowView> {
             last_at: unix(f.last_at),
             methods: f.methods.into_iter().map(String::from).collect(),
             statuses: f.statuses,
-            peers: f.peers,
         })
         .collect()
 }

@@ -121,8 +121,8 @@ pub struct FlowSummary {
     pub methods: Vec<Box<str>>,
     /// The statuses seen, in order of appearance.
     pub statuses: Vec<u16>,
-    /// The peers' addresses (`udp:127.0.0.1:5062`), in order of appearance.
-    pub peers: Vec<String>,
+    /// The peers' transports and addresses, in order of appearance.
+    pub peers: Vec<(Protocol, SocketAddr)>,
     /// The numbers of its records still in the ring, oldest first.
     seqs: VecDeque<u64>,
 }
@@ -131,6 +131,14 @@ impl FlowSummary {
     /// How many of its messages are in the ring.
     pub fn messages(&self) -> usize {
         self.seqs.len()
+    }
+
+    /// The peers as `udp:127.0.0.1:5062`.
+    pub fn peer_names(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .map(|(p, a)| format!("{}:{a}", p.via_name().to_ascii_lowercase()))
+            .collect()
     }
 }
 
@@ -163,7 +171,7 @@ impl FlowQuery {
             && self
                 .address
                 .as_deref()
-                .is_none_or(|a| f.peers.iter().any(|p| p.contains(a)))
+                .is_none_or(|a| f.peer_names().iter().any(|p| p.contains(a)))
             && self
                 .method
                 .as_deref()
@@ -182,9 +190,11 @@ pub struct Ring {
     flows: HashMap<Arc<str>, FlowSummary>,
 }
 
-fn push_bounded<T: PartialEq>(list: &mut Vec<T>, item: T) {
-    if list.len() < SUMMARY_ITEMS && !list.contains(&item) {
-        list.push(item);
+/// Adds `item` unless it is there or the list is full; copies it only
+/// then, since most messages repeat what their flow has seen.
+fn push_bounded<T: PartialEq + Clone>(list: &mut Vec<T>, item: &T) {
+    if list.len() < SUMMARY_ITEMS && !list.contains(item) {
+        list.push(item.clone());
     }
 }
 
@@ -271,18 +281,11 @@ impl Ring {
                 if flow.method.is_none() {
                     flow.method = Some(method.clone());
                 }
-                push_bounded(&mut flow.methods, method.clone());
+                push_bounded(&mut flow.methods, method);
             }
-            Label::Response { status, .. } => push_bounded(&mut flow.statuses, *status),
+            Label::Response { status, .. } => push_bounded(&mut flow.statuses, status),
         }
-        push_bounded(
-            &mut flow.peers,
-            format!(
-                "{}:{}",
-                new.protocol.via_name().to_ascii_lowercase(),
-                new.remote
-            ),
-        );
+        push_bounded(&mut flow.peers, &(new.protocol, new.remote));
         let record = Record {
             seq,
             at: new.at,
@@ -463,7 +466,7 @@ mod tests {
         let reg = &ring.search(&q(|q| q.call_id = Some("reg-1".into())), 1)[0];
         assert_eq!(reg.messages(), 2);
         assert_eq!(reg.method.as_deref(), Some("REGISTER"));
-        assert_eq!(reg.peers, ["udp:127.0.0.1:5062"]);
+        assert_eq!(reg.peer_names(), ["udp:127.0.0.1:5062"]);
         assert_eq!(ring.search(&FlowQuery::default(), 1).len(), 1);
     }
 }
