@@ -362,3 +362,33 @@ async fn the_console_is_served_to_its_own_origin_only() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_are_listed_with_their_source() {
+    let (_server, sip, _admin, http) = running(64).await;
+    let client = Client::on("127.0.0.77", sip).await;
+    let uri = client.uri(Some("alice"));
+    let first = Request::new("REGISTER", &uri, "alice");
+    let offers = client.challenged(&first).await;
+    let again = first.next();
+    let wrong = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "alice",
+        "not-her-password",
+        &again,
+    );
+    let refused = client.ask(&again.with(wrong.header())).await;
+    assert_eq!(refused.status(), Some(401), "{refused:?}");
+    let events = get_json(&http, "/api/security").await;
+    let ours: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "127.0.0.77")
+        .collect();
+    assert_eq!(ours.len(), 1, "{events}");
+    assert_eq!(ours[0]["kind"], "ChallengeResponseFailed");
+    assert_eq!(ours[0]["account"], "alice");
+    assert_eq!(ours[0]["port"], client.addr.port());
+    assert_eq!(ours[0]["transport"], "UDP");
+}
