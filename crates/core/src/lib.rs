@@ -55,9 +55,9 @@ pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, Dig
 pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;
-pub use proxy::{ContextTimers, ProxyOptions, Target};
+pub use proxy::{ContextTimers, Fork, ProxyOptions, Target, Unanswered};
 pub use request::{IncomingRequest, IncomingResponse, ServerTransaction};
 pub use send::{ClientEvent, OutgoingRequest, literal_destination};
 pub use service::{Handled, Priority, Service};
-pub use stack::{OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
+pub use stack::{ExternalAddress, OverloadConfig, SipStack, StackConfig, UdpOverloadAction};
 pub use threadpool::{PoolConfig, PoolStats, PushError, Serializer, ThreadPool};

@@ -52,6 +52,7 @@ pub mod capture;
 pub mod config;
 mod date;
 pub mod default_config;
+pub mod dialplan;
 pub mod digest;
 pub mod identify;
 pub mod location;

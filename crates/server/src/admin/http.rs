@@ -145,6 +145,8 @@ enum Route {
     Flow,
     Security,
     Events,
+    /// `/api/dialplan/CONTEXT[/NUMBER]`.
+    Dialplan,
 }
 
 impl Route {
@@ -152,6 +154,7 @@ impl Route {
         match path {
             "/api/logger" => Some(Route::Logger),
             "/metrics" => Some(Route::Metrics),
+            _ if path.starts_with(DIALPLAN_PATH) => Some(Route::Dialplan),
             "/api/overview" => Some(Route::Overview),
             "/api/flows" => Some(Route::Flows),
             "/api/security" => Some(Route::Security),
@@ -274,6 +277,7 @@ async fn answer(
             &live::security(crate::security::recent_events()),
         ),
         Route::Events => events::stream(server),
+        Route::Dialplan => dialplan_of(request.uri().path(), server),
         Route::Metrics => response(
             StatusCode::OK,
             metrics::CONTENT_TYPE,
@@ -287,6 +291,27 @@ async fn answer(
             &LoggerView {
                 on: server.sip_trace.load(Ordering::Relaxed),
             },
+        ),
+    }
+}
+
+/// Where the dialplan view is; the context and the number follow.
+pub const DIALPLAN_PATH: &str = "/api/dialplan/";
+
+/// What a context holds, or what a number runs in it.
+fn dialplan_of(path: &str, server: &Server) -> Answer {
+    let Some(plan) = &server.dialplan else {
+        return error(StatusCode::NOT_FOUND, "the server runs no dialplan");
+    };
+    let tail = path.strip_prefix(DIALPLAN_PATH).unwrap_or_default();
+    let mut parts = tail.splitn(2, '/');
+    let context = parts.next().unwrap_or_default();
+    let number = parts.next().filter(|n| !n.is_empty());
+    match crate::dialplan::show::describe(plan, context, number) {
+        Some(view) => json(StatusCode::OK, &view),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("the dialplan has no context [{context}]"),
         ),
     }
 }

@@ -1,5 +1,6 @@
 //! The services the server registers on the core.
 
+pub mod acl;
 pub mod calls;
 pub mod extensions;
 pub mod identity;
@@ -10,6 +11,7 @@ pub mod options;
 pub mod qualify;
 pub mod reach;
 pub mod registrar;
+pub mod trunk;
 
 pub use calls::{CallLog, CallRouter};
 pub use identity::SenderIdentity;
@@ -17,3 +19,4 @@ pub use logger::SipLogger;
 pub use messaging::MessageRouter;
 pub use options::OptionsResponder;
 pub use registrar::Registrar;
+pub use trunk::{NoTrunks, TrunkCall, TrunkDialer};

@@ -36,6 +36,9 @@ pub struct EndpointConf {
     pub from_user: Option<String>,
     /// `from_domain`.
     pub from_domain: Option<String>,
+    /// `outbound_proxy`: a SIP URI every request to the endpoint's
+    /// contacts is routed through (a pre-loaded Route).
+    pub outbound_proxy: Option<String>,
     /// `callerid`.
     pub callerid: Option<String>,
     /// `force_rport` (default yes).
@@ -126,6 +129,7 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         identify_by: vec![IdentifyMethod::Username, IdentifyMethod::Ip],
         from_user: None,
         from_domain: None,
+        outbound_proxy: None,
         callerid: None,
         force_rport: true,
         rewrite_contact: false,
@@ -150,6 +154,8 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             "outbound_auth" => e.outbound_auth = value::list(&o.value),
             "transport" => e.transport = Some(o.value.clone()),
             "context" => e.context = o.value.clone(),
+            // Read for the warning the option table gives.
+            "acl" | "contact_acl" | "permit" | "deny" | "contact_permit" | "contact_deny" => {}
             "message_context" => e.message_context = Some(o.value.clone()),
             "identify_by" => {
                 if let Some(m) = identify_methods(r, s, o) {
@@ -158,6 +164,26 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             }
             "from_user" => e.from_user = Some(o.value.clone()),
             "from_domain" => e.from_domain = Some(o.value.clone()),
+            "outbound_proxy" => {
+                e.outbound_proxy = r
+                    .value(s, o, |v| match sipjet_core::message::Uri::parse(v) {
+                        Ok(u) if u.as_sip().is_some() => Ok(v.to_string()),
+                        _ => Err(format!("{v:?} is not a sip: or sips: URI")),
+                    })
+                    .or(e.outbound_proxy.take());
+                if e.outbound_proxy
+                    .as_ref()
+                    .is_some_and(|p| !p.contains(";lr"))
+                {
+                    r.warn(
+                        &o.at,
+                        format!(
+                            "[{}] outbound_proxy {} has no ;lr (write \\;lr): it is used as a strict router, which takes the Request-URI",
+                            s.name, o.value
+                        ),
+                    );
+                }
+            }
             "callerid" => e.callerid = Some(o.value.clone()),
             "force_rport" => e.force_rport = r.value(s, o, value::boolean).unwrap_or(e.force_rport),
             "rewrite_contact" => {

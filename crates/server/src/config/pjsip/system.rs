@@ -1,6 +1,7 @@
 //! `type=system` (timers, the thread pool) and `type=global` (the
 //! server-wide settings): one section each, defaults when absent.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sipjet_core::IdentifyMethod;
@@ -89,6 +90,9 @@ pub struct GlobalConf {
     /// `hep_capture_id` (default 1): the capture agent id in each HEP
     /// packet.
     pub hep_capture_id: u32,
+    /// `dialplan` (sipjet's own): the `extensions.conf` calls are routed
+    /// by, relative to the file that names it.
+    pub dialplan: Option<PathBuf>,
 }
 
 impl Default for GlobalConf {
@@ -108,6 +112,7 @@ impl Default for GlobalConf {
             capture_buffer_mib: 64,
             hep_server: None,
             hep_capture_id: 1,
+            dialplan: None,
         }
     }
 }
@@ -231,6 +236,10 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .unwrap_or(g.contact_expiration_check_interval);
             }
             "debug" => g.debug = r.value(s, o, value::boolean).unwrap_or(g.debug),
+            "dialplan" => {
+                let base = o.at.file.parent().unwrap_or(Path::new(""));
+                g.dialplan = Some(base.join(&o.value));
+            }
             "unauthenticated_server_options" => {
                 g.unauthenticated_server_options = r
                     .value(s, o, value::boolean)
