@@ -11,6 +11,10 @@
 #
 #   bench/compare.sh [--quick] [--tests "options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"]
 #                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000] [--port-offset 0]
+#                    [--capture-mib N]
+#
+# --capture-mib sets sipjet's capture ring (capture_buffer_mib; 0 turns
+# capture off); without it sipjet runs with its default, 64 MiB, on.
 #
 # Every port the run binds on 127.0.0.1 (the servers' 5070 and 5080, SIPp's
 # from 15060, 17060, 24000 and 34000) is moved up by --port-offset, for a
@@ -65,6 +69,7 @@ duration=10
 users=1000
 quick=0
 port_offset=0
+capture_mib=""
 while [ $# -gt 0 ]; do
   case $1 in
     --tests) tests=$2; shift 2 ;;
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
     --users) users=$2; shift 2 ;;
     --quick) quick=1; duration=4; shift ;;
     --port-offset) port_offset=$2; shift 2 ;;
+    --capture-mib) capture_mib=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -118,6 +124,7 @@ type = global
 user_agent = sipjet
 default_realm = bench
 endpoint_identifier_order = username,auth_username
+${capture_mib:+capture_buffer_mib = $capture_mib}
 
 [transport-udp]
 type = transport

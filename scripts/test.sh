@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 # command -> Debian package
-declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli [openssl]=openssl)
+declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli [openssl]=openssl
+  [chromium]=chromium [sngrep]=sngrep [tshark]=tshark)
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
 done

@@ -32,6 +32,8 @@
 //! - **Security**: [`security`] writes security events in one stable log
 //!   format, for fail2ban and the like, and counts the sources of
 //!   unidentified requests in a bounded table.
+//! - **Capture**: [`capture`] keeps the latest messages on the wire in a
+//!   bounded ring, indexed by flow, for the console's ladder diagrams.
 //! - **Admin**: [`admin`] is the HTTP JSON API and Prometheus metrics of
 //!   a running server, and the `sipjet show` client.
 //!
@@ -46,6 +48,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod capture;
 pub mod cluster;
 pub mod config;
 mod date;

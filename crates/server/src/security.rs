@@ -109,7 +109,55 @@ impl SecurityEvent<'_> {
     pub fn log(&self) {
         EVENT_COUNTS[self.kind.index()].fetch_add(1, Ordering::Relaxed);
         tracing::warn!(target: "security", "{self}");
+        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= MAX_RECENT_EVENTS {
+            recent.pop_front();
+        }
+        recent.push_back(RecentEvent {
+            kind: self.kind,
+            time: self.time,
+            transport: cut(self.transport).to_string(),
+            remote: self.remote,
+            account: cut(self.account).to_string(),
+            reason: cut(self.reason).to_string(),
+        });
     }
+}
+
+/// Security events the console lists, newest last; older ones are only
+/// in the log.
+pub const MAX_RECENT_EVENTS: usize = 512;
+
+/// A security event kept for the console (its text fields cut to
+/// [`MAX_ACCOUNT_BYTES`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentEvent {
+    /// What happened.
+    pub kind: SecurityEventKind,
+    /// When.
+    pub time: SystemTime,
+    /// The transport name.
+    pub transport: String,
+    /// The source address.
+    pub remote: SocketAddr,
+    /// The endpoint or user tried.
+    pub account: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The latest events, process-wide like the counters below.
+static RECENT: Mutex<std::collections::VecDeque<RecentEvent>> =
+    Mutex::new(std::collections::VecDeque::new());
+
+/// The latest security events, oldest first.
+pub fn recent_events() -> Vec<RecentEvent> {
+    RECENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect()
 }
 
 // ---- Security event counters (the admin interface's metrics) ----

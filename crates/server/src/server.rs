@@ -9,11 +9,12 @@ use std::time::Duration;
 use sipjet_core::{
     ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, Protocol, SipStack, StackConfig,
     TimerConfig, TransportConfig,
-    transport::{TlsClientConfig, TlsServerConfig},
+    transport::{TapSlot, TlsClientConfig, TlsServerConfig},
 };
 
 use crate::auth::nonce::SharedNonceCounts;
 use crate::auth::{DigestAuthenticator, NonceClock};
+use crate::capture::{self, Capture};
 use crate::cluster::relay::FlowRelay;
 use crate::cluster::{self, Cluster};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
@@ -51,6 +52,14 @@ pub enum ServerError {
     /// The stack could not start (a port in use, say).
     #[error("{0}")]
     Stack(#[from] sipjet_core::StackError),
+    /// The HEP capture server cannot be resolved or reached.
+    #[error("hep_server {server}: {error}")]
+    Hep {
+        /// As configured.
+        server: String,
+        /// What failed.
+        error: String,
+    },
     /// The location database could not be opened.
     #[error("location database {path}: {error}")]
     Location {
@@ -115,6 +124,10 @@ pub struct Server {
     pub messages: Arc<MessageCounters>,
     /// The calls in progress and the recent ones.
     pub calls: Arc<CallLog>,
+    /// The messages captured for the console.
+    pub capture: Arc<Capture>,
+    /// When it started.
+    pub started: std::time::Instant,
     /// The dialplan calls are routed by, if any.
     pub dialplan: Option<Arc<Dialplan>>,
     /// This node's name among the nodes sharing a location database
@@ -292,6 +305,25 @@ fn prune_expired(store: Arc<dyn LocationStore>, every: Duration) {
     });
 }
 
+/// The exporter to `server` (`HOST:PORT`, resolved once, now).
+async fn hep_exporter(
+    server: &str,
+    capture_id: u32,
+) -> Result<capture::hep::HepExporter, ServerError> {
+    let failed = |error: String| ServerError::Hep {
+        server: server.to_string(),
+        error,
+    };
+    let addr = tokio::net::lookup_host(server)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .next()
+        .ok_or_else(|| failed("no address".into()))?;
+    capture::hep::HepExporter::start(addr, capture_id)
+        .await
+        .map_err(|e| failed(e.to_string()))
+}
+
 impl Server {
     /// Builds the stack, registers the modules, starts listening.
     pub async fn start(model: Arc<Model>, options: ServerOptions) -> Result<Server, ServerError> {
@@ -301,6 +333,18 @@ impl Server {
             Some(db) => open_location(db)?,
             None => (Arc::new(MemoryStore::new()), None),
         };
+        let global = &model.config.global;
+        let hep = match &global.hep_server {
+            Some(server) => Some(hep_exporter(server, global.hep_capture_id).await?),
+            None => None,
+        };
+        let capture = Arc::new(Capture::new(
+            usize::try_from(global.capture_buffer_mib).unwrap_or(0) << 20,
+            hep,
+        ));
+        let mut config = stack_config(&model.config, &options)?;
+        config.transport.tap = TapSlot(capture::tap_of(&capture));
+        let stack = SipStack::new(config);
         if nonce_counts.is_some() && model.config.global.cluster_secret.is_none() {
             tracing::warn!("{}", crate::config::pjsip::NO_CLUSTER_SECRET);
         }
@@ -311,8 +355,6 @@ impl Server {
             .clone()
             .unwrap_or_else(default_node_id)
             .into();
-        let stack = SipStack::new(stack_config(&model.config, &options)?);
-        let global = &model.config.global;
         let cluster = Arc::new(Cluster::new(
             Arc::clone(&node_id),
             global.node_heartbeat_interval,
@@ -440,6 +482,8 @@ impl Server {
             contact_status,
             messages,
             calls,
+            capture,
+            started: std::time::Instant::now(),
             dialplan: options.dialplan.clone(),
             node_id,
             cluster,

@@ -292,14 +292,19 @@ async fn the_sip_trace_switch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_and_wrong_methods() {
     let r = running().await;
-    for path in ["/", "/api", "/api/nothing", "/api/endpoints/alice"] {
+    for path in [
+        "/index.html",
+        "/api",
+        "/api/nothing",
+        "/api/endpoints/alice",
+    ] {
         let reply = r.http.get(path).await.unwrap();
         assert_eq!(reply.status, 404, "{path}");
         assert_eq!(reply.content_type.as_deref(), Some("application/json"));
         let body: Value = serde_json::from_slice(&reply.body).unwrap();
         assert!(body["error"].as_str().unwrap().contains(path), "{body}");
     }
-    for path in ["/api/endpoints", "/metrics"] {
+    for path in ["/api/endpoints", "/metrics", "/", "/api/flows"] {
         let reply = r.http.post_json(path, b"{}".to_vec()).await.unwrap();
         assert_eq!(reply.status, 405, "{path}");
         let body: Value = serde_json::from_slice(&reply.body).unwrap();

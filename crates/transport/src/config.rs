@@ -113,4 +113,7 @@ pub struct TransportConfig {
     pub keepalive_interval: Option<Duration>,
     /// UDP socket options.
     pub udp: UdpOptions,
+    /// Who gets a copy of every valid message received and every message
+    /// sent.
+    pub tap: crate::tap::TapSlot,
 }

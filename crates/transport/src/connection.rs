@@ -214,8 +214,17 @@ impl Connection {
         opts: &ParseOptions,
     ) -> Result<(), TransportError> {
         let flow = self.flow();
+        let wire = shared
+            .tap
+            .active()
+            .map(|_| (data.clone(), std::time::SystemTime::now()));
         match inbound::message(data, &flow, opts, shared.limits.max_body_bytes) {
-            Received::Deliver(message) => shared.handler.on_message(Incoming { message, flow }),
+            Received::Deliver(message) => {
+                if let Some((wire, at)) = &wire {
+                    shared.tap_received(wire, &message, &flow, *at);
+                }
+                shared.handler.on_message(Incoming { message, flow })
+            }
             Received::Answer(response) => {
                 self.send(
                     Payload::Sip(response.to_bytes()),

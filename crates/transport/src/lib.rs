@@ -16,6 +16,8 @@
 //! - [`response_destination`] says where a response goes (RFC 3261
 //!   §18.2.2, RFC 3581 §4); [`Resolver`] says where a request goes
 //!   (RFC 3263).
+//! - A [`Tap`] gets a copy of every valid message received and every
+//!   message sent, retransmissions included, with its flow.
 //! - [`Limits`] bounds message sizes, connections (in total, accepted
 //!   ones short of a reserve kept for connections this side opens, and
 //!   per IPv4 address or IPv6 /64), idle and silent connections and slow
@@ -75,6 +77,7 @@ pub mod resolve;
 mod rfc3581;
 mod shared;
 mod stream;
+mod tap;
 mod tcp;
 mod tls;
 mod transports;
@@ -89,6 +92,7 @@ pub use limits::Limits;
 pub use protocol::Protocol;
 pub use resolve::Resolver;
 pub use rfc3581::response_destination;
+pub use tap::{Direction, Tap, TapSlot, Tapped};
 pub use tls::{TlsClientConfig, TlsServerConfig};
 pub use transports::Transports;
 pub use udp::UDP_MTU_THRESHOLD;

@@ -17,4 +17,26 @@ pub(crate) struct Shared {
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) tls_client: Option<TlsClientConfig>,
     pub(crate) ws_config: WebSocketConfig,
+    pub(crate) tap: crate::tap::TapSlot,
+}
+
+impl Shared {
+    /// Hands a valid received message to the tap.
+    pub(crate) fn tap_received(
+        &self,
+        wire: &[u8],
+        message: &sipjet_message::Message,
+        flow: &crate::flow::Flow,
+        at: std::time::SystemTime,
+    ) {
+        if let Some(tap) = &self.tap.0 {
+            tap.on_message(crate::tap::Tapped {
+                direction: crate::tap::Direction::Received,
+                wire,
+                message,
+                flow,
+                at,
+            });
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use sipjet_message::Message;
@@ -17,6 +18,7 @@ use crate::flow::{Destination, Flow};
 use crate::handler::Handler;
 use crate::protocol::Protocol;
 use crate::shared::Shared;
+use crate::tap::{Direction, Tapped};
 use crate::udp::UdpSender;
 
 /// The running transports: listeners, connections, and the way out.
@@ -57,6 +59,7 @@ impl Transports {
             tls_client: config.tls_client.clone(),
             ws_config: crate::ws::config(&config.limits),
             limits: config.limits.clone(),
+            tap: config.tap.clone(),
         });
         let mut udp_sockets = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -184,9 +187,26 @@ impl Transports {
             return Err(TransportError::ShutDown);
         }
         let data = message.to_bytes();
-        match dest.protocol {
+        let tapped = self.inner.shared.tap.active().map(|_| SystemTime::now());
+        let sent = match dest.protocol {
             Protocol::Udp => self.send_udp(&data, dest.addr).await,
-            _ => self.send_stream(data, dest).await,
+            _ => self.send_stream(data.clone(), dest).await,
+        };
+        if let (Some(at), Ok(flow)) = (tapped, &sent) {
+            self.tap_sent(&data, message, flow, at);
+        }
+        sent
+    }
+
+    fn tap_sent(&self, wire: &[u8], message: &Message, flow: &Flow, at: SystemTime) {
+        if let Some(tap) = &self.inner.shared.tap.0 {
+            tap.on_message(Tapped {
+                direction: Direction::Sent,
+                wire,
+                message,
+                flow,
+                at,
+            });
         }
     }
 
@@ -219,11 +239,13 @@ impl Transports {
                 family: if dest.addr.is_ipv4() { "IPv4" } else { "IPv6" },
             }));
         };
-        sender.try_send(
-            &message.to_bytes(),
-            dest.addr,
-            self.inner.shared.limits.max_datagram,
-        )
+        let data = message.to_bytes();
+        let tapped = self.inner.shared.tap.active().map(|_| SystemTime::now());
+        let sent = sender.try_send(&data, dest.addr, self.inner.shared.limits.max_datagram);
+        if let (Some(at), Some(Ok(flow))) = (tapped, &sent) {
+            self.tap_sent(&data, message, flow, at);
+        }
+        sent
     }
 
     async fn send_udp(&self, data: &[u8], to: SocketAddr) -> Result<Flow, TransportError> {

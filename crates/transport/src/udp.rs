@@ -108,8 +108,17 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, lo
             remote: source,
             connection: None,
         };
+        let wire = shared
+            .tap
+            .active()
+            .map(|_| (data.clone(), std::time::SystemTime::now()));
         match inbound::message(data, &flow, &opts, limits.max_body_bytes) {
-            Received::Deliver(message) => shared.handler.on_message(Incoming { message, flow }),
+            Received::Deliver(message) => {
+                if let Some((wire, at)) = &wire {
+                    shared.tap_received(wire, &message, &flow, *at);
+                }
+                shared.handler.on_message(Incoming { message, flow })
+            }
             Received::Answer(response) => {
                 let dest = reply_destination(&response, &flow);
                 if let Err(e) = socket.send_to(&response.to_bytes(), dest.addr).await {

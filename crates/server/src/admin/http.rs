@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
@@ -22,8 +23,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::access::{self, Access, BrowserSigns};
+use super::console::{self, Asset};
 use super::metrics::{self, Snapshot};
+use super::series::Series;
 use super::views::{self, ErrorView, LoggerView, View};
+use super::{events, live};
+use crate::capture::ladder;
 use crate::server::Server;
 
 /// Connections served at once; more are closed as they come, so that a
@@ -41,11 +46,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const JSON: &str = "application/json";
 
-type Answer = Response<Full<Bytes>>;
+/// A response body: whole, or the event stream.
+type Body = BoxBody<Bytes, Infallible>;
+pub(super) type Answer = Response<Body>;
 
 /// Accepts connections until the task is aborted; aborting it drops the
 /// set of connection tasks, which ends them too.
-pub(super) async fn serve(listener: TcpListener, server: Arc<Server>, token: Option<String>) {
+pub(super) async fn serve(
+    listener: TcpListener,
+    server: Arc<Server>,
+    token: Option<String>,
+    series: Arc<Series>,
+) {
     let token: Option<Arc<str>> = token.map(Arc::from);
     let mut connections = JoinSet::new();
     loop {
@@ -67,12 +79,14 @@ pub(super) async fn serve(listener: TcpListener, server: Arc<Server>, token: Opt
         }
         let server = Arc::clone(&server);
         let token = token.clone();
+        let series = Arc::clone(&series);
         connections.spawn(async move {
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
                 let token = token.clone();
+                let series = Arc::clone(&series);
                 async move {
-                    let answered = answer(request, peer, &server, token.as_deref()).await;
+                    let answered = answer(request, peer, &server, token.as_deref(), &series).await;
                     Ok::<_, Infallible>(answered)
                 }
             });
@@ -88,8 +102,12 @@ pub(super) async fn serve(listener: TcpListener, server: Arc<Server>, token: Opt
     }
 }
 
-fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
-    let mut r = Response::new(Full::new(body.into()));
+pub(super) fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Answer {
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -120,6 +138,13 @@ enum Route {
     View(View),
     Logger,
     Metrics,
+    Asset(&'static Asset),
+    Overview,
+    Flows,
+    /// `/api/flows/CALLID`.
+    Flow,
+    Security,
+    Events,
     /// `/api/dialplan/CONTEXT[/NUMBER]`.
     Dialplan,
 }
@@ -130,30 +155,42 @@ impl Route {
             "/api/logger" => Some(Route::Logger),
             "/metrics" => Some(Route::Metrics),
             _ if path.starts_with(DIALPLAN_PATH) => Some(Route::Dialplan),
-            _ => View::from_path(path).map(Route::View),
+            "/api/overview" => Some(Route::Overview),
+            "/api/flows" => Some(Route::Flows),
+            "/api/security" => Some(Route::Security),
+            "/api/events" => Some(Route::Events),
+            _ if path.len() > FLOW_PREFIX.len() && path.starts_with(FLOW_PREFIX) => {
+                Some(Route::Flow)
+            }
+            _ => console::asset(path)
+                .map(Route::Asset)
+                .or_else(|| View::from_path(path).map(Route::View)),
         }
     }
 
     fn allows(self, method: &Method) -> bool {
         match self {
             Route::Logger => method == Method::GET || method == Method::POST,
-            Route::View(_) | Route::Metrics | Route::Dialplan => method == Method::GET,
+            _ => method == Method::GET,
         }
     }
 
     fn allow_header(self) -> &'static str {
         match self {
             Route::Logger => "GET, POST",
-            Route::View(_) | Route::Metrics | Route::Dialplan => "GET",
+            _ => "GET",
         }
     }
 }
+
+const FLOW_PREFIX: &str = "/api/flows/";
 
 async fn answer(
     request: Request<Incoming>,
     peer: SocketAddr,
     server: &Server,
     token: Option<&str>,
+    series: &Series,
 ) -> Answer {
     let authorization = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     if access::authorize(peer.ip(), token, authorization) == Access::Unauthorized {
@@ -209,6 +246,37 @@ async fn answer(
     }
     match route {
         Route::View(view) => view_of(view, server),
+        Route::Asset(asset) => console::serve(asset),
+        Route::Overview => {
+            let capture = live::CaptureView::of(server.capture.ring().as_deref());
+            json(
+                StatusCode::OK,
+                &live::overview(
+                    &Snapshot::of(server),
+                    server.started.elapsed(),
+                    transports_of(server),
+                    capture,
+                    series.points(),
+                ),
+            )
+        }
+        Route::Flows => match live::flow_query(request.uri().query()) {
+            Ok((query, limit)) => {
+                let found = server
+                    .capture
+                    .ring()
+                    .map(|r| r.search(&query, limit))
+                    .unwrap_or_default();
+                json(StatusCode::OK, &live::flows(found))
+            }
+            Err(e) => error(StatusCode::BAD_REQUEST, &e),
+        },
+        Route::Flow => flow_of(request.uri().path(), server),
+        Route::Security => json(
+            StatusCode::OK,
+            &live::security(crate::security::recent_events()),
+        ),
+        Route::Events => events::stream(server),
         Route::Dialplan => dialplan_of(request.uri().path(), server),
         Route::Metrics => response(
             StatusCode::OK,
@@ -262,14 +330,7 @@ fn view_of(view: View, server: &Server) -> Answer {
             &|aor, contact| server.contact_status.get(aor, contact),
             now,
         )),
-        View::Transports => {
-            let bound = server
-                .stack
-                .transports()
-                .map(|t| t.local_addrs())
-                .unwrap_or_default();
-            serde_json::to_vec(&views::transports(config, &bound))
-        }
+        View::Transports => serde_json::to_vec(&transports_of(server)),
         View::Unidentified => serde_json::to_vec(&views::unidentified(
             server.unidentified.list(),
             config.global.unidentified_request_period,
@@ -286,6 +347,33 @@ fn view_of(view: View, server: &Server) -> Answer {
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot encode the answer: {e}"),
+        ),
+    }
+}
+
+fn transports_of(server: &Server) -> Vec<views::TransportView> {
+    let bound = server
+        .stack
+        .transports()
+        .map(|t| t.local_addrs())
+        .unwrap_or_default();
+    views::transports(&server.model.config, &bound)
+}
+
+/// `/api/flows/CALLID`: the ladder of one flow.
+fn flow_of(path: &str, server: &Server) -> Answer {
+    let Some(call_id) = live::percent_decode(&path[FLOW_PREFIX.len()..], false) else {
+        return error(StatusCode::BAD_REQUEST, "the Call-ID is not well encoded");
+    };
+    let records = server
+        .capture
+        .ring()
+        .and_then(|r| r.flow(&call_id, live::MAX_FLOW_MESSAGES));
+    match records {
+        Some(records) => json(StatusCode::OK, &ladder::ladder(&call_id, &records)),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("no captured flow has Call-ID {call_id:?}"),
         ),
     }
 }
@@ -339,7 +427,17 @@ mod tests {
             Route::of("/api/contacts"),
             Some(Route::View(View::Contacts))
         );
-        for path in ["/", "/api", "/api/", "/api/endpoints/", "/METRICS"] {
+        assert_eq!(Route::of("/api/flows"), Some(Route::Flows));
+        assert_eq!(Route::of("/api/flows/abc%40host"), Some(Route::Flow));
+        assert!(matches!(Route::of("/"), Some(Route::Asset(_))));
+        assert!(!Route::Events.allows(&Method::POST));
+        for path in [
+            "/api",
+            "/api/",
+            "/api/endpoints/",
+            "/METRICS",
+            "/index.html",
+        ] {
             assert_eq!(Route::of(path), None, "{path}");
         }
         assert!(Route::Logger.allows(&Method::POST));

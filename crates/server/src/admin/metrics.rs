@@ -37,11 +37,19 @@ pub struct Snapshot {
     pub unidentified_sources: usize,
     /// Calls attempted, answered, failed by code, in progress.
     pub calls: CallCounts,
+    /// Bytes held by the capture ring (messages and their overhead).
+    pub capture_bytes: usize,
+    /// Messages held by the capture ring.
+    pub capture_messages: usize,
 }
 
 impl Snapshot {
     /// Reads the numbers off a running server.
     pub fn of(server: &Server) -> Snapshot {
+        let (capture_bytes, capture_messages) = server
+            .capture
+            .ring()
+            .map_or((0, 0), |r| (r.used(), r.len()));
         Snapshot {
             received: server.messages.counts(Direction::Received),
             sent: server.messages.counts(Direction::Sent),
@@ -56,6 +64,8 @@ impl Snapshot {
             requests_refused: server.stack.refused_requests(),
             unidentified_sources: server.unidentified.list().len(),
             calls: server.calls.counts(),
+            capture_bytes,
+            capture_messages,
         }
     }
 }
@@ -184,6 +194,20 @@ pub fn render(s: &Snapshot) -> String {
         "Calls in progress.",
         s.calls.active,
     );
+    single(
+        &mut out,
+        "sipjet_capture_bytes",
+        "gauge",
+        "Bytes held by the capture ring of the console: messages and their bookkeeping.",
+        s.capture_bytes,
+    );
+    single(
+        &mut out,
+        "sipjet_capture_messages",
+        "gauge",
+        "Messages held by the capture ring.",
+        s.capture_messages,
+    );
     out
 }
 
@@ -224,6 +248,8 @@ mod tests {
                 failed: vec![(486, 13)],
                 active: 14,
             },
+            capture_bytes: 15,
+            capture_messages: 16,
         };
         let text = render(&s);
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -245,6 +271,8 @@ mod tests {
                 "sipjet_calls_answered_total 12",
                 "sipjet_calls_failed_total{status=\"486\"} 13",
                 "sipjet_calls_active 14",
+                "sipjet_capture_bytes 15",
+                "sipjet_capture_messages 16",
             ]
         );
         assert!(text.contains("# TYPE sipjet_messages_received_total counter\n"));
@@ -252,7 +280,7 @@ mod tests {
         assert!(text.contains("# TYPE sipjet_requests_refused_total counter\n"));
         // Every family is announced once, before its samples.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 13);
+        assert_eq!(types, 15);
         assert!(text.ends_with('\n'));
     }
 }

@@ -15,13 +15,21 @@
 //! - [`views`]: what each route answers, as JSON;
 //! - `metrics`: the Prometheus text exposition;
 //! - `http`: the listener and its routes;
+//! - `console`: the web console's page, built into the binary; `live`:
+//!   what it reads besides the views (overview, flows, ladders, security
+//!   events); `series`: the counters sampled for its charts; `events`:
+//!   the Server-Sent Events that tell it when to read again;
 //! - [`client`] and [`table`]: the `sipjet show` and `sipjet logger`
 //!   commands, which talk to the listener.
 
 pub mod access;
 pub mod client;
+mod console;
+mod events;
 mod http;
+pub mod live;
 mod metrics;
+pub mod series;
 pub mod table;
 pub mod views;
 
@@ -82,6 +90,7 @@ impl AdminOptions {
 pub struct AdminListener {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
 }
 
 impl AdminListener {
@@ -94,6 +103,7 @@ impl AdminListener {
 impl Drop for AdminListener {
     fn drop(&mut self) {
         self.task.abort();
+        self.sampler.abort();
     }
 }
 
@@ -113,10 +123,30 @@ pub async fn start(server: &Server, options: AdminOptions) -> Result<AdminListen
         source,
     })?;
     tracing::info!(%addr, "admin interface listening");
+    let series = Arc::new(series::Series::default());
+    let sampler = tokio::spawn(sample(server.clone(), Arc::clone(&series)));
     let task = tokio::spawn(http::serve(
         listener,
         Arc::new(server.clone()),
         options.token,
+        series,
     ));
-    Ok(AdminListener { addr, task })
+    Ok(AdminListener {
+        addr,
+        task,
+        sampler,
+    })
+}
+
+/// Samples the counters for the console's charts until aborted.
+async fn sample(server: Server, series: Arc<series::Series>) {
+    let mut every = tokio::time::interval(series::SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        series.push(series::Sample::of(
+            &metrics::Snapshot::of(&server),
+            std::time::SystemTime::now(),
+        ));
+    }
 }

@@ -245,6 +245,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "node_heartbeat_interval"),
     // sipjet's own: the secret the nodes sharing a location database share.
     takes("global", "cluster_secret"),
+    // sipjet's own: the capture ring of the console.
+    takes("global", "capture_buffer_mib"),
+    // sipjet's own, named as Kamailio's siptrace names them: HEP export.
+    takes("global", "hep_server"),
+    takes("global", "hep_capture_id"),
 ];
 
 /// Asterisk options of any section that concern media or features sipjet

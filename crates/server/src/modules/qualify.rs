@@ -81,6 +81,15 @@ impl ContactStatus {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Contacts with a result, and how many of them answered.
+    pub fn summary(&self) -> (usize, usize) {
+        let status = self.status.read().unwrap_or_else(|e| e.into_inner());
+        (
+            status.len(),
+            status.values().filter(|s| s.reachable).count(),
+        )
+    }
 }
 
 /// Starts the qualify scheduler; it runs for as long as the runtime.

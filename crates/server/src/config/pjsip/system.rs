@@ -79,6 +79,17 @@ pub struct GlobalConf {
     /// that the server is up, and monitors and phones send them to check
     /// exactly that.
     pub unauthenticated_server_options: bool,
+    /// `capture_buffer_mib` (sipjet's own, default 64): the bytes of the
+    /// capture ring the console's flows are drawn from, in MiB; 0 turns
+    /// capture off.
+    pub capture_buffer_mib: u32,
+    /// `hep_server` (sipjet's own, Kamailio's siptrace name): `HOST:PORT`
+    /// of a HEPv3 capture server (Homer, sngrep) that gets a copy of
+    /// every message sent and received.
+    pub hep_server: Option<String>,
+    /// `hep_capture_id` (default 1): the capture agent id in each HEP
+    /// packet.
+    pub hep_capture_id: u32,
     /// `dialplan` (sipjet's own): the `extensions.conf` calls are routed
     /// by, relative to the file that names it.
     pub dialplan: Option<PathBuf>,
@@ -121,6 +132,9 @@ impl Default for GlobalConf {
             contact_expiration_check_interval: Duration::from_secs(30),
             debug: false,
             unauthenticated_server_options: true,
+            capture_buffer_mib: 64,
+            hep_server: None,
+            hep_capture_id: 1,
             dialplan: None,
             location_db: None,
             node_id: None,
@@ -189,8 +203,25 @@ pub(super) fn system(r: &mut Reader, s: &RawSection) -> SystemConf {
     c
 }
 
+/// `HOST:PORT`, `[IPv6]:PORT`: a host and a port number.
+fn host_port(v: &str) -> Result<(), String> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{v:?} is not HOST:PORT"))?;
+    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+        return Err(format!(
+            "{v:?} is not HOST:PORT (an IPv6 address goes in brackets)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{port:?} in {v:?} is not a port number")),
+    }
+}
+
 pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
     let mut g = GlobalConf::default();
+    let mut capture_id_at = None;
     let secs = |v: &str| value::seconds(v, 0, 86_400);
     for o in &s.options {
         if !r.known("global", s, o) {
@@ -265,6 +296,24 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .value(s, o, |v| value::seconds(v, 1, 3_600))
                     .unwrap_or(g.node_heartbeat_interval)
             }
+            "hep_server" => {
+                if let Some(v) = r.value(s, o, |v| host_port(v).map(|()| v.to_string())) {
+                    g.hep_server = Some(v);
+                }
+            }
+            "hep_capture_id" => {
+                capture_id_at = Some(o.at.clone());
+                g.hep_capture_id = r
+                    .value(s, o, |v| {
+                        value::number(v, 0, u64::from(u32::MAX)).map(|n| n as u32)
+                    })
+                    .unwrap_or(g.hep_capture_id);
+            }
+            "capture_buffer_mib" => {
+                g.capture_buffer_mib = r
+                    .value(s, o, |v| value::number(v, 0, 4096).map(|n| n as u32))
+                    .unwrap_or(g.capture_buffer_mib);
+            }
             // Known, but without anything to store (warned as such).
             _ => {}
         }
@@ -277,6 +326,12 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
     });
     if shared && g.cluster_secret.is_none() {
         r.warn(&s.at, format!("[{}] {NO_CLUSTER_SECRET}", s.name));
+    }
+    if let (Some(at), None) = (&capture_id_at, &g.hep_server) {
+        r.warn(
+            at,
+            "[global] hep_capture_id takes no effect without hep_server".to_string(),
+        );
     }
     g
 }

@@ -535,6 +535,45 @@ fn allowed_origins_are_origins_of_websocket_transports() {
 }
 
 #[test]
+fn capture_and_hep_options() {
+    let r = from_str(
+        "t.conf",
+        "[global]\ntype=global\ncapture_buffer_mib=8\nhep_server=homer.example:9060\nhep_capture_id=2001\n",
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let g = &r.config.global;
+    assert_eq!(g.capture_buffer_mib, 8);
+    assert_eq!(g.hep_server.as_deref(), Some("homer.example:9060"));
+    assert_eq!(g.hep_capture_id, 2001);
+    assert_eq!(GlobalConf::default().capture_buffer_mib, 64);
+    assert_eq!(GlobalConf::default().hep_server, None);
+    let ok = from_str("t.conf", "[global]\ntype=global\nhep_server=[::1]:9060\n");
+    assert!(ok.is_ok(), "{:?}", ok.errors);
+    for bad in [
+        "9060",
+        "homer.example",
+        "homer.example:0",
+        "::1:9060",
+        ":9060",
+    ] {
+        let e = errors(&format!("[global]\ntype=global\nhep_server={bad}\n"));
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(e[0].starts_with("t.conf:3:"), "{e:?}");
+    }
+    assert_eq!(
+        errors("[global]\ntype=global\ncapture_buffer_mib=5000\n").len(),
+        1
+    );
+    let alone = from_str("t.conf", "[global]\ntype=global\nhep_capture_id=7\n");
+    let w: Vec<String> = alone.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        ["t.conf:3: [global] hep_capture_id takes no effect without hep_server"]
+    );
+}
+
+#[test]
 fn acl_sections_keep_their_rules_in_order_and_refuse_acl_conf_references() {
     let r = from_str(
         "t.conf",

@@ -1,0 +1,472 @@
+//! The capture ring: the latest messages sent and received, within a byte
+//! budget, and the index of the flows (Call-IDs) they belong to.
+//!
+//! Every record counts its wire bytes plus [`RECORD_OVERHEAD`] against the
+//! budget, so the budget bounds the index too: a flow lives only while one
+//! of its messages is in the ring, and each flow keeps a bounded summary.
+//! The oldest messages go first when a new one does not fit.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sipjet_core::Protocol;
+use sipjet_core::transport::Direction;
+
+/// What each record costs beyond its bytes: the record itself, its place
+/// in the ring and in its flow's list, its share of the flow's summary.
+pub const RECORD_OVERHEAD: usize = 256;
+/// Distinct methods, statuses and peer addresses a flow's summary keeps;
+/// later ones are not listed (the messages themselves still are).
+const SUMMARY_ITEMS: usize = 8;
+
+/// Method or status of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Label {
+    /// A request.
+    Request {
+        /// Its method.
+        method: Box<str>,
+    },
+    /// A response.
+    Response {
+        /// Its status code.
+        status: u16,
+        /// Its reason phrase.
+        reason: Box<str>,
+        /// The method of its CSeq.
+        method: Box<str>,
+    },
+}
+
+impl Label {
+    /// `REGISTER`, or `401 Unauthorized`.
+    pub fn text(&self) -> String {
+        match self {
+            Label::Request { method } => method.to_string(),
+            Label::Response { status, reason, .. } => format!("{status} {reason}"),
+        }
+    }
+}
+
+/// One captured message.
+#[derive(Debug)]
+pub struct Record {
+    /// Its number: records are numbered in the order they were captured.
+    pub seq: u64,
+    /// When it was captured.
+    pub at: SystemTime,
+    /// Received or sent.
+    pub direction: Direction,
+    /// The transport.
+    pub protocol: Protocol,
+    /// This side's address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The Call-ID ("" when it has none).
+    pub call_id: Arc<str>,
+    /// Method or status.
+    pub label: Label,
+    /// The message as it was on the wire.
+    pub wire: Box<[u8]>,
+}
+
+impl Record {
+    fn cost(&self) -> usize {
+        RECORD_OVERHEAD + self.wire.len() + self.call_id.len()
+    }
+}
+
+/// What is known of a record before it is numbered.
+pub struct NewRecord<'a> {
+    /// When it was captured.
+    pub at: SystemTime,
+    /// Received or sent.
+    pub direction: Direction,
+    /// The transport.
+    pub protocol: Protocol,
+    /// This side's address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The Call-ID.
+    pub call_id: &'a str,
+    /// Method or status.
+    pub label: Label,
+    /// The bytes.
+    pub wire: &'a [u8],
+    /// The user parts of From and To, read only for a flow's first
+    /// message.
+    pub users: &'a dyn Fn() -> (Option<String>, Option<String>),
+}
+
+/// A flow: the messages of one Call-ID.
+#[derive(Clone, Debug)]
+pub struct FlowSummary {
+    /// Its Call-ID.
+    pub call_id: Arc<str>,
+    /// When its first message in the ring was captured.
+    pub first_at: SystemTime,
+    /// When its latest was.
+    pub last_at: SystemTime,
+    /// The method of its first request.
+    pub method: Option<Box<str>>,
+    /// The user of the From header of its first message.
+    pub from_user: Option<String>,
+    /// The user of its To header.
+    pub to_user: Option<String>,
+    /// The methods seen, in order of appearance.
+    pub methods: Vec<Box<str>>,
+    /// The statuses seen, in order of appearance.
+    pub statuses: Vec<u16>,
+    /// The peers' transports and addresses, in order of appearance.
+    pub peers: Vec<(Protocol, SocketAddr)>,
+    /// The numbers of its records still in the ring, oldest first.
+    seqs: VecDeque<u64>,
+}
+
+impl FlowSummary {
+    /// How many of its messages are in the ring.
+    pub fn messages(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// The peers as `udp:127.0.0.1:5062`.
+    pub fn peer_names(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .map(|(p, a)| format!("{}:{a}", p.via_name().to_ascii_lowercase()))
+            .collect()
+    }
+}
+
+/// Which flows a search wants; every field given must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowQuery {
+    /// Part of the Call-ID.
+    pub call_id: Option<String>,
+    /// Part of the From or To user.
+    pub user: Option<String>,
+    /// Part of a peer's address (`127.0.0.1:5062`, `tcp:`).
+    pub address: Option<String>,
+    /// A method seen (case-insensitive).
+    pub method: Option<String>,
+    /// A status seen.
+    pub status: Option<u16>,
+}
+
+impl FlowQuery {
+    fn matches(&self, f: &FlowSummary) -> bool {
+        let has = |field: &Option<String>, text: &str| {
+            field.as_deref().is_none_or(|part| text.contains(part))
+        };
+        has(&self.call_id, &f.call_id)
+            && self.user.as_deref().is_none_or(|u| {
+                [&f.from_user, &f.to_user]
+                    .iter()
+                    .any(|x| x.as_deref().is_some_and(|x| x.contains(u)))
+            })
+            && self
+                .address
+                .as_deref()
+                .is_none_or(|a| f.peer_names().iter().any(|p| p.contains(a)))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| f.methods.iter().any(|x| x.eq_ignore_ascii_case(m)))
+            && self.status.is_none_or(|s| f.statuses.contains(&s))
+    }
+}
+
+/// The ring and its flow index.
+#[derive(Debug)]
+pub struct Ring {
+    budget: usize,
+    used: usize,
+    next_seq: u64,
+    records: VecDeque<Arc<Record>>,
+    flows: HashMap<Arc<str>, FlowSummary>,
+}
+
+/// Adds `item` unless it is there or the list is full; copies it only
+/// then, since most messages repeat what their flow has seen.
+fn push_bounded<T: PartialEq + Clone>(list: &mut Vec<T>, item: &T) {
+    if list.len() < SUMMARY_ITEMS && !list.contains(item) {
+        list.push(item.clone());
+    }
+}
+
+impl Ring {
+    /// An empty ring that holds at most `budget` bytes (wire bytes and
+    /// overhead).
+    pub fn new(budget: usize) -> Ring {
+        Ring {
+            budget,
+            used: 0,
+            next_seq: 0,
+            records: VecDeque::new(),
+            flows: HashMap::new(),
+        }
+    }
+
+    /// The bytes it holds, overhead included.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Its budget.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Flows held.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Messages captured since start, evicted ones included.
+    pub fn captured(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Keeps a message, forgetting the oldest ones it does not fit
+    /// beside; one larger than the whole budget is not kept.
+    pub fn push(&mut self, new: NewRecord<'_>) {
+        let cost = RECORD_OVERHEAD + new.wire.len() + new.call_id.len();
+        if cost > self.budget {
+            return;
+        }
+        while self.used + cost > self.budget {
+            self.evict_oldest();
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let flow = match self.flows.get_mut(new.call_id) {
+            Some(flow) => flow,
+            None => {
+                let call_id: Arc<str> = Arc::from(new.call_id);
+                let (from_user, to_user) = (new.users)();
+                self.flows
+                    .entry(Arc::clone(&call_id))
+                    .or_insert(FlowSummary {
+                        call_id,
+                        first_at: new.at,
+                        last_at: new.at,
+                        method: None,
+                        from_user,
+                        to_user,
+                        methods: Vec::new(),
+                        statuses: Vec::new(),
+                        peers: Vec::new(),
+                        seqs: VecDeque::new(),
+                    })
+            }
+        };
+        flow.last_at = new.at;
+        flow.seqs.push_back(seq);
+        match &new.label {
+            Label::Request { method } => {
+                if flow.method.is_none() {
+                    flow.method = Some(method.clone());
+                }
+                push_bounded(&mut flow.methods, method);
+            }
+            Label::Response { status, .. } => push_bounded(&mut flow.statuses, status),
+        }
+        push_bounded(&mut flow.peers, &(new.protocol, new.remote));
+        let record = Record {
+            seq,
+            at: new.at,
+            direction: new.direction,
+            protocol: new.protocol,
+            local: new.local,
+            remote: new.remote,
+            call_id: Arc::clone(&flow.call_id),
+            label: new.label,
+            wire: new.wire.into(),
+        };
+        self.used += record.cost();
+        self.records.push_back(Arc::new(record));
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some(old) = self.records.pop_front() else {
+            return;
+        };
+        self.used -= old.cost();
+        if let Some(flow) = self.flows.get_mut(&old.call_id) {
+            // Records leave in the order they came, so a flow's oldest is
+            // the one leaving.
+            flow.seqs.pop_front();
+            if flow.seqs.is_empty() {
+                self.flows.remove(&old.call_id);
+            }
+        }
+    }
+
+    /// The flows `query` matches, the latest active first, at most
+    /// `limit`.
+    pub fn search(&self, query: &FlowQuery, limit: usize) -> Vec<FlowSummary> {
+        let mut found: Vec<&FlowSummary> =
+            self.flows.values().filter(|f| query.matches(f)).collect();
+        found.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.call_id.cmp(&b.call_id)));
+        found.into_iter().take(limit).cloned().collect()
+    }
+
+    /// The messages of the flow `call_id`, oldest first, at most `limit`
+    /// (the first ones).
+    pub fn flow(&self, call_id: &str, limit: usize) -> Option<Vec<Arc<Record>>> {
+        let flow = self.flows.get(call_id)?;
+        let first = self.records.front().map_or(0, |r| r.seq);
+        Some(
+            flow.seqs
+                .iter()
+                .take(limit)
+                .filter_map(|seq| {
+                    let at = usize::try_from(seq.checked_sub(first)?).ok()?;
+                    self.records.get(at).cloned()
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn push(ring: &mut Ring, call_id: &str, label: Label, remote: &str, size: usize) {
+        let wire = vec![b'x'; size];
+        ring.push(NewRecord {
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(ring.captured()),
+            direction: Direction::Received,
+            protocol: Protocol::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            call_id,
+            label,
+            wire: &wire,
+            users: &|| (Some("alice".into()), Some("bob".into())),
+        });
+    }
+
+    fn request(method: &str) -> Label {
+        Label::Request {
+            method: method.into(),
+        }
+    }
+
+    fn response(status: u16, method: &str) -> Label {
+        Label::Response {
+            status,
+            reason: "R".into(),
+            method: method.into(),
+        }
+    }
+
+    #[test]
+    fn the_budget_bounds_messages_and_flows() {
+        let size = 100;
+        let each = RECORD_OVERHEAD + size + 2;
+        let mut ring = Ring::new(each * 3);
+        for i in 0..10 {
+            push(
+                &mut ring,
+                &format!("c{i}"),
+                request("OPTIONS"),
+                "127.0.0.1:9",
+                size,
+            );
+            assert!(ring.used() <= ring.budget());
+        }
+        assert_eq!(ring.len(), 3);
+        assert_eq!(ring.flow_count(), 3);
+        assert_eq!(ring.captured(), 10);
+        assert!(ring.flow("c6", 10).is_none());
+        assert_eq!(ring.flow("c9", 10).unwrap()[0].seq, 9);
+        // A message larger than the budget is not kept, and costs nothing.
+        push(
+            &mut ring,
+            "huge",
+            request("MESSAGE"),
+            "127.0.0.1:9",
+            each * 3,
+        );
+        assert_eq!(ring.len(), 3);
+        assert!(ring.flow("huge", 10).is_none());
+    }
+
+    #[test]
+    fn a_flow_leaves_with_its_last_message() {
+        let each = RECORD_OVERHEAD + 10 + 1;
+        let mut ring = Ring::new(each * 3);
+        push(&mut ring, "a", request("REGISTER"), "127.0.0.1:9", 10);
+        push(&mut ring, "b", request("OPTIONS"), "127.0.0.1:9", 10);
+        push(&mut ring, "a", response(401, "REGISTER"), "127.0.0.1:9", 10);
+        push(&mut ring, "b", response(200, "OPTIONS"), "127.0.0.1:9", 10);
+        // The first "a" is gone; "a" stays with its 401.
+        let a = ring.flow("a", 10).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].label, response(401, "REGISTER"));
+        push(&mut ring, "c", request("OPTIONS"), "127.0.0.1:9", 10);
+        push(&mut ring, "c", request("OPTIONS"), "127.0.0.1:9", 10);
+        assert!(ring.flow("a", 10).is_none());
+        assert_eq!(ring.flow_count(), 2);
+    }
+
+    #[test]
+    fn search_by_each_field() {
+        let mut ring = Ring::new(1 << 20);
+        push(
+            &mut ring,
+            "reg-1",
+            request("REGISTER"),
+            "127.0.0.1:5062",
+            10,
+        );
+        push(
+            &mut ring,
+            "reg-1",
+            response(401, "REGISTER"),
+            "127.0.0.1:5062",
+            10,
+        );
+        push(&mut ring, "msg-2", request("MESSAGE"), "192.0.2.7:5070", 10);
+        let ids = |q: FlowQuery| -> Vec<String> {
+            ring.search(&q, 10)
+                .iter()
+                .map(|f| f.call_id.to_string())
+                .collect()
+        };
+        assert_eq!(ids(FlowQuery::default()), ["msg-2", "reg-1"]);
+        let q = |f: fn(&mut FlowQuery)| {
+            let mut q = FlowQuery::default();
+            f(&mut q);
+            q
+        };
+        assert_eq!(ids(q(|q| q.call_id = Some("reg".into()))), ["reg-1"]);
+        assert_eq!(ids(q(|q| q.method = Some("message".into()))), ["msg-2"]);
+        assert_eq!(ids(q(|q| q.status = Some(401))), ["reg-1"]);
+        assert_eq!(ids(q(|q| q.address = Some("192.0.2.7".into()))), ["msg-2"]);
+        assert_eq!(ids(q(|q| q.user = Some("ali".into()))).len(), 2);
+        assert!(ids(q(|q| q.user = Some("carol".into()))).is_empty());
+        let reg = &ring.search(&q(|q| q.call_id = Some("reg-1".into())), 1)[0];
+        assert_eq!(reg.messages(), 2);
+        assert_eq!(reg.method.as_deref(), Some("REGISTER"));
+        assert_eq!(reg.peer_names(), ["udp:127.0.0.1:5062"]);
+        assert_eq!(ring.search(&FlowQuery::default(), 1).len(), 1);
+    }
+}
