@@ -30,7 +30,9 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod client_auth;
 pub mod dialog;
+pub mod digest;
 mod distributor;
 pub mod endpoint;
 pub mod error;
@@ -52,6 +54,7 @@ pub use sipjet_transport as transport;
 pub use sipjet_transport::{Destination, Flow, ListenerConfig, Protocol, TransportConfig};
 
 pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, DigestSecret};
+pub use client_auth::{AuthAttempt, AuthError, ClientCredential, DigestClient};
 pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;

@@ -282,6 +282,73 @@ impl SipStack {
             .map_err(|e| SendError::Build(e.to_string()))
     }
 
+    /// Sends a request the caller built, as [`SipStack::send_message`],
+    /// and answers a 401 or 407 to it with `client`'s credentials (the
+    /// client side of digest authentication, [`crate::client_auth`]): the
+    /// request goes again, with a new branch and the next CSeq, once per
+    /// challenge. The final response that is not answered, or the
+    /// challenge that cannot be (no credentials, refused ones), goes to
+    /// `on_final`; why a challenge was left is logged.
+    pub fn send_message_authenticated(
+        &self,
+        message: Message,
+        dest: Destination,
+        client: Arc<std::sync::Mutex<crate::client_auth::DigestClient>>,
+        serializer: Option<Serializer>,
+        on_final: impl FnOnce(Result<Message, SendError>) + Send + 'static,
+    ) {
+        self.send_answering(
+            message,
+            dest,
+            client,
+            crate::client_auth::AuthAttempt::default(),
+            serializer,
+            Box::new(on_final),
+        );
+    }
+
+    fn send_answering(
+        &self,
+        message: Message,
+        dest: Destination,
+        client: Arc<std::sync::Mutex<crate::client_auth::DigestClient>>,
+        mut attempt: crate::client_auth::AuthAttempt,
+        serializer: Option<Serializer>,
+        callback: Callback,
+    ) {
+        let stack = self.clone();
+        let sent = message.clone();
+        let again_on = serializer.clone();
+        let again_dest = dest.clone();
+        self.send_message(message, dest, serializer, move |outcome| {
+            let response = match outcome {
+                Ok(r) if matches!(r.status(), Some(401 | 407)) => r,
+                other => return callback(other),
+            };
+            let next = client.lock().unwrap_or_else(|e| e.into_inner()).answer(
+                &sent,
+                &response,
+                &generate::branch(),
+                &mut attempt,
+            );
+            match next {
+                Ok(next) => {
+                    stack.send_answering(next, again_dest, client, attempt, again_on, callback)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        method = %sent.method().map(|m| m.as_str()).unwrap_or("?"),
+                        target = %sent.request_uri().unwrap_or("?"),
+                        status = response.status().unwrap_or(0),
+                        reason = %e,
+                        "a challenge to a request of ours is not answered"
+                    );
+                    callback(Ok(response))
+                }
+            }
+        });
+    }
+
     /// Where a dialog's requests go: the first route, else the target.
     pub fn dialog_destination(&self, dialog: &crate::dialog::Dialog) -> Option<Destination> {
         literal_destination(&next_hop(dialog))
