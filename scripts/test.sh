@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 # command -> Debian package
-declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli)
+# Kamailio is the SIP provider of the trunk tests, which start and stop their
+# own instances on free ports.
+declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli [kamailio]=kamailio [kamcmd]=kamailio)
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
 done
@@ -17,6 +19,11 @@ if ((${#need_pkgs[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_pkgs[@]}"
+  # The package may start a system-wide Kamailio on port 5060; the tests
+  # run their own.
+  if [[ " ${need_pkgs[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $sudo_cmd systemctl stop kamailio 2>/dev/null || true
+  fi
 fi
 
 cargo test --workspace --all-targets

@@ -202,31 +202,42 @@ impl SipStack {
                 // A name: RFC 3263 resolution, which must not block.
                 let runtime = self.driver().runtime().clone();
                 runtime.spawn(async move {
-                    let resolved = match Uri::parse(&req.target) {
-                        Ok(Uri::Sip(sip)) => stack
-                            .inner
-                            .resolver
-                            .resolve(&sip)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Ok(_) => Err("only sip: and sips: URIs can be resolved".to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    match resolved {
-                        Ok(dests) if !dests.is_empty() => {
-                            stack.send_to(req, dests[0].clone(), serializer, callback)
-                        }
-                        Ok(_) => callback(Err(SendError::Unreachable {
-                            target: req.target,
-                            reason: "no address".into(),
-                        })),
-                        Err(reason) => callback(Err(SendError::Unreachable {
-                            target: req.target,
-                            reason,
-                        })),
+                    match stack.resolve_destination(&req.target).await {
+                        Ok(dest) => stack.send_to(req, dest, serializer, callback),
+                        Err(e) => callback(Err(e)),
                     }
                 });
             }
+        }
+    }
+
+    /// Where a request to `target` goes (RFC 3263): an IP literal as it
+    /// says, a name resolved by NAPTR, SRV and A/AAAA lookups; the first
+    /// destination.
+    pub async fn resolve_destination(&self, target: &str) -> Result<Destination, SendError> {
+        if let Some(dest) = literal_destination(target) {
+            return Ok(dest);
+        }
+        let unreachable = |reason: String| SendError::Unreachable {
+            target: target.to_string(),
+            reason,
+        };
+        let resolved = match Uri::parse(target) {
+            Ok(Uri::Sip(sip)) => self
+                .inner
+                .resolver
+                .resolve(&sip)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(_) => Err("only sip: and sips: URIs can be resolved".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match resolved {
+            Ok(dests) => dests
+                .into_iter()
+                .next()
+                .ok_or_else(|| unreachable("no address".into())),
+            Err(reason) => Err(unreachable(reason)),
         }
     }
 

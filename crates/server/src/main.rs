@@ -54,11 +54,11 @@ enum Command {
     },
     /// Shows what the running server has: endpoints, auths, aors,
     /// contacts, transports, unidentified (sources that sent many
-    /// requests no endpoint was identified for) or calls (in progress and
-    /// recent).
+    /// requests no endpoint was identified for), calls (in progress and
+    /// recent) or registrations (to providers).
     Show {
-        /// endpoints, auths, aors, contacts, transports, unidentified or
-        /// calls.
+        /// endpoints, auths, aors, contacts, transports, unidentified,
+        /// calls or registrations.
         what: View,
         /// Prints the JSON the server answers instead of a table.
         #[arg(long)]

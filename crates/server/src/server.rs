@@ -20,6 +20,7 @@ use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
+use crate::modules::trunk::Registrations;
 use crate::modules::{
     CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
 };
@@ -92,6 +93,8 @@ pub struct Server {
     pub messages: Arc<MessageCounters>,
     /// The calls in progress and the recent ones.
     pub calls: Arc<CallLog>,
+    /// The outbound registrations (`type=registration`).
+    pub registrations: Arc<Registrations>,
 }
 
 fn listener(
@@ -299,6 +302,7 @@ impl Server {
             Arc::clone(&location),
             Arc::clone(&contact_status),
         );
+        let registrations = Registrations::start(&stack, &model.config);
         for (protocol, addr) in stack
             .transports()
             .map(|t| t.local_addrs())
@@ -315,11 +319,17 @@ impl Server {
             contact_status,
             messages,
             calls,
+            registrations,
         })
     }
 
-    /// Stops taking requests, finishes queued work (at most 5 s), closes.
+    /// Removes the outbound registrations' bindings (waiting at most 2 s
+    /// for the registrars), stops taking requests, finishes queued work
+    /// (at most 5 s), closes.
     pub async fn shutdown(&self) {
+        self.registrations
+            .unregister_all(&self.stack, Duration::from_secs(2))
+            .await;
         self.stack.shutdown(Duration::from_secs(5)).await;
     }
 }

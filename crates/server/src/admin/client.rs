@@ -16,8 +16,8 @@ use tokio::net::TcpStream;
 use super::TOKEN_ENV;
 use super::table::{self, Row};
 use super::views::{
-    AorView, AuthView, CallView, ContactView, EndpointView, ErrorView, LoggerView, TransportView,
-    UnidentifiedView, View,
+    AorView, AuthView, CallView, ContactView, EndpointView, ErrorView, LoggerView,
+    RegistrationView, TransportView, UnidentifiedView, View,
 };
 
 /// How long one request may take, connecting included.
@@ -203,6 +203,7 @@ impl AdminClient {
             View::Transports => tabulate::<TransportView>(&body),
             View::Unidentified => tabulate::<UnidentifiedView>(&body),
             View::Calls => tabulate::<CallView>(&body),
+            View::Registrations => tabulate::<RegistrationView>(&body),
         }
     }
 

@@ -139,6 +139,11 @@ pub const OPTIONS: &[OptionSpec] = &[
         "yes",
         "sipjet always reaches a contact over the flow its REGISTER came from",
     ),
+    ignored(
+        "endpoint",
+        "outbound_proxy",
+        "sipjet does not yet send an endpoint's requests through a proxy",
+    ),
     takes("endpoint", "allow_unauthenticated_options"),
     takes("endpoint", "trust_id_inbound"),
     // [auth]
@@ -176,6 +181,50 @@ pub const OPTIONS: &[OptionSpec] = &[
         "identify",
         "match_header",
         "sipjet identifies by source address, From user and Authorization username, not by header",
+    ),
+    // [registration]
+    takes("registration", "type"),
+    takes("registration", "server_uri"),
+    takes("registration", "client_uri"),
+    takes("registration", "contact_user"),
+    takes("registration", "contact_header_params"),
+    takes("registration", "expiration"),
+    takes("registration", "retry_interval"),
+    takes("registration", "forbidden_retry_interval"),
+    takes("registration", "fatal_retry_interval"),
+    takes("registration", "auth_rejection_permanent"),
+    takes("registration", "max_retries"),
+    takes("registration", "max_random_initial_delay"),
+    takes("registration", "outbound_auth"),
+    takes("registration", "outbound_proxy"),
+    takes("registration", "transport"),
+    fixed(
+        "registration",
+        "line",
+        "no",
+        "sipjet does not yet identify the provider's requests by a line parameter in the Contact; use an identify section",
+    ),
+    ignored(
+        "registration",
+        "endpoint",
+        "sipjet does not yet identify the provider's requests by their registration; use an identify section",
+    ),
+    fixed(
+        "registration",
+        "support_path",
+        "no",
+        "sipjet does not ask the registrar for Path (RFC 3327)",
+    ),
+    fixed(
+        "registration",
+        "support_outbound",
+        "no",
+        "sipjet does not register with RFC 5626 outbound",
+    ),
+    ignored(
+        "registration",
+        "user_agent",
+        "REGISTERs carry the global user_agent",
     ),
     // [domain_alias]
     takes("domain_alias", "type"),
@@ -262,13 +311,11 @@ pub const MEDIA_OPTIONS: &[&str] = &[
     "deny",
     "contact_permit",
     "contact_deny",
-    "outbound_proxy",
 ];
 
 /// Section types of Asterisk's `pjsip.conf` sipjet does not have: warned
 /// about and skipped, where any other unknown type is an error.
 pub const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "registration",
     "contact",
     "phoneprov",
     "resource_list",

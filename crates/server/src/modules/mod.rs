@@ -10,6 +10,7 @@ pub mod options;
 pub mod qualify;
 pub mod reach;
 pub mod registrar;
+pub mod trunk;
 
 pub use calls::{CallLog, CallRouter};
 pub use identity::SenderIdentity;

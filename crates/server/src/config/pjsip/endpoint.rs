@@ -168,6 +168,7 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
                     .value(s, o, value::boolean)
                     .unwrap_or(e.allow_unauthenticated_options);
             }
+            "outbound_proxy" => {}
             "trust_id_inbound" => {
                 e.trust_id_inbound = r.value(s, o, value::boolean).unwrap_or(e.trust_id_inbound);
             }
