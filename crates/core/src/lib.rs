@@ -42,6 +42,7 @@ mod registry;
 pub mod request;
 mod send;
 pub mod service;
+pub mod session;
 pub mod stack;
 pub mod threadpool;
 
