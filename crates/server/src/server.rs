@@ -20,7 +20,7 @@ use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::trunk::Registrations;
+use crate::modules::trunk::{DialRoute, Registrations, TrunkBridge};
 use crate::modules::{
     CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
 };
@@ -70,6 +70,9 @@ pub struct ServerOptions {
     /// The clock the digest authenticator's nonces are issued and checked
     /// by (the system's by default).
     pub nonce_clock: NonceClock,
+    /// Calls to numbers with a prefix go out through a trunk: the route
+    /// tests use until the dialplan routes calls.
+    pub dial_route: Option<DialRoute>,
 }
 
 /// A running server: the stack and what its modules share, which the
@@ -95,6 +98,8 @@ pub struct Server {
     pub calls: Arc<CallLog>,
     /// The outbound registrations (`type=registration`).
     pub registrations: Arc<Registrations>,
+    /// Calls through trunks, and the dialer that places them.
+    pub trunks: Arc<TrunkBridge>,
 }
 
 fn listener(
@@ -276,6 +281,13 @@ impl Server {
             Arc::clone(&model),
             Arc::clone(&location),
         )));
+        let trunks = TrunkBridge::new(
+            Arc::clone(&model),
+            stack.clone(),
+            tokio::runtime::Handle::current(),
+            options.dial_route.clone(),
+        );
+        let _ = stack.register_service(Arc::clone(&trunks) as Arc<dyn sipjet_core::Service>);
         let calls = Arc::new(CallLog::default());
         let _ = stack.register_service(Arc::new(CallRouter::new(
             Arc::clone(&model),
@@ -320,6 +332,7 @@ impl Server {
             messages,
             calls,
             registrations,
+            trunks,
         })
     }
 

@@ -1,17 +1,32 @@
 //! Trunks against a real provider on loopback: Kamailio as the
-//! provider's registrar (its own users and realm), sipjet registering to
-//! it with digest authentication, keeping the binding fresh, and retrying
-//! a refusal as `forbidden_retry_interval` says.
+//! provider's registrar and proxy (its own users and realm), sipjet
+//! registering to it with digest authentication, keeping the binding
+//! fresh, and retrying a refusal as `forbidden_retry_interval` says; and
+//! calls from a local phone (SIPp) bridged by sipjet through the provider
+//! to a SIPp UAS behind it, the outside world.
+//!
+//! Until the dialplan routes calls, the calls take the test route of
+//! [`DialRoute`]: numbers dialled with the prefix 9 go out through the
+//! trunk endpoint `provider`.
 
 mod support;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sipjet_core::{HeaderName, Method};
 use sipjet_server::admin::views;
+use sipjet_server::modules::trunk::DialRoute;
 use sipjet_server::modules::trunk::RegistrationStatus;
 use sipjet_server::modules::trunk::registration::State;
 use sipjet_server::server::Server;
+use sipjet_server::server::ServerOptions;
+use sipjet_testkit::free_port;
 use sipjet_testkit::{eventually, wait_until};
 use support::kamailio::{Provider, REALM};
-use support::start;
+use support::sipp::{Agent, Run};
+use support::sipp_log::{self, Direction};
+use support::{start, start_with};
 
 fn trunk_conf(provider: &Provider, password: &str, extra: &str) -> String {
     format!(
@@ -112,4 +127,230 @@ async fn refused_credentials_retry_at_forbidden_retry_interval_then_stop() {
         .count();
     assert_eq!(refused, 3, "{}", provider.log());
     assert!(provider.bindings("office").is_empty());
+}
+
+/// The provider's proxy: an INVITE from one of its users is challenged
+/// (407), then relayed, record-routed, to the SIPp UAS at `uas`, the
+/// outside world; requests in a dialog follow their route.
+fn proxy_route(uas: SocketAddr) -> String {
+    format!(
+        r#"
+  if (has_totag()) {{
+    if (loose_route()) {{ t_relay(); exit; }}
+    if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    sl_send_reply("404", "Not Here");
+    exit;
+  }}
+  if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+  if (is_method("INVITE")) {{
+    if (!is_present_hf("Proxy-Authorization")) {{ auth_challenge("{REALM}", "1"); exit; }}
+    $var(pw) = $sht(users=>$au);
+    if ($var(pw) == $null) {{ sl_send_reply("403", "Forbidden"); exit; }}
+    if (!pv_auth_check("{REALM}", "$var(pw)", "0", "1")) {{ auth_challenge("{REALM}", "1"); exit; }}
+    consume_credentials();
+    xlog("L_NOTICE", "PROVIDER: call from $fu to $rU\n");
+    record_route();
+    $du = "sip:{uas}";
+    t_relay();
+    exit;
+  }}
+"#
+    )
+}
+
+/// sipjet for the call tests: the office's phone alice, and the trunk
+/// endpoint `provider` with its identity and credentials.
+fn office_conf(provider: &Provider) -> String {
+    format!(
+        "{}[global]
+type=global
+default_realm=sipjet.test
+endpoint_identifier_order=username
+[alice]
+type=endpoint
+auth=alice
+aors=alice
+identify_by=username
+[alice]
+type=auth
+username=alice
+password=alice-pass
+supported_algorithms_uas=MD5
+[alice]
+type=aor
+max_contacts=1
+[provider]
+type=endpoint
+aors=provider
+outbound_auth=provider-auth
+from_user=office
+from_domain={REALM}
+callerid=\"Office Berlin\" <4930123>
+[provider]
+type=aor
+contact=sip:{p}
+",
+        trunk_conf(provider, "s3cret", "expiration=60\n"),
+        p = provider.addr
+    )
+}
+
+fn route() -> ServerOptions {
+    ServerOptions {
+        dial_route: Some(DialRoute {
+            prefix: "9".into(),
+            trunk: "provider".into(),
+            timeout: Some(Duration::from_secs(30)),
+        }),
+        ..ServerOptions::default()
+    }
+}
+
+/// alice dials `to` through sipjet at `server` with `scenario`.
+async fn alice_dials(server: SocketAddr, scenario: &str, to: &str) -> Run {
+    Agent::new(scenario, server)
+        .user("alice", "alice-pass")
+        .key("to", to)
+        .args(["-auth_uri".to_string(), format!("{to}@{server}")])
+        .run()
+        .await
+}
+
+fn received(log: &[sipp_log::Logged], method: &Method) -> Vec<sipjet_core::Message> {
+    sipp_log::requests(log, Direction::Received, method)
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_out_through_the_provider_and_the_caller_hangs_up() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
+    let done = sipjet_testkit::within_patience(|| {
+        let log = outside.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(log)
+    })
+    .await;
+    let outside_log = outside.stop();
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        support::sipp::transcript(&outside_log),
+        provider.log()
+    );
+    assert!(done.is_some(), "the outside world got no BYE\n{report}");
+    alice.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 200], "{report}");
+
+    // It reached the outside world through the provider, which
+    // challenged it and took the trunk's credentials, with the trunk's
+    // identity: From office@provider.test as "Office Berlin", the
+    // asserted identity 4930123, the number without the prefix.
+    assert!(
+        provider
+            .log()
+            .contains("PROVIDER: call from sip:office@provider.test to 555"),
+        "{report}"
+    );
+    let invites = received(&outside_log, &Method::Invite);
+    let invite = &invites[0];
+    assert!(
+        invite.request_uri().unwrap().starts_with("sip:555@"),
+        "{report}"
+    );
+    let from = invite.header(HeaderName::From).unwrap();
+    assert!(
+        from.contains("\"Office Berlin\"") && from.contains("sip:office@provider.test"),
+        "{from}"
+    );
+    assert_eq!(
+        invite.headers_named("P-Asserted-Identity").next(),
+        Some("\"Office Berlin\" <sip:4930123@provider.test>"),
+        "{report}"
+    );
+    // Nothing of alice's leaks: her credentials, her Call-ID.
+    let sent = alice.sent_with_cseq(&Method::Invite, 2);
+    assert_eq!(invite.header(HeaderName::Authorization), None);
+    assert_ne!(invite.call_id().unwrap(), sent.call_id().unwrap());
+    // The SDP is carried across both ways.
+    assert_eq!(invite.body(), sent.body(), "{report}");
+    let answer = alice.finals()[1];
+    assert!(
+        String::from_utf8_lossy(answer.body()).contains(" 2 1 IN IP4"),
+        "the outside world's answer reaches alice\n{report}"
+    );
+    // The hang-up went along: the outside world got ACK and BYE.
+    assert_eq!(received(&outside_log, &Method::Ack).len(), 1, "{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outside_world_hangs_up_a_call_through_the_provider() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer_hang_up.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_be_hung_up.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        outside.transcript(),
+        provider.log()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert!(
+        !received(&alice.messages, &Method::Bye).is_empty(),
+        "{report}"
+    );
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_refusing_the_trunks_credentials_fails_the_call_with_503() {
+    let uas_port = free_port();
+    // The provider knows the office under another password.
+    let provider = Provider::start(
+        &[("office", "other")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+    let alice = Agent::new("call_refused.xml", udp)
+        .user("alice", "alice-pass")
+        .key("to", "9555")
+        .args(["-auth_uri".to_string(), format!("9555@{udp}")])
+        .run()
+        .await;
+    let finals = alice.final_codes();
+    assert_eq!(
+        finals.last(),
+        Some(&503),
+        "{}\n{}",
+        alice.transcript(),
+        provider.log()
+    );
+    // Challenged once, answered once, then refused: no loop.
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
 }

@@ -85,9 +85,6 @@ const fn fixed(
 
 const NO_DIALPLAN: &str =
     "sipjet has no dialplan yet: calls and messages are routed to the AOR the Request-URI names";
-const NO_OUTBOUND_AUTH: &str = "sipjet does not yet answer challenges from the peers it sends to";
-const NO_ORIGINATION: &str =
-    "sipjet does not yet originate requests with a caller identity of the endpoint's";
 const NO_EXTERNAL: &str =
     "sipjet does not rewrite Via or Contact for NAT; set bind to an address peers can reach";
 
@@ -114,7 +111,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("endpoint", "type"),
     takes("endpoint", "aors"),
     takes("endpoint", "auth"),
-    ignored("endpoint", "outbound_auth", NO_OUTBOUND_AUTH),
+    // Answers the challenges of calls bridged through the endpoint (a trunk).
+    takes("endpoint", "outbound_auth"),
     ignored(
         "endpoint",
         "transport",
@@ -125,8 +123,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("endpoint", "identify_by"),
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
-    ignored("endpoint", "from_domain", NO_ORIGINATION),
-    ignored("endpoint", "callerid", NO_ORIGINATION),
+    // The identity of calls bridged through the endpoint (a trunk).
+    takes("endpoint", "from_domain"),
+    takes("endpoint", "callerid"),
     fixed(
         "endpoint",
         "force_rport",

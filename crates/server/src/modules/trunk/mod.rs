@@ -1,8 +1,10 @@
 //! Trunks: what sipjet does toward a SIP provider. It keeps its accounts
-//! registered there ([`registrations`], deciding by [`registration`]) and
+//! registered there ([`registrations`], deciding by [`registration`]),
+//! bridges calls to the outside world through it ([`bridge`]), and
 //! answers the provider's challenges with the credentials that
 //! `outbound_auth` names ([`credentials`]).
 
+pub mod bridge;
 pub mod registration;
 pub mod registrations;
 
@@ -10,6 +12,7 @@ use sipjet_core::ClientCredential;
 
 use crate::config::pjsip::PjsipConfig;
 
+pub use bridge::{DialError, DialRoute, TrunkBridge, TrunkDialer};
 pub use registrations::{RegistrationStatus, Registrations};
 
 /// The credentials of the auth sections `names` (an `outbound_auth`), in

@@ -1,0 +1,830 @@
+//! Calls through a trunk, bridged (a back-to-back user agent): the
+//! caller's INVITE is answered by a session of sipjet's own (UAS), and a
+//! new session (UAC) goes to the provider with the identity the trunk
+//! endpoint gives (`from_user`, `from_domain`, `callerid`), the caller's
+//! SDP carried across as it is. The provider's challenge is answered with
+//! the endpoint's `outbound_auth`.
+//!
+//! Between the legs: ringing and early media go to the caller, the answer
+//! too; a BYE on either side ends the other; the caller's CANCEL cancels
+//! the provider's INVITE; a re-INVITE or UPDATE on one side is sent on
+//! the other and its answer brought back; the provider's failure is the
+//! caller's, mapped where the caller could not act on it (a refused
+//! challenge is the server's problem, 503, not a request for the
+//! caller's credentials).
+//!
+//! Every call runs on one serializer: both dialogs are registered with the
+//! stack on it, and every response the provider sends is handled on it.
+//! What a stranger could make the server keep is bounded: only
+//! authenticated endpoints dial, and at most [`MAX_BRIDGES`] calls are
+//! kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sipjet_core::dialog::DialogId;
+use sipjet_core::message::generate;
+use sipjet_core::session::{Body, UacEvent, UacInvite, UasInvite, body_of};
+use sipjet_core::{
+    ClientEvent, Destination, DigestClient, Flow, Handled, IncomingRequest, Message, Method,
+    OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
+    SipStack, TransactionId,
+};
+
+use super::credentials;
+use crate::model::Model;
+
+/// Calls kept at most.
+pub const MAX_BRIDGES: usize = 4096;
+
+/// Why a call could not be placed through a trunk; the caller has not
+/// been answered.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// No endpoint of that name.
+    #[error("no endpoint {0}")]
+    UnknownTrunk(String),
+    /// The endpoint names no AOR with a static contact to send to.
+    #[error("endpoint {0} has no AOR with a contact to send calls to")]
+    NoContact(String),
+    /// The number is not a SIP user part.
+    #[error("{0:?} is not a number that can be dialled")]
+    BadNumber(String),
+    /// Too many calls are bridged already.
+    #[error("too many calls through trunks")]
+    Busy,
+    /// The request is not a new INVITE.
+    #[error("only a new INVITE can be dialled out")]
+    NotAnInvite,
+}
+
+impl DialError {
+    /// What the caller is answered.
+    pub fn status(&self) -> u16 {
+        match self {
+            DialError::BadNumber(_) => 484,
+            DialError::NotAnInvite => 400,
+            _ => 503,
+        }
+    }
+}
+
+/// The seam the dialplan dials trunks through (`Dial(PJSIP/number@trunk)`).
+pub trait TrunkDialer: Send + Sync {
+    /// Places `request` (a new INVITE of an authenticated endpoint) to
+    /// `number` through the trunk endpoint `trunk`, ringing at most
+    /// `timeout`. On `Ok` the call is this dialer's, the caller's answer
+    /// included; on `Err` nothing was sent and the caller is still owed
+    /// an answer ([`DialError::status`]).
+    fn dial(
+        &self,
+        request: &IncomingRequest,
+        trunk: &str,
+        number: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(), DialError>;
+}
+
+/// The route for tests, until the dialplan routes calls: an INVITE of an
+/// authenticated endpoint to a user starting with `prefix` is dialled, the
+/// rest of the user as the number, through `trunk`. It is set through
+/// [`crate::server::ServerOptions`] only, never by a configuration file.
+#[derive(Clone, Debug)]
+pub struct DialRoute {
+    /// The prefix that selects the trunk (`9`).
+    pub prefix: String,
+    /// The trunk endpoint.
+    pub trunk: String,
+    /// How long the provider may ring.
+    pub timeout: Option<Duration>,
+}
+
+/// One bridged call.
+struct Bridge {
+    /// The caller's leg.
+    a: UasInvite,
+    a_tx: ServerTransaction,
+    a_dest: Destination,
+    /// The provider's leg.
+    b: UacInvite,
+    b_dest: Destination,
+    b_tx: Option<TransactionId>,
+    digest: Arc<Mutex<DigestClient>>,
+    serializer: Serializer,
+    /// The keys it is filed under.
+    keys: Vec<Key>,
+    ended: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Dialog(DialogId),
+    /// The caller's INVITE (Call-ID, branch), for its CANCEL.
+    Invite(String, String),
+}
+
+type Shared = Arc<Mutex<Bridge>>;
+
+/// The B2BUA of calls through trunks: a service (for the requests of its
+/// dialogs and the test route) and a [`TrunkDialer`].
+pub struct TrunkBridge {
+    model: Arc<Model>,
+    stack: SipStack,
+    runtime: tokio::runtime::Handle,
+    route: Option<DialRoute>,
+    calls: Mutex<HashMap<Key, Shared>>,
+    digests: Mutex<HashMap<String, Arc<Mutex<DigestClient>>>>,
+    me: Weak<TrunkBridge>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `callerid = "Name" <number>` (or `Name <number>`, or `number`).
+pub fn parse_callerid(v: &str) -> (Option<String>, Option<String>) {
+    let v = v.trim();
+    match (v.find('<'), v.rfind('>')) {
+        (Some(lt), Some(gt)) if lt < gt => {
+            let name = v[..lt].trim().trim_matches('"').trim();
+            let number = v[lt + 1..gt].trim();
+            (
+                (!name.is_empty()).then(|| name.to_string()),
+                (!number.is_empty()).then(|| number.to_string()),
+            )
+        }
+        _ if v.is_empty() => (None, None),
+        _ => (None, Some(v.trim_matches('"').to_string())),
+    }
+}
+
+fn is_user_part(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-_.!~*'()&=$,;?/".contains(&c))
+}
+
+fn quoted(name: &str) -> String {
+    sipjet_core::message::quote(name)
+}
+
+/// The host (and port) part of a SIP URI, as written.
+fn host_of(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = rest.split([';', '?', '>']).next()?.trim();
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// The B leg's failure as the caller hears it.
+fn caller_status(status: u16, timed_out: bool) -> (u16, Option<&'static str>) {
+    match status {
+        _ if timed_out => (480, Some("No Answer")),
+        401 | 407 => (503, Some("Trunk Authentication Failed")),
+        300..=399 => (480, None),
+        408 => (480, Some("No Answer")),
+        s @ 400..=699 => (s, None),
+        _ => (500, None),
+    }
+}
+
+impl TrunkBridge {
+    /// A bridge over the model's endpoints, with the test route if any.
+    pub fn new(
+        model: Arc<Model>,
+        stack: SipStack,
+        runtime: tokio::runtime::Handle,
+        route: Option<DialRoute>,
+    ) -> Arc<TrunkBridge> {
+        Arc::new_cyclic(|me| TrunkBridge {
+            model,
+            stack,
+            runtime,
+            route,
+            calls: Mutex::new(HashMap::new()),
+            digests: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        })
+    }
+
+    /// Calls bridged now.
+    pub fn active(&self) -> usize {
+        let calls = lock(&self.calls);
+        let mut seen: Vec<*const Mutex<Bridge>> = calls.values().map(Arc::as_ptr).collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// The digest client of a trunk endpoint: one per endpoint, so that
+    /// nonce counts follow on from call to call.
+    fn digest(&self, trunk: &str) -> Arc<Mutex<DigestClient>> {
+        let mut d = lock(&self.digests);
+        Arc::clone(d.entry(trunk.to_string()).or_insert_with(|| {
+            let names = self
+                .model
+                .config
+                .endpoint(trunk)
+                .map(|e| e.outbound_auth.clone())
+                .unwrap_or_default();
+            Arc::new(Mutex::new(DigestClient::new(credentials(
+                &self.model.config,
+                &names,
+            ))))
+        }))
+    }
+
+    fn find(&self, key: &Key) -> Option<Shared> {
+        lock(&self.calls).get(key).cloned()
+    }
+
+    /// This stack's Contact for a leg over `protocol`.
+    fn contact(&self, user: &str, protocol: Protocol) -> String {
+        let me = self
+            .stack
+            .transports()
+            .and_then(|t| t.sent_by(protocol))
+            .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string());
+        let transport = match protocol {
+            Protocol::Udp => String::new(),
+            p => format!(";transport={}", p.via_name().to_ascii_lowercase()),
+        };
+        format!("<sip:{user}@{me}{transport}>")
+    }
+
+    /// Ends a call: its keys and dialogs are forgotten.
+    fn forget(&self, call: &mut Bridge) {
+        call.ended = true;
+        let mut calls = lock(&self.calls);
+        for k in call.keys.drain(..) {
+            if let Key::Dialog(id) = &k {
+                self.stack.unregister_dialog(id);
+            }
+            calls.remove(&k);
+        }
+    }
+
+    /// Sends `request` (without a Via) to `dest`, its answer ignored.
+    fn send_along(&self, mut request: Message, dest: Destination) {
+        if self.stack.add_via(&mut request, dest.protocol).is_ok() {
+            self.stack.send_message(request, dest, None, |_| {});
+        }
+    }
+
+    fn send_ack(&self, mut ack: Message, dest: Destination) {
+        if self.stack.add_via(&mut ack, dest.protocol).is_ok() {
+            self.stack.send_stateless(ack, dest);
+        }
+    }
+
+    /// Sends the provider's INVITE (the first, or one answering a
+    /// challenge) and handles what comes back on the call's serializer.
+    fn send_b_invite(&self, shared: &Shared, invite: Message) {
+        let (dest, serializer) = {
+            let c = lock(shared);
+            (c.b_dest.clone(), c.serializer.clone())
+        };
+        let me = self.me.clone();
+        let call = Arc::downgrade(shared);
+        let id = self
+            .stack
+            .send_tracked(invite, dest, serializer, move |event| {
+                if let (Some(me), Some(call)) = (me.upgrade(), call.upgrade()) {
+                    me.on_b_event(&call, event);
+                }
+            });
+        lock(shared).b_tx = id;
+    }
+
+    fn on_b_event(&self, shared: &Shared, event: ClientEvent) {
+        let response = match event {
+            ClientEvent::Response(r) => r,
+            ClientEvent::Failed(e) => {
+                let mut c = lock(shared);
+                if c.a.is_pending() {
+                    let status = if matches!(e, SendError::Timeout) {
+                        408
+                    } else {
+                        503
+                    };
+                    tracing::warn!(error = %e, "the trunk's INVITE failed");
+                    let (code, reason) = caller_status(status, false);
+                    self.answer_a(shared, &mut c, code, reason, None);
+                }
+                if c.b.dialog().is_none() {
+                    self.forget(&mut c);
+                }
+                return;
+            }
+        };
+        let events = {
+            let mut c = lock(shared);
+            let digest = Arc::clone(&c.digest);
+            let mut d = lock(&digest);
+            c.b.on_response(&response, Some(&mut d), &generate::branch())
+        };
+        for ev in events {
+            self.on_uac_event(shared, ev);
+        }
+    }
+
+    fn on_uac_event(&self, shared: &Shared, ev: UacEvent) {
+        match ev {
+            UacEvent::Progress {
+                status,
+                reason,
+                body,
+            } => {
+                let mut c = lock(shared);
+                let code = if status == 181 || status == 182 {
+                    180
+                } else {
+                    status
+                };
+                if c.a.is_pending() {
+                    self.answer_a(shared, &mut c, code, Some(&reason), body.as_ref());
+                }
+            }
+            UacEvent::Answered { body, ack, .. } => {
+                let mut c = lock(shared);
+                let Some(b_dest) = c.b.dialog().and_then(|d| self.stack.dialog_destination(d))
+                else {
+                    return;
+                };
+                self.send_ack(ack, b_dest);
+                let b_id = c.b.dialog().map(|d| d.id().clone());
+                if let Some(id) = b_id {
+                    self.stack.register_dialog(id.clone(), c.serializer.clone());
+                    c.keys.push(Key::Dialog(id.clone()));
+                    lock(&self.calls).insert(Key::Dialog(id), Arc::clone(shared));
+                }
+                if c.a.is_pending() && !c.ended {
+                    self.answer_a(shared, &mut c, 200, None, body.as_ref());
+                } else {
+                    // The caller is gone (cancelled): the answer is hung up.
+                    self.hang_up_b(&mut c);
+                    self.forget(&mut c);
+                }
+            }
+            UacEvent::AckAgain { ack, bye } => {
+                let c = lock(shared);
+                if let Some(dest) = c.b.dialog().and_then(|d| self.stack.dialog_destination(d)) {
+                    self.send_ack(ack, dest.clone());
+                    if let Some(bye) = bye {
+                        self.send_along(bye, dest);
+                    }
+                }
+            }
+            UacEvent::Resend(invite) => self.send_b_invite(shared, invite),
+            UacEvent::Cancel(cancel) => {
+                let dest = lock(shared).b_dest.clone();
+                self.stack.send_message(cancel, dest, None, |_| {});
+            }
+            UacEvent::Failed {
+                status,
+                reason,
+                timed_out,
+            } => {
+                let mut c = lock(shared);
+                tracing::info!(status, %reason, timed_out, "the trunk's call failed");
+                if c.a.is_pending() {
+                    let (code, phrase) = caller_status(status, timed_out);
+                    let phrase = phrase.map(str::to_string).or(Some(reason));
+                    self.answer_a(shared, &mut c, code, phrase.as_deref(), None);
+                }
+                self.forget(&mut c);
+            }
+        }
+    }
+
+    /// Answers the caller's INVITE; a 101..299 files the caller's dialog.
+    fn answer_a(
+        &self,
+        call: &Shared,
+        c: &mut Bridge,
+        code: u16,
+        reason: Option<&str>,
+        body: Option<&Body>,
+    ) {
+        let had_dialog = c.a.dialog().is_some();
+        match c.a.response(code, reason, body) {
+            Ok(Some(r)) => {
+                let _ = c.a_tx.respond(r);
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot answer the caller");
+                let _ = c.a_tx.respond(c.a_tx.response(500));
+                return;
+            }
+        }
+        if !had_dialog && let Some(id) = c.a.dialog().map(|d| d.id().clone()) {
+            self.stack.register_dialog(id.clone(), c.serializer.clone());
+            c.keys.push(Key::Dialog(id.clone()));
+            lock(&self.calls).insert(Key::Dialog(id), Arc::clone(call));
+        }
+    }
+
+    fn hang_up_b(&self, c: &mut Bridge) {
+        if let Some(d) = c.b.dialog_mut() {
+            let serializer = c.serializer.clone();
+            self.stack
+                .send_in_dialog(d, Method::Bye, None, Some(serializer), |_| {});
+        }
+    }
+
+    fn hang_up_a(&self, c: &mut Bridge) {
+        let dest = c.a_dest.clone();
+        if let Some(bye) = c.a.dialog_mut().and_then(|d| d.request(Method::Bye).ok()) {
+            self.send_along(bye, dest);
+        }
+    }
+
+    /// A request in one of the call's dialogs.
+    fn in_dialog(&self, shared: &Shared, id: &DialogId, request: &IncomingRequest) {
+        let mut c = lock(shared);
+        let from_a = c.a.dialog().is_some_and(|d| d.id() == id);
+        if request.method() == &Method::Ack {
+            // The ACK of the caller's answer (or of a relayed re-INVITE's,
+            // which this side ACKs itself on the other leg).
+            if from_a {
+                c.a.on_ack();
+            }
+            return;
+        }
+        let dialog_ok = if from_a {
+            c.a.dialog_mut()
+                .map(|d| d.receive_request(&request.message))
+        } else {
+            c.b.dialog_mut()
+                .map(|d| d.receive_request(&request.message))
+        };
+        if let Some(Err(e)) = dialog_ok {
+            let _ = request.reply(e.status_code());
+            return;
+        }
+        match request.method() {
+            Method::Bye => {
+                let _ = request.reply(200);
+                if from_a {
+                    self.hang_up_b(&mut c);
+                } else {
+                    if c.a.is_pending() {
+                        self.answer_a(shared, &mut c, 480, None, None);
+                    }
+                    self.hang_up_a(&mut c);
+                }
+                self.forget(&mut c);
+            }
+            Method::Invite | Method::Update => {
+                self.relay(&mut c, from_a, request);
+            }
+            _ => {
+                let _ = request.reply(501);
+            }
+        }
+    }
+
+    /// A re-INVITE or UPDATE from one leg, sent on the other; its final
+    /// answer comes back with the other side's body.
+    fn relay(&self, c: &mut Bridge, from_a: bool, request: &IncomingRequest) {
+        let method = request.method().clone();
+        let body = body_of(&request.message);
+        let tx = request.server_transaction();
+        let serializer = c.serializer.clone();
+        let a_dest = c.a_dest.clone();
+        let other = if from_a {
+            c.b.dialog_mut()
+        } else {
+            c.a.dialog_mut()
+        };
+        let Some(dialog) = other else {
+            let _ = request.reply(491);
+            return;
+        };
+        let mut out = match dialog.request(method.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = request.reply(e.status_code());
+                return;
+            }
+        };
+        if let Some((ct, b)) = &body
+            && out.set_body(ct, b.clone()).is_err()
+        {
+            let _ = request.reply(500);
+            return;
+        }
+        let dest = if from_a {
+            self.stack.dialog_destination(dialog)
+        } else {
+            Some(a_dest)
+        };
+        let Some(dest) = dest else {
+            let _ = request.reply(500);
+            return;
+        };
+        let ack_for = (method == Method::Invite).then(|| (dialog.clone(), dest.clone()));
+        if self.stack.add_via(&mut out, dest.protocol).is_err() {
+            let _ = request.reply(500);
+            return;
+        }
+        let stack = self.stack.clone();
+        self.stack
+            .send_message(out, dest, Some(serializer), move |outcome| {
+                let r = match outcome {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let _ = tx.respond(tx.response(408));
+                        return;
+                    }
+                };
+                let status = r.status().unwrap_or(500);
+                let mut answer = tx.response(if status == 401 || status == 407 {
+                    503
+                } else {
+                    status
+                });
+                if let Some((ct, b)) = body_of(&r)
+                    && answer.set_body(&ct, b).is_err()
+                {
+                    answer = tx.response(500);
+                }
+                let _ = tx.respond(answer);
+                if (200..300).contains(&status)
+                    && let Some((dialog, dest)) = ack_for
+                    && let Ok(cseq) = r.cseq()
+                    && let Ok(mut ack) = dialog.ack(cseq.seq)
+                    && stack.add_via(&mut ack, dest.protocol).is_ok()
+                {
+                    stack.send_stateless(ack, dest);
+                }
+            });
+    }
+
+    /// The caller's CANCEL.
+    fn on_cancel(&self, shared: &Shared) {
+        let mut c = lock(shared);
+        if let Some(r) = c.a.on_cancel() {
+            let _ = c.a_tx.respond(r);
+        }
+        c.ended = true;
+        if let Some(cancel) = c.b.cancel() {
+            let dest = c.b_dest.clone();
+            self.stack.send_message(cancel, dest, None, |_| {});
+        }
+    }
+
+    /// Arms the ring timeout of the provider's INVITE.
+    fn arm_ring_timeout(&self, shared: &Shared) {
+        let Some(at) = lock(shared).b.poll_timeout() else {
+            return;
+        };
+        let me = self.me.clone();
+        let call = Arc::downgrade(shared);
+        self.runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            let (Some(me), Some(call)) = (me.upgrade(), call.upgrade()) else {
+                return;
+            };
+            let serializer = lock(&call).serializer.clone();
+            let _ = serializer.push(move || {
+                let events = lock(&call).b.handle_timeout(Instant::now());
+                for ev in events {
+                    me.on_uac_event(&call, ev);
+                }
+            });
+        });
+    }
+}
+
+impl TrunkDialer for TrunkBridge {
+    fn dial(
+        &self,
+        request: &IncomingRequest,
+        trunk: &str,
+        number: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(), DialError> {
+        if request.method() != &Method::Invite || request.has_to_tag() {
+            return Err(DialError::NotAnInvite);
+        }
+        if !is_user_part(number) {
+            return Err(DialError::BadNumber(number.to_string()));
+        }
+        let conf = self
+            .model
+            .config
+            .endpoint(trunk)
+            .ok_or_else(|| DialError::UnknownTrunk(trunk.to_string()))?;
+        let contact = conf
+            .aors
+            .iter()
+            .filter_map(|a| self.model.config.aor(a))
+            .flat_map(|a| a.contacts.iter())
+            .next()
+            .cloned()
+            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        let dest = sipjet_core::literal_destination(&contact)
+            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        let host = host_of(&contact).ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        if self.active() >= MAX_BRIDGES {
+            return Err(DialError::Busy);
+        }
+        let (name, cid_number) = conf
+            .callerid
+            .as_deref()
+            .map(parse_callerid)
+            .unwrap_or((None, None));
+        let from_user = conf
+            .from_user
+            .clone()
+            .or_else(|| cid_number.clone())
+            .unwrap_or_else(|| "sipjet".to_string());
+        let from_domain = conf.from_domain.clone().unwrap_or_else(|| host.clone());
+        let display = name.as_deref().map(|n| format!("{} ", quoted(n)));
+        let from = format!(
+            "{}<sip:{from_user}@{from_domain}>;tag={}",
+            display.clone().unwrap_or_default(),
+            generate::tag()
+        );
+        let target = format!("sip:{number}@{host}");
+        let mut req = OutgoingRequest::new(Method::Invite, &target);
+        req.from = Some(from);
+        req.to = Some(format!("<sip:{number}@{host}>"));
+        if let Some(n) = &cid_number {
+            req.headers.push((
+                "P-Asserted-Identity".into(),
+                format!(
+                    "{}<sip:{n}@{from_domain}>",
+                    display.clone().unwrap_or_default()
+                ),
+            ));
+        }
+        req.body = body_of(&request.message);
+        let mut invite = self
+            .stack
+            .build_request(&req, dest.protocol)
+            .map_err(|_| DialError::NoContact(trunk.to_string()))?;
+        let _ = invite.set_header("Contact", &self.contact(&from_user, dest.protocol));
+        let digest = self.digest(trunk);
+        let serializer = self.stack.create_work("trunk-call");
+        let a_flow: Flow = request.flow;
+        let a_dest = match a_flow.connection {
+            Some(c) => Destination::new(a_flow.protocol, a_flow.remote).with_connection(c),
+            None => Destination::new(a_flow.protocol, a_flow.remote),
+        };
+        let a_contact = self.contact("sipjet", a_flow.protocol);
+        let invite_key = Key::Invite(
+            request.message.call_id().unwrap_or_default().to_string(),
+            request
+                .message
+                .via()
+                .ok()
+                .and_then(|v| v.branch().map(str::to_string))
+                .unwrap_or_default(),
+        );
+        let shared: Shared = Arc::new(Mutex::new(Bridge {
+            a: UasInvite::new(request.message.clone(), a_contact),
+            a_tx: request.server_transaction(),
+            a_dest,
+            b: UacInvite::new(invite.clone(), Instant::now(), timeout),
+            b_dest: dest,
+            b_tx: None,
+            digest,
+            serializer: serializer.clone(),
+            keys: vec![invite_key.clone()],
+            ended: false,
+        }));
+        lock(&self.calls).insert(invite_key, Arc::clone(&shared));
+        tracing::info!(
+            trunk,
+            number,
+            call_id = %request.message.call_id().unwrap_or_default(),
+            "dialling out through a trunk"
+        );
+        // The caller hears that the call is on its way.
+        {
+            let mut c = lock(&shared);
+            if let Ok(Some(r)) = c.a.response(100, None, None) {
+                let _ = c.a_tx.respond(r);
+            }
+        }
+        let me = self.me.upgrade();
+        let _ = serializer.push(move || {
+            if let Some(me) = me {
+                me.send_b_invite(&shared, invite);
+                me.arm_ring_timeout(&shared);
+            }
+        });
+        Ok(())
+    }
+}
+
+impl Service for TrunkBridge {
+    fn name(&self) -> &str {
+        "trunk-bridge"
+    }
+
+    fn priority(&self) -> i32 {
+        // Before the calls between local phones: its dialogs and its route
+        // are its own.
+        Priority::DIALOG_USAGE
+    }
+
+    fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
+        if let Some(id) = request.dialog()
+            && let Some(call) = self.find(&Key::Dialog(id.clone()))
+        {
+            self.in_dialog(&call, id, request);
+            return Handled::Yes;
+        }
+        if request.method() == &Method::Cancel {
+            let key = Key::Invite(
+                request.message.call_id().unwrap_or_default().to_string(),
+                request
+                    .message
+                    .via()
+                    .ok()
+                    .and_then(|v| v.branch().map(str::to_string))
+                    .unwrap_or_default(),
+            );
+            if let Some(call) = self.find(&key) {
+                self.on_cancel(&call);
+                return Handled::Yes;
+            }
+            return Handled::No;
+        }
+        let Some(route) = &self.route else {
+            return Handled::No;
+        };
+        if request.method() != &Method::Invite
+            || request.has_to_tag()
+            || !request.is_authenticated()
+        {
+            return Handled::No;
+        }
+        let user = request
+            .message
+            .request_uri_parsed()
+            .and_then(|u| u.ok())
+            .and_then(|u| u.as_sip().and_then(|s| s.user.map(str::to_string)));
+        let Some(number) = user.as_deref().and_then(|u| u.strip_prefix(&route.prefix)) else {
+            return Handled::No;
+        };
+        if let Err(e) = self.dial(request, &route.trunk, number, route.timeout) {
+            tracing::warn!(error = %e, "a call through a trunk was not placed");
+            let _ = request.reply(e.status());
+        }
+        Handled::Yes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callerid_forms() {
+        assert_eq!(
+            parse_callerid("\"Office Berlin\" <4930123>"),
+            (Some("Office Berlin".into()), Some("4930123".into()))
+        );
+        assert_eq!(
+            parse_callerid("Office <+4930123>"),
+            (Some("Office".into()), Some("+4930123".into()))
+        );
+        assert_eq!(parse_callerid("4930123"), (None, Some("4930123".into())));
+        assert_eq!(parse_callerid(""), (None, None));
+    }
+
+    #[test]
+    fn failures_as_the_caller_hears_them() {
+        assert_eq!(caller_status(486, false), (486, None));
+        assert_eq!(caller_status(407, false).0, 503);
+        assert_eq!(caller_status(401, false).0, 503);
+        assert_eq!(caller_status(302, false).0, 480);
+        assert_eq!(caller_status(487, true).0, 480);
+        assert_eq!(caller_status(603, false), (603, None));
+    }
+
+    #[test]
+    fn hosts_and_numbers() {
+        assert_eq!(
+            host_of("sip:127.0.0.1:5099").as_deref(),
+            Some("127.0.0.1:5099")
+        );
+        assert_eq!(
+            host_of("sip:trunk@sip.provider.test;transport=tcp").as_deref(),
+            Some("sip.provider.test")
+        );
+        assert!(is_user_part("+4930555"));
+        assert!(!is_user_part("a b"));
+        assert!(!is_user_part(""));
+        assert!(!is_user_part("<x>"));
+    }
+}
