@@ -56,8 +56,12 @@ async fn registers_with_digest_and_refreshes_before_expiry() {
             .find(|(c, _)| *c == contact)
     })
     .await;
-    let s = status(&server);
-    assert_eq!(s.state, State::Registered, "{s:?}");
+    // Kamailio keeps the binding before it answers: sipjet's status
+    // follows the 200.
+    let s = eventually("sipjet to show the registration", || {
+        Some(status(&server)).filter(|s| s.state == State::Registered)
+    })
+    .await;
     assert_eq!(s.last_code, Some(200));
     assert!(s.expires_at.is_some());
     // As /api/registrations and `sipjet show registrations` show it.
@@ -349,6 +353,106 @@ async fn a_provider_refusing_the_trunks_credentials_fails_the_call_with_503() {
         provider.log()
     );
     // Challenged once, answered once, then refused: no loop.
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
+/// The requests `log` received, by method, each once (retransmissions
+/// left out).
+fn methods_received(log: &[sipp_log::Logged]) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for l in log.iter().filter(|l| l.direction == Direction::Received) {
+        let Some(m) = l.message.method() else {
+            continue;
+        };
+        let key = (
+            m.to_string(),
+            l.message.cseq().map(|c| c.seq).unwrap_or(0),
+            l.message
+                .via()
+                .ok()
+                .and_then(|v| v.branch().map(str::to_string)),
+        );
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push(m.to_string());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_cancel_cancels_the_providers_leg() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("trunk_ring.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_cancel.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        outside.transcript(),
+        provider.log()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 487], "{report}");
+    assert_eq!(
+        methods_received(&outside.messages),
+        ["INVITE", "CANCEL", "ACK"],
+        "{report}"
+    );
+    let forgotten =
+        sipjet_testkit::within_patience(|| (server.trunks.active() == 0).then_some(())).await;
+    assert!(
+        forgotten.is_some(),
+        "the bridge still holds the call\n{report}\n{}",
+        provider.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_nobody_answers_is_cancelled_at_the_ring_timeout() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("trunk_ring.xml", provider.addr, uas_port).spawn();
+    let mut options = route();
+    if let Some(r) = &mut options.dial_route {
+        r.timeout = Some(Duration::from_secs(1));
+    }
+    let (server, udp) = start_with(&office_conf(&provider), options).await;
+
+    let alice = Agent::new("call_refused.xml", udp)
+        .user("alice", "alice-pass")
+        .key("to", "9555")
+        .args(["-auth_uri".to_string(), format!("9555@{udp}")])
+        .run()
+        .await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}",
+        alice.transcript(),
+        outside.transcript()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 480], "{report}");
+    assert_eq!(
+        methods_received(&outside.messages),
+        ["INVITE", "CANCEL", "ACK"],
+        "{report}"
+    );
     wait_until("the bridge to forget the call", || {
         server.trunks.active() == 0
     })
