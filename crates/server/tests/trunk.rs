@@ -458,3 +458,48 @@ async fn a_call_nobody_answers_is_cancelled_at_the_ring_timeout() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinvite_of_the_caller_is_sent_on_the_providers_leg() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer_reinvite.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_reinvite.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}",
+        alice.transcript(),
+        outside.transcript()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 200, 200], "{report}");
+    assert_eq!(
+        methods_received(&outside.messages),
+        ["INVITE", "ACK", "INVITE", "ACK", "BYE"],
+        "{report}"
+    );
+    // The re-INVITE on the provider's leg is sipjet's, in that dialog,
+    // with alice's new offer; the answer comes back to her.
+    let invites = received(&outside.messages, &Method::Invite);
+    let (first, reinvite) = (&invites[0], invites.last().unwrap());
+    assert_eq!(reinvite.call_id().unwrap(), first.call_id().unwrap());
+    assert!(reinvite.cseq().unwrap().seq > first.cseq().unwrap().seq);
+    assert_eq!(
+        reinvite.body(),
+        alice.sent_with_cseq(&Method::Invite, 3).body(),
+        "{report}"
+    );
+    let answer = alice.finals()[2];
+    assert_eq!(answer.cseq().unwrap().seq, 3, "{report}");
+    assert!(!answer.body().is_empty(), "{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}

@@ -7,7 +7,7 @@
 //! body, failed, a challenge answered with a new INVITE to send), and
 //! builds the CANCEL and the ACK; a [`UasInvite`] builds the responses to
 //! a received INVITE (its To tag, Contact and Record-Route, the body
-//! handed in) and answers a CANCEL. Bodies are carried as they are: the
+//! handed in), retransmits its 2xx until the ACK, and answers a CANCEL. Bodies are carried as they are: the
 //! session does not parse SDP. [`glare`] is the re-INVITE retry timer of
 //! RFC 3261 §14.1.
 //!
@@ -19,7 +19,7 @@ mod uac;
 mod uas;
 
 pub use uac::{UacEvent, UacInvite, UacState};
-pub use uas::{UasInvite, UasState};
+pub use uas::{UasInvite, UasState, UasTimeout};
 
 /// A body and its Content-Type, as carried between legs.
 pub type Body = (String, bytes::Bytes);

@@ -1,7 +1,10 @@
 //! The callee's side of an INVITE session (RFC 3261 §13.3): the
 //! responses to a received INVITE, with this side's To tag, Contact and
 //! the Record-Route copied (§12.1.1), the body handed in; the 487 a
-//! CANCEL owes; the ACK of the answer.
+//! CANCEL owes; the ACK of the answer, and the retransmissions of the 2xx
+//! until it comes (§13.3.1.4).
+
+use std::time::{Duration, Instant};
 
 use sipjet_message::{HeaderName, Message, generate};
 
@@ -21,6 +24,26 @@ pub enum UasState {
     Refused,
 }
 
+/// What the 2xx retransmission timer wants done.
+#[derive(Debug)]
+pub enum UasTimeout {
+    /// Send the 2xx again.
+    Retransmit(Message),
+    /// 64×T1 passed without an ACK: the session is to be ended with a BYE
+    /// (§13.3.1.4).
+    NoAck,
+}
+
+/// The 2xx being retransmitted until the ACK.
+#[derive(Debug)]
+struct Retransmit {
+    response: Message,
+    next: Instant,
+    interval: Duration,
+    t2: Duration,
+    give_up: Instant,
+}
+
 /// A received INVITE and the session it may make.
 #[derive(Debug)]
 pub struct UasInvite {
@@ -29,6 +52,8 @@ pub struct UasInvite {
     contact: String,
     state: UasState,
     dialog: Option<Dialog>,
+    last_2xx: Option<Message>,
+    retransmit: Option<Retransmit>,
 }
 
 impl UasInvite {
@@ -41,6 +66,8 @@ impl UasInvite {
             contact: contact.into(),
             state: UasState::Proceeding,
             dialog: None,
+            last_2xx: None,
+            retransmit: None,
         }
     }
 
@@ -105,18 +132,60 @@ impl UasInvite {
             }
         }
         match status {
-            200..=299 => self.state = UasState::Answered,
+            200..=299 => {
+                self.state = UasState::Answered;
+                self.last_2xx = Some(r.clone());
+            }
             300.. => self.state = UasState::Refused,
             _ => {}
         }
         Ok(Some(r))
     }
 
-    /// The ACK of the answer came.
+    /// The ACK of the answer came: the 2xx is no longer retransmitted.
     pub fn on_ack(&mut self) {
         if self.state == UasState::Answered {
             self.state = UasState::Confirmed;
         }
+        self.retransmit = None;
+    }
+
+    /// Starts retransmitting the 2xx sent at `now` (over an unreliable
+    /// transport): after `t1`, doubling up to `t2`, until the ACK or
+    /// 64×`t1` (§13.3.1.4). Nothing happens without a 2xx.
+    pub fn start_retransmit(&mut self, now: Instant, t1: Duration, t2: Duration) {
+        if self.state != UasState::Answered {
+            return;
+        }
+        if let Some(response) = self.last_2xx.clone() {
+            self.retransmit = Some(Retransmit {
+                response,
+                next: now + t1,
+                interval: t1,
+                t2,
+                give_up: now + t1 * 64,
+            });
+        }
+    }
+
+    /// When the retransmission timer fires next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.retransmit.as_ref().map(|r| r.next.min(r.give_up))
+    }
+
+    /// The retransmission timer at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<UasTimeout> {
+        let r = self.retransmit.as_mut()?;
+        if now >= r.give_up {
+            self.retransmit = None;
+            return Some(UasTimeout::NoAck);
+        }
+        if now < r.next {
+            return None;
+        }
+        r.interval = (r.interval * 2).min(r.t2);
+        r.next = now + r.interval;
+        Some(UasTimeout::Retransmit(r.response.clone()))
     }
 
     /// A CANCEL of the INVITE came (the stack answered it 200): the 487
@@ -172,6 +241,51 @@ mod tests {
         let bye = s.dialog_mut().unwrap().request(Method::Bye).unwrap();
         assert_eq!(bye.request_uri(), Some("sip:alice@127.0.0.1:40000"));
         assert_eq!(bye.header(HeaderName::Route), Some("<sip:edge.test;lr>"));
+    }
+
+    #[test]
+    fn the_2xx_is_retransmitted_until_the_ack_on_a_fake_clock() {
+        let t1 = Duration::from_millis(500);
+        let t2 = Duration::from_secs(4);
+        let t0 = Instant::now();
+        let mut s = uas();
+        s.start_retransmit(t0, t1, t2);
+        assert_eq!(s.poll_timeout(), None, "nothing to retransmit before a 2xx");
+        s.response(200, None, None).unwrap().unwrap();
+        s.start_retransmit(t0, t1, t2);
+        // 0.5, 1, 2, 4, 4, ... seconds apart.
+        let mut now = t0;
+        let mut gaps = Vec::new();
+        while let Some(at) = s.poll_timeout() {
+            assert!(s.handle_timeout(at - Duration::from_millis(1)).is_none());
+            match s.handle_timeout(at) {
+                Some(UasTimeout::Retransmit(r)) => {
+                    assert_eq!(r.status(), Some(200));
+                    gaps.push(at - now);
+                    now = at;
+                }
+                Some(UasTimeout::NoAck) => {
+                    assert_eq!(at, t0 + t1 * 64);
+                    break;
+                }
+                None => panic!("the timer fired for nothing"),
+            }
+        }
+        let ms: Vec<u128> = gaps.iter().map(Duration::as_millis).collect();
+        assert_eq!(&ms[..5], [500, 1000, 2000, 4000, 4000]);
+        assert_eq!(s.poll_timeout(), None);
+
+        // The ACK stops it.
+        let mut s = uas();
+        s.response(200, None, None).unwrap();
+        s.start_retransmit(t0, t1, t2);
+        assert!(matches!(
+            s.handle_timeout(t0 + t1),
+            Some(UasTimeout::Retransmit(_))
+        ));
+        s.on_ack();
+        assert_eq!(s.poll_timeout(), None);
+        assert!(s.handle_timeout(t0 + t1 * 64).is_none());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use sipjet_core::dialog::DialogId;
 use sipjet_core::message::generate;
-use sipjet_core::session::{Body, UacEvent, UacInvite, UasInvite, body_of};
+use sipjet_core::session::{Body, UacEvent, UacInvite, UasInvite, UasTimeout, body_of};
 use sipjet_core::{
     ClientEvent, Destination, DigestClient, Flow, Handled, IncomingRequest, Message, Method,
     OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
@@ -115,6 +115,9 @@ struct Bridge {
     /// The keys it is filed under.
     keys: Vec<Key>,
     ended: bool,
+    /// A re-INVITE or UPDATE being relayed, and whether the caller sent
+    /// it: another meanwhile is refused (RFC 3261 §14.2, RFC 3311 §5.2).
+    relaying: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -364,6 +367,12 @@ impl TrunkBridge {
                 }
                 if c.a.is_pending() && !c.ended {
                     self.answer_a(shared, &mut c, 200, None, body.as_ref());
+                    if !c.a_dest.protocol.is_reliable() {
+                        let timers = self.stack.config().timers;
+                        c.a.start_retransmit(Instant::now(), timers.t1, timers.t2);
+                        drop(c);
+                        self.arm_a_retransmit(shared);
+                    }
                 } else {
                     // The caller is gone (cancelled): the answer is hung up.
                     self.hang_up_b(&mut c);
@@ -481,7 +490,19 @@ impl TrunkBridge {
                 self.forget(&mut c);
             }
             Method::Invite | Method::Update => {
-                self.relay(&mut c, from_a, request);
+                match c.relaying {
+                    // Ours crossed theirs (glare): they retry later.
+                    Some(mine) if mine != from_a => {
+                        let _ = request.reply(491);
+                    }
+                    // Theirs is still being answered.
+                    Some(_) => {
+                        let mut r = request.response(500);
+                        let _ = r.add_header("Retry-After", "1");
+                        let _ = request.respond(r);
+                    }
+                    None => self.relay(shared, &mut c, from_a, request),
+                }
             }
             _ => {
                 let _ = request.reply(501);
@@ -491,7 +512,7 @@ impl TrunkBridge {
 
     /// A re-INVITE or UPDATE from one leg, sent on the other; its final
     /// answer comes back with the other side's body.
-    fn relay(&self, c: &mut Bridge, from_a: bool, request: &IncomingRequest) {
+    fn relay(&self, shared: &Shared, c: &mut Bridge, from_a: bool, request: &IncomingRequest) {
         let method = request.method().clone();
         let body = body_of(&request.message);
         let tx = request.server_transaction();
@@ -534,8 +555,13 @@ impl TrunkBridge {
             return;
         }
         let stack = self.stack.clone();
+        c.relaying = Some(from_a);
+        let call = Arc::downgrade(shared);
         self.stack
             .send_message(out, dest, Some(serializer), move |outcome| {
+                if let Some(call) = call.upgrade() {
+                    lock(&call).relaying = None;
+                }
                 let r = match outcome {
                     Ok(r) => r,
                     Err(_) => {
@@ -576,6 +602,50 @@ impl TrunkBridge {
         if let Some(cancel) = c.b.cancel() {
             let dest = c.b_dest.clone();
             self.stack.send_message(cancel, dest, None, |_| {});
+        }
+    }
+
+    /// Retransmits the caller's 2xx until its ACK (RFC 3261 §13.3.1.4):
+    /// one task per call while it lasts, each firing handled on the call's
+    /// serializer; with no ACK after 64×T1 the call is ended on both legs.
+    fn arm_a_retransmit(&self, shared: &Shared) {
+        let me = self.me.clone();
+        let call = Arc::downgrade(shared);
+        self.runtime.spawn(async move {
+            loop {
+                let Some(at) = call.upgrade().and_then(|c| lock(&c).a.poll_timeout()) else {
+                    return;
+                };
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                let (Some(bridge), Some(shared)) = (me.upgrade(), call.upgrade()) else {
+                    return;
+                };
+                let serializer = lock(&shared).serializer.clone();
+                let (done, handled) = tokio::sync::oneshot::channel();
+                let pushed = serializer.push(move || {
+                    bridge.on_a_timeout(&shared);
+                    let _ = done.send(());
+                });
+                if pushed.is_err() || handled.await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn on_a_timeout(&self, shared: &Shared) {
+        let mut c = lock(shared);
+        match c.a.handle_timeout(Instant::now()) {
+            Some(UasTimeout::Retransmit(r)) => {
+                let _ = c.a_tx.respond(r);
+            }
+            Some(UasTimeout::NoAck) => {
+                tracing::warn!("the caller never acknowledged the answer; the call is ended");
+                self.hang_up_b(&mut c);
+                self.hang_up_a(&mut c);
+                self.forget(&mut c);
+            }
+            None => {}
         }
     }
 
@@ -699,6 +769,7 @@ impl TrunkDialer for TrunkBridge {
             serializer: serializer.clone(),
             keys: vec![invite_key.clone()],
             ended: false,
+            relaying: None,
         }));
         lock(&self.calls).insert(invite_key, Arc::clone(&shared));
         tracing::info!(
