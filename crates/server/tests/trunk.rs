@@ -12,8 +12,11 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sipjet_core::session::SessionSupplement;
 use sipjet_core::{HeaderName, Method};
 use sipjet_server::admin::views;
 use sipjet_server::modules::trunk::DialRoute;
@@ -199,6 +202,26 @@ contact=sip:{p}
     )
 }
 
+/// A session supplement: `X-Office: berlin` on outgoing INVITEs, and a
+/// count of incoming BYEs.
+struct Stamp(Arc<AtomicUsize>);
+
+impl SessionSupplement for Stamp {
+    fn name(&self) -> &str {
+        "stamp"
+    }
+    fn outgoing_request(&self, request: &mut sipjet_core::Message) {
+        if request.method() == Some(&Method::Invite) {
+            request.add_header("X-Office", "berlin").unwrap();
+        }
+    }
+    fn incoming_request(&self, request: &sipjet_core::Message) {
+        if request.method() == Some(&Method::Bye) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 fn route() -> ServerOptions {
     ServerOptions {
         dial_route: Some(DialRoute {
@@ -236,6 +259,15 @@ async fn a_call_goes_out_through_the_provider_and_the_caller_hangs_up() {
     );
     let outside = Agent::on_port("call_answer.xml", provider.addr, uas_port).spawn();
     let (server, udp) = start_with(&office_conf(&provider), route()).await;
+    // A supplement of a service's: a header on every INVITE the sessions
+    // send, and a count of the BYEs they receive.
+    let byes = Arc::new(AtomicUsize::new(0));
+    assert!(
+        server
+            .stack
+            .session_supplements()
+            .register(Arc::new(Stamp(Arc::clone(&byes))))
+    );
 
     let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
     let done = sipjet_testkit::within_patience(|| {
@@ -293,6 +325,16 @@ async fn a_call_goes_out_through_the_provider_and_the_caller_hangs_up() {
     );
     // The hang-up went along: the outside world got ACK and BYE.
     assert_eq!(received(&outside_log, &Method::Ack).len(), 1, "{report}");
+    // The supplement stamped the provider's INVITE (only the INVITE) and
+    // saw alice's BYE.
+    assert_eq!(
+        invite.headers_named("X-Office").collect::<Vec<_>>(),
+        ["berlin"],
+        "{report}"
+    );
+    let bye = &received(&outside_log, &Method::Bye)[0];
+    assert_eq!(bye.headers_named("X-Office").next(), None, "{report}");
+    assert_eq!(byes.load(Ordering::SeqCst), 1);
     wait_until("the bridge to forget the call", || {
         server.trunks.active() == 0
     })

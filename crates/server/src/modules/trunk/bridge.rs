@@ -13,6 +13,9 @@
 //! challenge is the server's problem, 503, not a request for the
 //! caller's credentials).
 //!
+//! The stack's session supplements see every message of both legs, as
+//! Asterisk's see a channel's.
+//!
 //! Every call runs on one serializer: both dialogs are registered with the
 //! stack on it, and every response the provider sends is handled on it.
 //! What a stranger could make the server keep is bounded: only
@@ -273,15 +276,39 @@ impl TrunkBridge {
 
     /// Sends `request` (without a Via) to `dest`, its answer ignored.
     fn send_along(&self, mut request: Message, dest: Destination) {
+        self.stack
+            .session_supplements()
+            .outgoing_request(&mut request);
         if self.stack.add_via(&mut request, dest.protocol).is_ok() {
             self.stack.send_message(request, dest, None, |_| {});
         }
     }
 
     fn send_ack(&self, mut ack: Message, dest: Destination) {
+        self.stack.session_supplements().outgoing_request(&mut ack);
         if self.stack.add_via(&mut ack, dest.protocol).is_ok() {
             self.stack.send_stateless(ack, dest);
         }
+    }
+
+    /// Sends a CANCEL (it carries the INVITE's Via already).
+    fn send_cancel(&self, mut cancel: Message, dest: Destination) {
+        self.stack
+            .session_supplements()
+            .outgoing_request(&mut cancel);
+        self.stack.send_message(cancel, dest, None, |_| {});
+    }
+
+    /// Answers a request of a session, the supplements run first.
+    fn respond(&self, tx: &ServerTransaction, mut response: Message) {
+        self.stack
+            .session_supplements()
+            .outgoing_response(&mut response);
+        let _ = tx.respond(response);
+    }
+
+    fn reply(&self, request: &IncomingRequest, code: u16) {
+        self.respond(&request.server_transaction(), request.response(code));
     }
 
     /// Sends the provider's INVITE (the first, or one answering a
@@ -305,7 +332,10 @@ impl TrunkBridge {
 
     fn on_b_event(&self, shared: &Shared, event: ClientEvent) {
         let response = match event {
-            ClientEvent::Response(r) => r,
+            ClientEvent::Response(r) => {
+                self.stack.session_supplements().incoming_response(&r);
+                r
+            }
             ClientEvent::Failed(e) => {
                 let mut c = lock(shared);
                 if c.a.is_pending() {
@@ -391,7 +421,7 @@ impl TrunkBridge {
             UacEvent::Resend(invite) => self.send_b_invite(shared, invite),
             UacEvent::Cancel(cancel) => {
                 let dest = lock(shared).b_dest.clone();
-                self.stack.send_message(cancel, dest, None, |_| {});
+                self.send_cancel(cancel, dest);
             }
             UacEvent::Failed {
                 status,
@@ -421,13 +451,11 @@ impl TrunkBridge {
     ) {
         let had_dialog = c.a.dialog().is_some();
         match c.a.response(code, reason, body) {
-            Ok(Some(r)) => {
-                let _ = c.a_tx.respond(r);
-            }
+            Ok(Some(r)) => self.respond(&c.a_tx, r),
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot answer the caller");
-                let _ = c.a_tx.respond(c.a_tx.response(500));
+                self.respond(&c.a_tx, c.a_tx.response(500));
                 return;
             }
         }
@@ -439,10 +467,12 @@ impl TrunkBridge {
     }
 
     fn hang_up_b(&self, c: &mut Bridge) {
-        if let Some(d) = c.b.dialog_mut() {
-            let serializer = c.serializer.clone();
-            self.stack
-                .send_in_dialog(d, Method::Bye, None, Some(serializer), |_| {});
+        let Some(d) = c.b.dialog_mut() else {
+            return;
+        };
+        let dest = self.stack.dialog_destination(d);
+        if let (Ok(bye), Some(dest)) = (d.request(Method::Bye), dest) {
+            self.send_along(bye, dest);
         }
     }
 
@@ -455,6 +485,9 @@ impl TrunkBridge {
 
     /// A request in one of the call's dialogs.
     fn in_dialog(&self, shared: &Shared, id: &DialogId, request: &IncomingRequest) {
+        self.stack
+            .session_supplements()
+            .incoming_request(&request.message);
         let mut c = lock(shared);
         let from_a = c.a.dialog().is_some_and(|d| d.id() == id);
         if request.method() == &Method::Ack {
@@ -473,12 +506,12 @@ impl TrunkBridge {
                 .map(|d| d.receive_request(&request.message))
         };
         if let Some(Err(e)) = dialog_ok {
-            let _ = request.reply(e.status_code());
+            self.reply(request, e.status_code());
             return;
         }
         match request.method() {
             Method::Bye => {
-                let _ = request.reply(200);
+                self.reply(request, 200);
                 if from_a {
                     self.hang_up_b(&mut c);
                 } else {
@@ -493,7 +526,7 @@ impl TrunkBridge {
                 match c.relaying {
                     // Ours crossed theirs (glare): they retry later.
                     Some(mine) if mine != from_a => {
-                        let _ = request.reply(491);
+                        self.reply(request, 491);
                     }
                     // Theirs is still being answered.
                     Some(_) => {
@@ -505,7 +538,7 @@ impl TrunkBridge {
                 }
             }
             _ => {
-                let _ = request.reply(501);
+                self.reply(request, 501);
             }
         }
     }
@@ -524,20 +557,20 @@ impl TrunkBridge {
             c.a.dialog_mut()
         };
         let Some(dialog) = other else {
-            let _ = request.reply(491);
+            self.reply(request, 491);
             return;
         };
         let mut out = match dialog.request(method.clone()) {
             Ok(m) => m,
             Err(e) => {
-                let _ = request.reply(e.status_code());
+                self.reply(request, e.status_code());
                 return;
             }
         };
         if let Some((ct, b)) = &body
             && out.set_body(ct, b.clone()).is_err()
         {
-            let _ = request.reply(500);
+            self.reply(request, 500);
             return;
         }
         let dest = if from_a {
@@ -546,12 +579,14 @@ impl TrunkBridge {
             Some(a_dest)
         };
         let Some(dest) = dest else {
-            let _ = request.reply(500);
+            self.reply(request, 500);
             return;
         };
         let ack_for = (method == Method::Invite).then(|| (dialog.clone(), dest.clone()));
+        let supplements = self.stack.session_supplements().clone();
+        supplements.outgoing_request(&mut out);
         if self.stack.add_via(&mut out, dest.protocol).is_err() {
-            let _ = request.reply(500);
+            self.reply(request, 500);
             return;
         }
         let stack = self.stack.clone();
@@ -565,10 +600,13 @@ impl TrunkBridge {
                 let r = match outcome {
                     Ok(r) => r,
                     Err(_) => {
-                        let _ = tx.respond(tx.response(408));
+                        let mut answer = tx.response(408);
+                        supplements.outgoing_response(&mut answer);
+                        let _ = tx.respond(answer);
                         return;
                     }
                 };
+                supplements.incoming_response(&r);
                 let status = r.status().unwrap_or(500);
                 let mut answer = tx.response(if status == 401 || status == 407 {
                     503
@@ -580,14 +618,17 @@ impl TrunkBridge {
                 {
                     answer = tx.response(500);
                 }
+                supplements.outgoing_response(&mut answer);
                 let _ = tx.respond(answer);
                 if (200..300).contains(&status)
                     && let Some((dialog, dest)) = ack_for
                     && let Ok(cseq) = r.cseq()
                     && let Ok(mut ack) = dialog.ack(cseq.seq)
-                    && stack.add_via(&mut ack, dest.protocol).is_ok()
                 {
-                    stack.send_stateless(ack, dest);
+                    supplements.outgoing_request(&mut ack);
+                    if stack.add_via(&mut ack, dest.protocol).is_ok() {
+                        stack.send_stateless(ack, dest);
+                    }
                 }
             });
     }
@@ -596,12 +637,12 @@ impl TrunkBridge {
     fn on_cancel(&self, shared: &Shared) {
         let mut c = lock(shared);
         if let Some(r) = c.a.on_cancel() {
-            let _ = c.a_tx.respond(r);
+            self.respond(&c.a_tx, r);
         }
         c.ended = true;
         if let Some(cancel) = c.b.cancel() {
             let dest = c.b_dest.clone();
-            self.stack.send_message(cancel, dest, None, |_| {});
+            self.send_cancel(cancel, dest);
         }
     }
 
@@ -637,7 +678,9 @@ impl TrunkBridge {
         let mut c = lock(shared);
         match c.a.handle_timeout(Instant::now()) {
             Some(UasTimeout::Retransmit(r)) => {
-                let _ = c.a_tx.respond(r);
+                // The 2xx as the session built it, so the supplements
+                // make of it what they made of the first.
+                self.respond(&c.a_tx, r);
             }
             Some(UasTimeout::NoAck) => {
                 tracing::warn!("the caller never acknowledged the answer; the call is ended");
@@ -741,6 +784,9 @@ impl TrunkDialer for TrunkBridge {
             .build_request(&req, dest.protocol)
             .map_err(|_| DialError::NoContact(trunk.to_string()))?;
         let _ = invite.set_header("Contact", &self.contact(&from_user, dest.protocol));
+        let supplements = self.stack.session_supplements();
+        supplements.incoming_request(&request.message);
+        supplements.outgoing_request(&mut invite);
         let digest = self.digest(trunk);
         let serializer = self.stack.create_work("trunk-call");
         let a_flow: Flow = request.flow;
@@ -782,7 +828,7 @@ impl TrunkDialer for TrunkBridge {
         {
             let mut c = lock(&shared);
             if let Ok(Some(r)) = c.a.response(100, None, None) {
-                let _ = c.a_tx.respond(r);
+                self.respond(&c.a_tx, r);
             }
         }
         let me = self.me.upgrade();
@@ -849,7 +895,7 @@ impl Service for TrunkBridge {
         };
         if let Err(e) = self.dial(request, &route.trunk, number, route.timeout) {
             tracing::warn!(error = %e, "a call through a trunk was not placed");
-            let _ = request.reply(e.status());
+            self.reply(request, e.status());
         }
         Handled::Yes
     }
