@@ -545,3 +545,37 @@ async fn a_reinvite_of_the_caller_is_sent_on_the_providers_leg() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_requires_reliable_provisionals_is_refused_with_420() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+    let phone = support::Client::new(udp).await;
+    let invite = support::Request::new("INVITE", &phone.uri(Some("9555")), "alice")
+        .with(format!("Contact: <sip:alice@{}>", phone.addr))
+        .with("Require: 100rel, timer");
+    let first = phone.ask(&invite).await;
+    assert_eq!(first.status(), Some(401), "{first:?}");
+    let offer = support::offers(&first).remove(0);
+    let mut again = invite.next();
+    again.extra = invite.extra.clone();
+    let digest = support::Digest::answer(&offer, "alice", "alice-pass", &again);
+    let again = again.with(digest.header());
+    let refused = phone.ask(&again).await;
+    assert_eq!(refused.status(), Some(420), "{refused:?}");
+    assert_eq!(
+        refused.headers_named("Unsupported").next(),
+        Some("100rel, timer")
+    );
+    // Nothing went to the provider, nothing is kept.
+    assert!(
+        !provider.log().contains("PROVIDER: call"),
+        "{}",
+        provider.log()
+    );
+    assert_eq!(server.trunks.active(), 0);
+}

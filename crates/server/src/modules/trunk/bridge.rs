@@ -30,8 +30,8 @@ use sipjet_core::dialog::DialogId;
 use sipjet_core::message::generate;
 use sipjet_core::session::{Body, UacEvent, UacInvite, UasInvite, UasTimeout, body_of};
 use sipjet_core::{
-    ClientEvent, Destination, DigestClient, Flow, Handled, IncomingRequest, Message, Method,
-    OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
+    ClientEvent, Destination, DigestClient, Flow, Handled, HeaderName, IncomingRequest, Message,
+    Method, OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
     SipStack, TransactionId,
 };
 
@@ -60,6 +60,10 @@ pub enum DialError {
     /// The request is not a new INVITE.
     #[error("only a new INVITE can be dialled out")]
     NotAnInvite,
+    /// The INVITE requires extensions the bridge does not implement
+    /// (reliable provisional responses, session timers...).
+    #[error("the call requires {0:?}, which sipjet does not implement")]
+    BadExtension(Vec<String>),
 }
 
 impl DialError {
@@ -68,10 +72,27 @@ impl DialError {
         match self {
             DialError::BadNumber(_) => 484,
             DialError::NotAnInvite => 400,
+            DialError::BadExtension(_) => 420,
             _ => 503,
         }
     }
+
+    /// Answers the caller: [`DialError::status`], with the `Unsupported`
+    /// header a 420 owes (RFC 3261 §8.2.2.3).
+    pub fn answer(&self, request: &IncomingRequest) {
+        let mut r = request.response(self.status());
+        if let DialError::BadExtension(tags) = self {
+            // Option tags are tokens: no line breaks reach the header.
+            let _ = r.add_header("Unsupported", &tags.join(", "));
+        }
+        let _ = request.respond(r);
+    }
 }
+
+/// The extensions a bridged call may require: none yet. Reliable
+/// provisional responses (100rel) and session timers (timer) are not
+/// implemented, so neither is advertised nor accepted as required.
+const SUPPORTED: &[&str] = &[];
 
 /// The seam the dialplan dials trunks through (`Dial(PJSIP/number@trunk)`).
 pub trait TrunkDialer: Send + Sync {
@@ -79,7 +100,7 @@ pub trait TrunkDialer: Send + Sync {
     /// `number` through the trunk endpoint `trunk`, ringing at most
     /// `timeout`. On `Ok` the call is this dialer's, the caller's answer
     /// included; on `Err` nothing was sent and the caller is still owed
-    /// an answer ([`DialError::status`]).
+    /// an answer ([`DialError::answer`]).
     fn dial(
         &self,
         request: &IncomingRequest,
@@ -726,6 +747,13 @@ impl TrunkDialer for TrunkBridge {
         if request.method() != &Method::Invite || request.has_to_tag() {
             return Err(DialError::NotAnInvite);
         }
+        let missing =
+            crate::modules::extensions::unsupported(request, HeaderName::Require, SUPPORTED);
+        if !missing.is_empty() {
+            return Err(DialError::BadExtension(
+                missing.into_iter().map(str::to_string).collect(),
+            ));
+        }
         if !is_user_part(number) {
             return Err(DialError::BadNumber(number.to_string()));
         }
@@ -895,7 +923,7 @@ impl Service for TrunkBridge {
         };
         if let Err(e) = self.dial(request, &route.trunk, number, route.timeout) {
             tracing::warn!(error = %e, "a call through a trunk was not placed");
-            self.reply(request, e.status());
+            e.answer(request);
         }
         Handled::Yes
     }
