@@ -579,3 +579,47 @@ async fn a_call_that_requires_reliable_provisionals_is_refused_with_420() {
     );
     assert_eq!(server.trunks.active(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_never_acknowledged_is_retransmitted_then_both_legs_end() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer.xml", provider.addr, uas_port).spawn();
+    // T1 of 100 ms: the answer is given up on after 6.4 s, not 32.
+    let conf = format!(
+        "{}[system]\ntype=system\ntimer_t1=100\n",
+        office_conf(&provider)
+    );
+    let (server, udp) = start_with(&conf, route()).await;
+
+    let alice = alice_dials(udp, "call_no_ack.xml", "9555").await;
+    let done = sipjet_testkit::within_patience(|| {
+        let log = outside.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(())
+    })
+    .await;
+    let outside_log = outside.stop();
+    let report = format!(
+        "alice:\n{}\noutside:\n{}",
+        alice.transcript(),
+        support::sipp::transcript(&outside_log)
+    );
+    assert!(
+        done.is_some(),
+        "the outside world was not hung up\n{report}"
+    );
+    alice.assert_success();
+    // The 200 came again and again while alice did not acknowledge it.
+    let answers = sipp_log::responses_received(&alice.messages)
+        .into_iter()
+        .filter(|r| r.status() == Some(200) && r.cseq().is_ok_and(|c| c.method == "INVITE"))
+        .count();
+    assert!(answers > 1, "the answer was not retransmitted\n{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
