@@ -163,13 +163,14 @@ fn main() -> ExitCode {
             print_report(&report);
             if report.is_ok() {
                 println!(
-                    "{}: {} transports, {} endpoints, {} auths, {} aors, {} identifies; {} warnings",
+                    "{}: {} transports, {} endpoints, {} auths, {} aors, {} identifies, {} registrations; {} warnings",
                     file.display(),
                     report.config.transports.len(),
                     report.config.endpoints.len(),
                     report.config.auths.len(),
                     report.config.aors.len(),
                     report.config.identifies.len(),
+                    report.config.registrations.len(),
                     report.warnings.len()
                 );
                 ExitCode::SUCCESS
