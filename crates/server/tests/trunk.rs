@@ -558,6 +558,8 @@ async fn a_call_that_requires_reliable_provisionals_is_refused_with_420() {
     let invite = support::Request::new("INVITE", &phone.uri(Some("9555")), "alice")
         .with(format!("Contact: <sip:alice@{}>", phone.addr))
         .with("Require: 100rel, timer");
+    // Session timers are carried across; reliable provisionals are not
+    // implemented.
     let first = phone.ask(&invite).await;
     assert_eq!(first.status(), Some(401), "{first:?}");
     let offer = support::offers(&first).remove(0);
@@ -567,10 +569,7 @@ async fn a_call_that_requires_reliable_provisionals_is_refused_with_420() {
     let again = again.with(digest.header());
     let refused = phone.ask(&again).await;
     assert_eq!(refused.status(), Some(420), "{refused:?}");
-    assert_eq!(
-        refused.headers_named("Unsupported").next(),
-        Some("100rel, timer")
-    );
+    assert_eq!(refused.headers_named("Unsupported").next(), Some("100rel"));
     // Nothing went to the provider, nothing is kept.
     assert!(
         !provider.log().contains("PROVIDER: call"),
@@ -618,6 +617,38 @@ async fn an_answer_never_acknowledged_is_retransmitted_then_both_legs_end() {
         .filter(|r| r.status() == Some(200) && r.cseq().is_ok_and(|c| c.method == "INVITE"))
         .count();
     assert!(answers > 1, "the answer was not retransmitted\n{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_session_timer_reaches_the_caller() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("trunk_answer_timer.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
+    alice.assert_success();
+    let answer = alice.finals()[1];
+    let report = alice.transcript();
+    assert_eq!(answer.status(), Some(200), "{report}");
+    assert_eq!(
+        answer.headers_named("Session-Expires").next(),
+        Some("1800;refresher=uac"),
+        "{report}"
+    );
+    assert_eq!(
+        answer.headers_named("Require").next(),
+        Some("timer"),
+        "{report}"
+    );
+    drop(outside);
     wait_until("the bridge to forget the call", || {
         server.trunks.active() == 0
     })

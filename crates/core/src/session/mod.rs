@@ -10,17 +10,20 @@
 //! handed in), retransmits its 2xx until the ACK, and answers a CANCEL. Bodies are carried as they are: the
 //! session does not parse SDP. [`glare`] is the re-INVITE retry timer of
 //! RFC 3261 §14.1. [`supplement`] holds the hooks services register on
-//! every session's messages, by method and direction.
+//! every session's messages, by method and direction. [`timer`] keeps a
+//! session's RFC 4028 interval and says when it went unrefreshed.
 //!
 //! What the service does with the events (relay a ringing to the other
 //! leg, answer, hang up) is its own; the stack sends what these build.
 
 pub mod glare;
 pub mod supplement;
+pub mod timer;
 mod uac;
 mod uas;
 
 pub use supplement::{SessionSupplement, Supplements};
+pub use timer::{Refresher, SessionExpires, SessionTimer};
 pub use uac::{UacEvent, UacInvite, UacState};
 pub use uas::{UasInvite, UasState, UasTimeout};
 

@@ -111,6 +111,18 @@ impl UasInvite {
         reason: Option<&str>,
         body: Option<&Body>,
     ) -> Result<Option<Message>, DialogError> {
+        self.response_with(status, reason, body, &[])
+    }
+
+    /// [`UasInvite::response`] with more headers (`Session-Expires`,
+    /// `Require`, ...), kept in the 2xx that is retransmitted.
+    pub fn response_with(
+        &mut self,
+        status: u16,
+        reason: Option<&str>,
+        body: Option<&Body>,
+        headers: &[(String, String)],
+    ) -> Result<Option<Message>, DialogError> {
         if self.state != UasState::Proceeding || !(100..=699).contains(&status) {
             return Ok(None);
         }
@@ -120,6 +132,9 @@ impl UasInvite {
                 r.add_header("Record-Route", rr)?;
             }
             r.add_header("Contact", &self.contact)?;
+        }
+        for (name, value) in headers {
+            r.add_header(name, value)?;
         }
         if let Some((ct, b)) = body {
             r.set_body(ct, b.clone())?;

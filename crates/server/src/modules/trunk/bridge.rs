@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use sipjet_core::dialog::DialogId;
 use sipjet_core::message::generate;
-use sipjet_core::session::{Body, UacEvent, UacInvite, UasInvite, UasTimeout, body_of};
+use sipjet_core::session::{
+    Body, SessionTimer, UacEvent, UacInvite, UasInvite, UasTimeout, body_of,
+};
 use sipjet_core::{
     ClientEvent, Destination, DigestClient, Flow, Handled, HeaderName, IncomingRequest, Message,
     Method, OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
@@ -89,10 +91,39 @@ impl DialError {
     }
 }
 
-/// The extensions a bridged call may require: none yet. Reliable
-/// provisional responses (100rel) and session timers (timer) are not
-/// implemented, so neither is advertised nor accepted as required.
-const SUPPORTED: &[&str] = &[];
+/// The extensions a bridged call may require. Session timers (`timer`)
+/// are carried across: the caller's offer of them goes to the provider,
+/// the provider's answer back, refreshes cross like any re-INVITE or
+/// UPDATE, and the bridge ends a call nobody refreshed in time. Reliable
+/// provisional responses (`100rel`) are not implemented, so they are
+/// neither advertised nor accepted as required.
+const SUPPORTED: &[&str] = &["timer"];
+
+/// The session-timer headers of `from` (RFC 4028): `Session-Expires`,
+/// `Min-SE`, and the `timer` option tag of `Supported` and `Require`.
+/// Nothing else of one leg reaches the other.
+fn session_timer_headers(from: &Message) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ["Session-Expires", "Min-SE"] {
+        if let Some(v) = from.headers_named(name).next() {
+            out.push((name.to_string(), v.to_string()));
+        }
+    }
+    for name in [HeaderName::Supported, HeaderName::Require] {
+        if from.tokens(name).any(|t| t.eq_ignore_ascii_case("timer")) {
+            out.push((name.as_str().to_string(), "timer".to_string()));
+        }
+    }
+    out
+}
+
+/// Copies [`session_timer_headers`] of `from` to `to`.
+fn copy_session_timer(from: &Message, to: &mut Message) {
+    for (name, value) in session_timer_headers(from) {
+        // A value that was received is one that may be written back.
+        let _ = to.add_header(&name, &value);
+    }
+}
 
 /// The seam the dialplan dials trunks through (`Dial(PJSIP/number@trunk)`).
 pub trait TrunkDialer: Send + Sync {
@@ -142,6 +173,8 @@ struct Bridge {
     /// A re-INVITE or UPDATE being relayed, and whether the caller sent
     /// it: another meanwhile is refused (RFC 3261 §14.2, RFC 3311 §5.2).
     relaying: Option<bool>,
+    /// The session timer the provider's answer set up, if any.
+    timer: Option<SessionTimer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -382,11 +415,13 @@ impl TrunkBridge {
             c.b.on_response(&response, Some(&mut d), &generate::branch())
         };
         for ev in events {
-            self.on_uac_event(shared, ev);
+            self.on_uac_event(shared, ev, Some(&response));
         }
     }
 
-    fn on_uac_event(&self, shared: &Shared, ev: UacEvent) {
+    /// What the provider's leg says; `response` is the one that said it
+    /// (none for the ring timeout).
+    fn on_uac_event(&self, shared: &Shared, ev: UacEvent, response: Option<&Message>) {
         match ev {
             UacEvent::Progress {
                 status,
@@ -417,12 +452,21 @@ impl TrunkBridge {
                     lock(&self.calls).insert(Key::Dialog(id), Arc::clone(shared));
                 }
                 if c.a.is_pending() && !c.ended {
-                    self.answer_a(shared, &mut c, 200, None, body.as_ref());
-                    if !c.a_dest.protocol.is_reliable() {
+                    let timer_headers = response.map(session_timer_headers).unwrap_or_default();
+                    self.answer_a_with(shared, &mut c, 200, None, body.as_ref(), &timer_headers);
+                    c.timer = response.and_then(|r| SessionTimer::from_answer(r, Instant::now()));
+                    let watch = c.timer.is_some();
+                    let retransmit = !c.a_dest.protocol.is_reliable();
+                    if retransmit {
                         let timers = self.stack.config().timers;
                         c.a.start_retransmit(Instant::now(), timers.t1, timers.t2);
-                        drop(c);
+                    }
+                    drop(c);
+                    if retransmit {
                         self.arm_a_retransmit(shared);
+                    }
+                    if watch {
+                        self.arm_session_timer(shared);
                     }
                 } else {
                     // The caller is gone (cancelled): the answer is hung up.
@@ -470,8 +514,20 @@ impl TrunkBridge {
         reason: Option<&str>,
         body: Option<&Body>,
     ) {
+        self.answer_a_with(call, c, code, reason, body, &[]);
+    }
+
+    fn answer_a_with(
+        &self,
+        call: &Shared,
+        c: &mut Bridge,
+        code: u16,
+        reason: Option<&str>,
+        body: Option<&Body>,
+        headers: &[(String, String)],
+    ) {
         let had_dialog = c.a.dialog().is_some();
-        match c.a.response(code, reason, body) {
+        match c.a.response_with(code, reason, body, headers) {
             Ok(Some(r)) => self.respond(&c.a_tx, r),
             Ok(None) => return,
             Err(e) => {
@@ -588,6 +644,7 @@ impl TrunkBridge {
                 return;
             }
         };
+        copy_session_timer(&request.message, &mut out);
         if let Some((ct, b)) = &body
             && out.set_body(ct, b.clone()).is_err()
         {
@@ -616,7 +673,14 @@ impl TrunkBridge {
         self.stack
             .send_message(out, dest, Some(serializer), move |outcome| {
                 if let Some(call) = call.upgrade() {
-                    lock(&call).relaying = None;
+                    let mut c = lock(&call);
+                    c.relaying = None;
+                    // A 2xx to a re-INVITE or UPDATE refreshes the session.
+                    if let (Ok(r), Some(t)) = (&outcome, c.timer.as_mut())
+                        && r.status().is_some_and(|s| (200..300).contains(&s))
+                    {
+                        t.refreshed(r, Instant::now());
+                    }
                 }
                 let r = match outcome {
                     Ok(r) => r,
@@ -634,6 +698,7 @@ impl TrunkBridge {
                 } else {
                     status
                 });
+                copy_session_timer(&r, &mut answer);
                 if let Some((ct, b)) = body_of(&r)
                     && answer.set_body(&ct, b).is_err()
                 {
@@ -695,6 +760,53 @@ impl TrunkBridge {
         });
     }
 
+    /// Ends the call when nobody refreshed the session in time (RFC 4028
+    /// §10): a BYE on both legs.
+    fn arm_session_timer(&self, shared: &Shared) {
+        let me = self.me.clone();
+        let call = Arc::downgrade(shared);
+        self.runtime.spawn(async move {
+            loop {
+                let at = match call.upgrade() {
+                    Some(c) => {
+                        let c = lock(&c);
+                        if c.ended {
+                            return;
+                        }
+                        match &c.timer {
+                            Some(t) => t.poll_timeout(),
+                            None => return,
+                        }
+                    }
+                    None => return,
+                };
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                let (Some(bridge), Some(shared)) = (me.upgrade(), call.upgrade()) else {
+                    return;
+                };
+                let serializer = lock(&shared).serializer.clone();
+                let (done, handled) = tokio::sync::oneshot::channel();
+                let pushed = serializer.push(move || {
+                    let mut c = lock(&shared);
+                    if !c.ended
+                        && c.timer
+                            .as_ref()
+                            .is_some_and(|t| t.is_expired(Instant::now()))
+                    {
+                        tracing::info!("the session was not refreshed in time; the call is ended");
+                        bridge.hang_up_b(&mut c);
+                        bridge.hang_up_a(&mut c);
+                        bridge.forget(&mut c);
+                    }
+                    let _ = done.send(());
+                });
+                if pushed.is_err() || handled.await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     fn on_a_timeout(&self, shared: &Shared) {
         let mut c = lock(shared);
         match c.a.handle_timeout(Instant::now()) {
@@ -729,7 +841,7 @@ impl TrunkBridge {
             let _ = serializer.push(move || {
                 let events = lock(&call).b.handle_timeout(Instant::now());
                 for ev in events {
-                    me.on_uac_event(&call, ev);
+                    me.on_uac_event(&call, ev, None);
                 }
             });
         });
@@ -812,6 +924,7 @@ impl TrunkDialer for TrunkBridge {
             .build_request(&req, dest.protocol)
             .map_err(|_| DialError::NoContact(trunk.to_string()))?;
         let _ = invite.set_header("Contact", &self.contact(&from_user, dest.protocol));
+        copy_session_timer(&request.message, &mut invite);
         let supplements = self.stack.session_supplements();
         supplements.incoming_request(&request.message);
         supplements.outgoing_request(&mut invite);
@@ -844,6 +957,7 @@ impl TrunkDialer for TrunkBridge {
             keys: vec![invite_key.clone()],
             ended: false,
             relaying: None,
+            timer: None,
         }));
         lock(&self.calls).insert(invite_key, Arc::clone(&shared));
         tracing::info!(
