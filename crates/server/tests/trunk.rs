@@ -654,3 +654,55 @@ async fn the_providers_session_timer_reaches_the_caller() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reliable_provisional_of_the_provider_is_pracked() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("trunk_answer_100rel.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}",
+        alice.transcript(),
+        outside.transcript()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 200], "{report}");
+    assert_eq!(
+        methods_received(&outside.messages),
+        ["INVITE", "PRACK", "ACK", "BYE"],
+        "{report}"
+    );
+    // sipjet offered 100rel to the provider, PRACKed the 183 in its early
+    // dialog, and the dialog's CSeq went on from the PRACK.
+    let invite = &received(&outside.messages, &Method::Invite)[0];
+    assert!(
+        invite
+            .headers(HeaderName::Supported)
+            .any(|v| v.contains("100rel")),
+        "{report}"
+    );
+    let prack = &received(&outside.messages, &Method::Prack)[0];
+    let seq = invite.cseq().unwrap().seq;
+    assert_eq!(
+        prack.headers_named("RAck").next(),
+        Some(format!("1 {seq} INVITE").as_str()),
+        "{report}"
+    );
+    let bye = &received(&outside.messages, &Method::Bye)[0];
+    assert!(
+        bye.cseq().unwrap().seq > prack.cseq().unwrap().seq,
+        "{report}"
+    );
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}

@@ -1,6 +1,7 @@
 //! The caller's side of an INVITE session (RFC 3261 §13.2): what the
 //! responses to the INVITE mean, the ACK of a 2xx, the CANCEL, the
-//! challenge answered, and how long to wait for an answer.
+//! challenge answered, how long to wait for an answer, and the PRACK of
+//! a reliable provisional response (RFC 3262) when 100rel was offered.
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,9 @@ pub enum UacEvent {
     /// Send this CANCEL (a cancel asked for before any 1xx waits for
     /// one, RFC 3261 §9.1).
     Cancel(Message),
+    /// Send this PRACK (it needs a Via) in the early dialog of a reliable
+    /// provisional response (RFC 3262 §4).
+    Prack(Message),
     /// The call failed: a final response of 300 or more, or no answer in
     /// time (`timed_out`).
     Failed {
@@ -84,12 +88,24 @@ pub struct UacInvite {
     cancel_sent: bool,
     ring_deadline: Option<Instant>,
     timed_out: bool,
+    /// 100rel was offered (`Supported: 100rel` on the INVITE).
+    reliable: bool,
+    /// Early dialogs of reliable provisional responses, with the last RSeq
+    /// acknowledged; a few forks at most.
+    early: Vec<(Dialog, u32)>,
 }
+
+/// Forks whose reliable provisional responses are acknowledged at most:
+/// a peer cannot make the list grow past it.
+const MAX_EARLY: usize = 8;
 
 impl UacInvite {
     /// An INVITE as sent (top Via included), given up on (cancelled) when
     /// no final answer came within `ring_timeout` of `now`.
     pub fn new(invite: Message, now: Instant, ring_timeout: Option<Duration>) -> UacInvite {
+        let reliable = invite
+            .tokens(HeaderName::Supported)
+            .any(|t| t.eq_ignore_ascii_case("100rel"));
         UacInvite {
             invite,
             state: UacState::Calling,
@@ -99,6 +115,8 @@ impl UacInvite {
             cancel_sent: false,
             ring_deadline: ring_timeout.map(|t| now + t),
             timed_out: false,
+            reliable,
+            early: Vec::new(),
         }
     }
 
@@ -184,8 +202,13 @@ impl UacInvite {
                 if self.state != UacState::Calling && self.state != UacState::Proceeding {
                     return Vec::new();
                 }
-                self.state = UacState::Proceeding;
                 let mut out = Vec::new();
+                match self.reliable_provisional(response) {
+                    Reliability::Duplicate => return Vec::new(),
+                    Reliability::Prack(prack) => out.push(UacEvent::Prack(prack)),
+                    Reliability::Unreliable => {}
+                }
+                self.state = UacState::Proceeding;
                 if self.cancel_wanted && !self.cancel_sent {
                     self.cancel_sent = true;
                     out.extend(cancel_for(&self.invite).map(UacEvent::Cancel));
@@ -223,6 +246,60 @@ impl UacInvite {
         }
     }
 
+    /// Whether `response` is a reliable provisional response to PRACK:
+    /// one that requires 100rel and has an RSeq, when 100rel was offered.
+    /// The next RSeq of its fork is acknowledged; an older one is a
+    /// retransmission (its PRACK is on its way), a gap is ignored until
+    /// the missing one comes (RFC 3262 §4).
+    fn reliable_provisional(&mut self, response: &Message) -> Reliability {
+        let requires = response
+            .tokens(HeaderName::Require)
+            .any(|t| t.eq_ignore_ascii_case("100rel"));
+        let rseq = response
+            .header(HeaderName::RSeq)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0);
+        let (true, true, Some(rseq)) = (self.reliable, requires, rseq) else {
+            return Reliability::Unreliable;
+        };
+        let tag = crate::dialog::id_of_response(response).map(|id| id.remote_tag);
+        let at = self
+            .early
+            .iter()
+            .position(|(d, _)| Some(&d.id().remote_tag) == tag.as_ref());
+        let at = match at {
+            Some(at) => {
+                if rseq != self.early[at].1.wrapping_add(1) {
+                    return Reliability::Duplicate;
+                }
+                at
+            }
+            None => {
+                if self.early.len() >= MAX_EARLY {
+                    return Reliability::Duplicate;
+                }
+                let Ok(dialog) = Dialog::from_uac(&self.invite, response) else {
+                    return Reliability::Unreliable;
+                };
+                self.early.push((dialog, rseq.wrapping_sub(1)));
+                self.early.len() - 1
+            }
+        };
+        let cseq = self.invite.cseq().map(|c| c.seq).unwrap_or(1);
+        let (dialog, last) = &mut self.early[at];
+        let Ok(mut prack) = dialog.request(Method::Prack) else {
+            return Reliability::Unreliable;
+        };
+        if prack
+            .add_header("RAck", &format!("{rseq} {cseq} INVITE"))
+            .is_err()
+        {
+            return Reliability::Unreliable;
+        }
+        *last = rseq;
+        Reliability::Prack(prack)
+    }
+
     fn fail(&mut self, status: u16, reason: String) -> Vec<UacEvent> {
         self.state = UacState::Failed;
         let (status, timed_out) = if self.timed_out {
@@ -250,7 +327,19 @@ impl UacInvite {
                 .into_iter()
                 .collect();
         }
-        let Ok(mut dialog) = Dialog::from_uac(&self.invite, response) else {
+        // The early dialog of a PRACKed provisional response goes on (its
+        // CSeq counted the PRACKs); otherwise the 2xx makes the dialog.
+        let tag = crate::dialog::id_of_response(response).map(|id| id.remote_tag);
+        let early = self
+            .early
+            .iter()
+            .position(|(d, _)| Some(&d.id().remote_tag) == tag.as_ref())
+            .map(|at| self.early.swap_remove(at).0);
+        let made = match early {
+            Some(mut d) => d.confirm(response).map(|()| d),
+            None => Dialog::from_uac(&self.invite, response),
+        };
+        let Ok(mut dialog) = made else {
             tracing::warn!("a 2xx to our INVITE cannot make a dialog; ignored");
             return Vec::new();
         };
@@ -270,6 +359,16 @@ impl UacInvite {
             ack,
         }]
     }
+}
+
+/// What a provisional response asks of the UAC.
+enum Reliability {
+    /// Nothing: an ordinary provisional response.
+    Unreliable,
+    /// A reliable one already acknowledged, or out of order: dropped.
+    Duplicate,
+    /// A new reliable one: this PRACK acknowledges it.
+    Prack(Message),
 }
 
 /// The CANCEL of `invite` (RFC 3261 §9.1): its Request-URI, top Via,
@@ -458,6 +557,59 @@ mod tests {
         assert!(uac.cancel().is_none());
         let ev = uac.on_response(&response_to(&invite(), 487, "", ""), None, "b");
         assert!(matches!(&ev[..], [UacEvent::Failed { status: 487, .. }]));
+    }
+
+    #[test]
+    fn reliable_provisionals_are_pracked_once_in_order() {
+        let t0 = Instant::now();
+        let mut offered = invite();
+        offered.add_header("Supported", "100rel").unwrap();
+        let mut uac = UacInvite::new(offered.clone(), t0, None);
+        let reliable = |rseq: u32| {
+            response_to(
+                &offered,
+                183,
+                &format!("{CONTACT}Require: 100rel\r\nRSeq: {rseq}\r\n"),
+                "v=0 early\n",
+            )
+        };
+        let ev = uac.on_response(&reliable(7), None, "b");
+        let [
+            UacEvent::Prack(prack),
+            UacEvent::Progress { status: 183, .. },
+        ] = &ev[..]
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(prack.method(), Some(&Method::Prack));
+        assert_eq!(prack.headers_named("RAck").next(), Some("7 1 INVITE"));
+        assert_eq!(prack.cseq().unwrap().seq, 2);
+        assert_eq!(prack.request_uri(), Some("sip:callee@192.0.2.9:5060"));
+        // A retransmission, or one out of order, is dropped.
+        assert!(uac.on_response(&reliable(7), None, "b").is_empty());
+        assert!(uac.on_response(&reliable(9), None, "b").is_empty());
+        let ev = uac.on_response(&reliable(8), None, "b");
+        let [UacEvent::Prack(second), _] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(second.headers_named("RAck").next(), Some("8 1 INVITE"));
+        assert_eq!(second.cseq().unwrap().seq, 3);
+        // The 2xx confirms that early dialog: the next request counts on.
+        let ev = uac.on_response(&response_to(&offered, 200, CONTACT, ""), None, "b");
+        assert!(matches!(&ev[..], [UacEvent::Answered { .. }]));
+        let bye = uac.dialog_mut().unwrap().request(Method::Bye).unwrap();
+        assert_eq!(bye.cseq().unwrap().seq, 4);
+
+        // Without 100rel offered, a reliable-looking 183 is plain progress.
+        let mut plain = UacInvite::new(invite(), t0, None);
+        let r = response_to(
+            &invite(),
+            183,
+            &format!("{CONTACT}Require: 100rel\r\nRSeq: 1\r\n"),
+            "",
+        );
+        let ev = plain.on_response(&r, None, "b");
+        assert!(matches!(&ev[..], [UacEvent::Progress { .. }]));
     }
 
     #[test]

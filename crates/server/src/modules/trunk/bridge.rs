@@ -95,8 +95,9 @@ impl DialError {
 /// are carried across: the caller's offer of them goes to the provider,
 /// the provider's answer back, refreshes cross like any re-INVITE or
 /// UPDATE, and the bridge ends a call nobody refreshed in time. Reliable
-/// provisional responses (`100rel`) are not implemented, so they are
-/// neither advertised nor accepted as required.
+/// provisional responses (`100rel`) are acknowledged on the provider's
+/// leg only: the bridge does not send them reliably to the caller, so a
+/// caller that requires them is refused.
 const SUPPORTED: &[&str] = &["timer"];
 
 /// The session-timer headers of `from` (RFC 4028): `Session-Expires`,
@@ -238,6 +239,23 @@ fn host_of(uri: &str) -> Option<String> {
     let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = rest.split([';', '?', '>']).next()?.trim();
     (!host.is_empty()).then(|| host.to_string())
+}
+
+/// Where a request built by a dialog goes: its first Route, else its
+/// Request-URI, when that is an address (RFC 3261 §12.2.1.1).
+fn next_hop(request: &Message) -> Option<Destination> {
+    let uri = match request.headers(HeaderName::Route).next() {
+        Some(route) => route
+            .split(',')
+            .next()?
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()?
+            .to_string(),
+        None => request.request_uri()?.to_string(),
+    };
+    sipjet_core::literal_destination(&uri)
 }
 
 /// The B leg's failure as the caller hears it.
@@ -488,6 +506,10 @@ impl TrunkBridge {
                 let dest = lock(shared).b_dest.clone();
                 self.send_cancel(cancel, dest);
             }
+            UacEvent::Prack(prack) => match next_hop(&prack) {
+                Some(dest) => self.send_along(prack, dest),
+                None => tracing::warn!("the provider's early dialog names no address to PRACK"),
+            },
             UacEvent::Failed {
                 status,
                 reason,
@@ -925,6 +947,9 @@ impl TrunkDialer for TrunkBridge {
             .map_err(|_| DialError::NoContact(trunk.to_string()))?;
         let _ = invite.set_header("Contact", &self.contact(&from_user, dest.protocol));
         copy_session_timer(&request.message, &mut invite);
+        // The provider may send its provisional responses reliably: the
+        // bridge PRACKs them (RFC 3262) on its own leg.
+        let _ = invite.add_header("Supported", "100rel");
         let supplements = self.stack.session_supplements();
         supplements.incoming_request(&request.message);
         supplements.outgoing_request(&mut invite);
