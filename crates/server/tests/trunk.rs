@@ -706,3 +706,69 @@ async fn a_reliable_provisional_of_the_provider_is_pracked() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_through_an_outbound_proxy() {
+    let provider = Provider::start(&[("office", "s3cret")], "");
+    // The registrar's name resolves nowhere: only the outbound proxy (the
+    // provider's address) gets the REGISTER there, with a Route to it.
+    let conf = format!(
+        "[t]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n\
+[provider-auth]\ntype=auth\nusername=office\npassword=s3cret\nrealm={REALM}\n\
+[provider]\ntype=registration\nserver_uri=sip:{REALM}\nclient_uri=sip:office@{REALM}\n\
+contact_user=office\noutbound_auth=provider-auth\nmax_random_initial_delay=0\n\
+outbound_proxy=sip:{p}\n",
+        p = provider.addr
+    );
+    let (server, udp) = start(&conf).await;
+    let contact = format!("sip:office@{udp}");
+    eventually("the provider to hold sipjet's binding", || {
+        provider
+            .bindings("office")
+            .into_iter()
+            .find(|(c, _)| *c == contact)
+    })
+    .await;
+    eventually("sipjet to show the registration", || {
+        Some(status(&server)).filter(|s| s.state == State::Registered)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_of_the_caller_is_sent_on_the_providers_leg() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("trunk_answer_update.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_update.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}",
+        alice.transcript(),
+        outside.transcript()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 200, 200], "{report}");
+    assert_eq!(
+        methods_received(&outside.messages),
+        ["INVITE", "ACK", "UPDATE", "BYE"],
+        "{report}"
+    );
+    let update = &received(&outside.messages, &Method::Update)[0];
+    assert_eq!(
+        update.body(),
+        alice.sent_with_cseq(&Method::Update, 3).body(),
+        "{report}"
+    );
+    assert!(!alice.finals()[2].body().is_empty(), "{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
