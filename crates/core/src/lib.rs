@@ -19,6 +19,14 @@
 //!   off the transports through the transaction layer and hands it to the
 //!   services on a serializer.
 //!
+//! Beyond the seed, what calls need: [`dialog`] (RFC 3261 §12), [`proxy`]
+//! (a stateful proxy, §16), [`session`] (INVITE sessions for the caller's
+//! and the callee's side: CANCEL, the 2xx's retransmission, PRACK, session
+//! timers, the glare timer, and session supplements, hooks per method and
+//! direction), and [`client_auth`] (answering the digest challenges of the
+//! peers the stack sends to, with [`digest`]'s computations, which the
+//! server's authenticator shares).
+//!
 //! [`Endpoint`] is a configured peer; the stack instance (the seed's
 //! "PJSIP endpoint") is [`SipStack`].
 //!

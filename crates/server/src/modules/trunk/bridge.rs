@@ -34,7 +34,7 @@ use sipjet_core::session::{
 use sipjet_core::{
     ClientEvent, Destination, DigestClient, Flow, Handled, HeaderName, IncomingRequest, Message,
     Method, OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
-    SipStack, TransactionId,
+    SipStack,
 };
 
 use super::credentials;
@@ -165,7 +165,6 @@ struct Bridge {
     /// The provider's leg.
     b: UacInvite,
     b_dest: Destination,
-    b_tx: Option<TransactionId>,
     digest: Arc<Mutex<DigestClient>>,
     serializer: Serializer,
     /// The keys it is filed under.
@@ -392,14 +391,14 @@ impl TrunkBridge {
         };
         let me = self.me.clone();
         let call = Arc::downgrade(shared);
-        let id = self
+        // A failure to send comes back to the observer like any other.
+        let _ = self
             .stack
             .send_tracked(invite, dest, serializer, move |event| {
                 if let (Some(me), Some(call)) = (me.upgrade(), call.upgrade()) {
                     me.on_b_event(&call, event);
                 }
             });
-        lock(shared).b_tx = id;
     }
 
     fn on_b_event(&self, shared: &Shared, event: ClientEvent) {
@@ -976,7 +975,6 @@ impl TrunkDialer for TrunkBridge {
             a_dest,
             b: UacInvite::new(invite.clone(), Instant::now(), timeout),
             b_dest: dest,
-            b_tx: None,
             digest,
             serializer: serializer.clone(),
             keys: vec![invite_key.clone()],
