@@ -772,3 +772,52 @@ async fn an_update_of_the_caller_is_sent_on_the_providers_leg() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_through_the_trunks_outbound_proxy_found_by_name() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer_hang_up.xml", provider.addr, uas_port).spawn();
+    // The AOR names the provider's domain, which resolves nowhere; the
+    // outbound proxy is a name (resolved before the INVITE leaves) for the
+    // provider's address.
+    let conf = office_conf(&provider)
+        .replace(
+            &format!("contact=sip:{}", provider.addr),
+            &format!("contact=sip:{REALM}"),
+        )
+        .replace(
+            "from_user=office\n",
+            &format!(
+                "from_user=office\noutbound_proxy=sip:localhost:{}\n",
+                provider.addr.port()
+            ),
+        );
+    let (server, udp) = start_with(&conf, route()).await;
+
+    let alice = alice_dials(udp, "call_be_hung_up.xml", "9555").await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        outside.transcript(),
+        provider.log()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    let invite = &received(&outside.messages, &Method::Invite)[0];
+    assert!(
+        invite
+            .request_uri()
+            .unwrap()
+            .starts_with(&format!("sip:555@{REALM}")),
+        "{report}"
+    );
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}

@@ -138,11 +138,8 @@ pub const OPTIONS: &[OptionSpec] = &[
         "yes",
         "sipjet always reaches a contact over the flow its REGISTER came from",
     ),
-    ignored(
-        "endpoint",
-        "outbound_proxy",
-        "sipjet does not yet send an endpoint's requests through a proxy",
-    ),
+    // Where calls bridged through the endpoint (a trunk) go first.
+    takes("endpoint", "outbound_proxy"),
     takes("endpoint", "allow_unauthenticated_options"),
     takes("endpoint", "trust_id_inbound"),
     // [auth]

@@ -36,6 +36,9 @@ pub struct EndpointConf {
     pub from_user: Option<String>,
     /// `from_domain`.
     pub from_domain: Option<String>,
+    /// `outbound_proxy`: where calls through the endpoint (a trunk) go,
+    /// with a loose Route to it, instead of the AOR's contact.
+    pub outbound_proxy: Option<String>,
     /// `callerid`.
     pub callerid: Option<String>,
     /// `force_rport` (default yes).
@@ -126,6 +129,7 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
         identify_by: vec![IdentifyMethod::Username, IdentifyMethod::Ip],
         from_user: None,
         from_domain: None,
+        outbound_proxy: None,
         callerid: None,
         force_rport: true,
         rewrite_contact: false,
@@ -168,7 +172,15 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
                     .value(s, o, value::boolean)
                     .unwrap_or(e.allow_unauthenticated_options);
             }
-            "outbound_proxy" => {}
+            "outbound_proxy" => {
+                e.outbound_proxy = r.value(s, o, |v| {
+                    let v = v.trim();
+                    match sipjet_core::message::Uri::parse(v) {
+                        Ok(sipjet_core::message::Uri::Sip(_)) => Ok(v.to_string()),
+                        _ => Err(format!("{v:?} is not a sip: or sips: URI")),
+                    }
+                });
+            }
             "trust_id_inbound" => {
                 e.trust_id_inbound = r.value(s, o, value::boolean).unwrap_or(e.trust_id_inbound);
             }

@@ -50,8 +50,10 @@ pub enum DialError {
     /// No endpoint of that name.
     #[error("no endpoint {0}")]
     UnknownTrunk(String),
-    /// The endpoint names no AOR with a static contact to send to.
-    #[error("endpoint {0} has no AOR with a contact to send calls to")]
+    /// The endpoint names no AOR with a static contact to send to, or
+    /// that contact (or its outbound proxy) is not an address: host names
+    /// are not resolved for calls yet.
+    #[error("endpoint {0} has no AOR with a contact at an address to send calls to")]
     NoContact(String),
     /// The number is not a SIP user part.
     #[error("{0:?} is not a number that can be dialled")]
@@ -175,6 +177,8 @@ struct Bridge {
     relaying: Option<bool>,
     /// The session timer the provider's answer set up, if any.
     timer: Option<SessionTimer>,
+    /// How long the provider may ring.
+    ring_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -255,6 +259,31 @@ fn next_hop(request: &Message) -> Option<Destination> {
         None => request.request_uri()?.to_string(),
     };
     sipjet_core::literal_destination(&uri)
+}
+
+/// What the provider's INVITE is built from, kept until the first hop
+/// is resolved (its transport decides the Via and the Contact).
+struct Leg {
+    req: OutgoingRequest,
+    from_user: String,
+    /// The caller's INVITE, whose session-timer headers go along.
+    caller: Message,
+}
+
+/// The transport a SIP URI asks for (RFC 3263 §4.1 without DNS): TLS for
+/// `sips:`, its `transport` parameter, else UDP.
+fn uri_protocol(uri: &str) -> Protocol {
+    let lower = uri.to_ascii_lowercase();
+    if lower.starts_with("sips:") {
+        return Protocol::Tls;
+    }
+    if lower.contains(";transport=tcp") {
+        Protocol::Tcp
+    } else if lower.contains(";transport=tls") {
+        Protocol::Tls
+    } else {
+        Protocol::Udp
+    }
 }
 
 /// The B leg's failure as the caller hears it.
@@ -380,6 +409,70 @@ impl TrunkBridge {
 
     fn reply(&self, request: &IncomingRequest, code: u16) {
         self.respond(&request.server_transaction(), request.response(code));
+    }
+
+    /// The provider's INVITE over `protocol`: the identity and body of
+    /// `leg`, this stack's Contact, the caller's session-timer headers,
+    /// 100rel offered, the supplements run.
+    fn build_b_invite(&self, leg: &Leg, protocol: Protocol) -> Option<Message> {
+        let mut invite = self.stack.build_request(&leg.req, protocol).ok()?;
+        let _ = invite.set_header("Contact", &self.contact(&leg.from_user, protocol));
+        copy_session_timer(&leg.caller, &mut invite);
+        // The provider may send its provisional responses reliably: the
+        // bridge PRACKs them (RFC 3262) on its own leg.
+        let _ = invite.add_header("Supported", "100rel");
+        self.stack
+            .session_supplements()
+            .outgoing_request(&mut invite);
+        Some(invite)
+    }
+
+    /// Resolves the first hop `uri` (RFC 3263), then, on the call's
+    /// serializer, sends the provider's INVITE there, built again when
+    /// the transport found is not the one guessed. A call the caller
+    /// cancelled meanwhile is not placed; a name that resolves nowhere
+    /// fails it with 503.
+    fn resolve_then_send(&self, shared: Shared, leg: Leg, uri: String, guessed: Protocol) {
+        let me = self.me.clone();
+        let stack = self.stack.clone();
+        self.runtime.spawn(async move {
+            let resolved = stack.resolve_destination(&uri).await;
+            let Some(bridge) = me.upgrade() else {
+                return;
+            };
+            let serializer = lock(&shared).serializer.clone();
+            let _ = serializer.push(move || {
+                let mut c = lock(&shared);
+                if c.ended {
+                    bridge.forget(&mut c);
+                    return;
+                }
+                let dest = match resolved {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(%uri, error = %e, "the trunk's address does not resolve");
+                        bridge.answer_a(&shared, &mut c, 503, None, None);
+                        bridge.forget(&mut c);
+                        return;
+                    }
+                };
+                let invite = if dest.protocol == guessed {
+                    Some(c.b.invite().clone())
+                } else {
+                    bridge.build_b_invite(&leg, dest.protocol)
+                };
+                let Some(invite) = invite else {
+                    bridge.answer_a(&shared, &mut c, 500, None, None);
+                    bridge.forget(&mut c);
+                    return;
+                };
+                c.b = UacInvite::new(invite.clone(), Instant::now(), c.ring_timeout);
+                c.b_dest = dest;
+                drop(c);
+                bridge.send_b_invite(&shared, invite);
+                bridge.arm_ring_timeout(&shared);
+            });
+        });
     }
 
     /// Sends the provider's INVITE (the first, or one answering a
@@ -903,8 +996,19 @@ impl TrunkDialer for TrunkBridge {
             .next()
             .cloned()
             .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
-        let dest = sipjet_core::literal_destination(&contact)
-            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        // The first hop: the endpoint's outbound proxy, else the contact;
+        // a name is resolved (RFC 3263) before the INVITE leaves.
+        let first_hop = conf
+            .outbound_proxy
+            .clone()
+            .unwrap_or_else(|| contact.clone());
+        let literal = sipjet_core::literal_destination(&first_hop);
+        let guessed = literal
+            .as_ref()
+            .map_or_else(|| uri_protocol(&first_hop), |d| d.protocol);
+        let dest = literal
+            .clone()
+            .unwrap_or_else(|| Destination::new(guessed, ([0, 0, 0, 0], 0).into()));
         let host = host_of(&contact).ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
         if self.active() >= MAX_BRIDGES {
             return Err(DialError::Busy);
@@ -939,19 +1043,18 @@ impl TrunkDialer for TrunkBridge {
                 ),
             ));
         }
+        if let Some(proxy) = &conf.outbound_proxy {
+            req.headers.push(("Route".into(), format!("<{proxy};lr>")));
+        }
         req.body = body_of(&request.message);
-        let mut invite = self
-            .stack
-            .build_request(&req, dest.protocol)
-            .map_err(|_| DialError::NoContact(trunk.to_string()))?;
-        let _ = invite.set_header("Contact", &self.contact(&from_user, dest.protocol));
-        copy_session_timer(&request.message, &mut invite);
-        // The provider may send its provisional responses reliably: the
-        // bridge PRACKs them (RFC 3262) on its own leg.
-        let _ = invite.add_header("Supported", "100rel");
-        let supplements = self.stack.session_supplements();
-        supplements.incoming_request(&request.message);
-        supplements.outgoing_request(&mut invite);
+        let leg = Leg {
+            req,
+            from_user,
+            caller: request.message.clone(),
+        };
+        let invite = self
+            .build_b_invite(&leg, dest.protocol)
+            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
         let digest = self.digest(trunk);
         let serializer = self.stack.create_work("trunk-call");
         let a_flow: Flow = request.flow;
@@ -981,6 +1084,7 @@ impl TrunkDialer for TrunkBridge {
             ended: false,
             relaying: None,
             timer: None,
+            ring_timeout: timeout,
         }));
         lock(&self.calls).insert(invite_key, Arc::clone(&shared));
         tracing::info!(
@@ -998,9 +1102,14 @@ impl TrunkDialer for TrunkBridge {
         }
         let me = self.me.upgrade();
         let _ = serializer.push(move || {
-            if let Some(me) = me {
+            let Some(me) = me else {
+                return;
+            };
+            if literal.is_some() {
                 me.send_b_invite(&shared, invite);
                 me.arm_ring_timeout(&shared);
+            } else {
+                me.resolve_then_send(shared, leg, first_hop, guessed);
             }
         });
         Ok(())
