@@ -199,9 +199,11 @@ impl IncomingRequest {
     pub fn server_transaction(&self) -> ServerTransaction {
         self.answered.store(true, Ordering::Release);
         ServerTransaction {
-            stack: self.stack.clone(),
-            id: self.transaction,
-            flow: self.flow,
+            responder: Responder {
+                stack: self.stack.clone(),
+                id: self.transaction,
+                flow: self.flow,
+            },
             request: self.message.clone(),
         }
     }
@@ -251,32 +253,23 @@ impl IncomingRequest {
 /// returns from its handler at once.
 #[derive(Clone)]
 pub struct ServerTransaction {
-    stack: SipStack,
-    id: Option<TransactionId>,
-    flow: Flow,
+    responder: Responder,
     request: Message,
 }
 
-impl ServerTransaction {
-    /// The request being answered.
-    pub fn request(&self) -> &Message {
-        &self.request
-    }
+/// Where a server transaction's responses go, without the request: what
+/// a proxied request keeps for its wait state, when only retransmitted
+/// 2xx responses can still pass (32 s for an INVITE).
+#[derive(Clone)]
+pub(crate) struct Responder {
+    stack: SipStack,
+    id: Option<TransactionId>,
+    flow: Flow,
+}
 
-    /// A response to the request (see [`IncomingRequest::response`]).
-    pub fn response(&self, code: u16) -> Message {
-        self.stack.response_to(&self.request, code)
-    }
-
-    /// A response with a reason phrase of the caller's (see
-    /// [`IncomingRequest::response_with_reason`]).
-    pub fn response_with_reason(&self, code: u16, reason: &str) -> Message {
-        self.stack
-            .response_with_reason_to(&self.request, code, reason)
-    }
-
+impl Responder {
     /// Sends a response (see [`IncomingRequest::respond`]).
-    pub fn respond(&self, mut response: Message) -> Result<(), SendError> {
+    pub(crate) fn respond(&self, mut response: Message) -> Result<(), SendError> {
         if response.status().is_none() {
             return Err(SendError::NotAResponse);
         }
@@ -289,6 +282,46 @@ impl ServerTransaction {
                 .send_stateless(response, Peer::Received(self.flow)),
         }
         Ok(())
+    }
+}
+
+impl ServerTransaction {
+    /// Where its responses go, the request dropped.
+    pub(crate) fn into_responder(self) -> Responder {
+        self.responder
+    }
+
+    /// The request being answered.
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// Where the request came from.
+    pub fn flow(&self) -> Flow {
+        self.responder.flow
+    }
+
+    /// Its transaction: `None` for an ACK.
+    pub(crate) fn id(&self) -> Option<TransactionId> {
+        self.responder.id
+    }
+
+    /// A response to the request (see [`IncomingRequest::response`]).
+    pub fn response(&self, code: u16) -> Message {
+        self.responder.stack.response_to(&self.request, code)
+    }
+
+    /// A response with a reason phrase of the caller's (see
+    /// [`IncomingRequest::response_with_reason`]).
+    pub fn response_with_reason(&self, code: u16, reason: &str) -> Message {
+        self.responder
+            .stack
+            .response_with_reason_to(&self.request, code, reason)
+    }
+
+    /// Sends a response (see [`IncomingRequest::respond`]).
+    pub fn respond(&self, response: Message) -> Result<(), SendError> {
+        self.responder.respond(response)
     }
 }
 

@@ -130,11 +130,24 @@ impl SipStack {
         req: &OutgoingRequest,
         protocol: Protocol,
     ) -> Result<Message, SendError> {
+        self.build_request_to(req, protocol, None)
+    }
+
+    /// [`SipStack::build_request`] for a request to `peer`: Via, From and
+    /// Contact name this stack as the peer reaches it (its external
+    /// address beyond a NAT, see [`crate::ExternalAddress`]).
+    pub fn build_request_to(
+        &self,
+        req: &OutgoingRequest,
+        protocol: Protocol,
+        peer: Option<IpAddr>,
+    ) -> Result<Message, SendError> {
         let build = |e: sipjet_message::BuildError| SendError::Build(e.to_string());
-        let me = self
-            .transports()
-            .and_then(|t| t.sent_by(protocol))
-            .ok_or(SendError::NotRunning)?;
+        let me = match peer {
+            Some(ip) => self.advertised(protocol, ip),
+            None => self.transports().and_then(|t| t.sent_by(protocol)),
+        }
+        .ok_or(SendError::NotRunning)?;
         let mut m = Message::new_request(req.method.clone(), &req.target).map_err(build)?;
         let via = format!(
             "SIP/2.0/{} {me};branch={};rport",
@@ -271,7 +284,7 @@ impl SipStack {
                 reason: "in-dialog requests to host names are not resolved yet".into(),
             }));
         };
-        match self.add_via(&mut request, dest.protocol) {
+        match self.add_via_to(&mut request, &dest) {
             Ok(()) => self.send_message(request, dest, serializer, callback),
             Err(e) => callback(Err(e)),
         }
@@ -283,6 +296,25 @@ impl SipStack {
             .transports()
             .and_then(|t| t.sent_by(protocol))
             .ok_or(SendError::NotRunning)?;
+        self.put_via(request, protocol, me)
+    }
+
+    /// [`SipStack::add_via`] for a request going to `dest`: the sent-by
+    /// is the address the destination reaches this stack at (the external
+    /// one beyond a NAT).
+    pub fn add_via_to(&self, request: &mut Message, dest: &Destination) -> Result<(), SendError> {
+        let me = self
+            .advertised(dest.protocol, dest.addr.ip())
+            .ok_or(SendError::NotRunning)?;
+        self.put_via(request, dest.protocol, me)
+    }
+
+    fn put_via(
+        &self,
+        request: &mut Message,
+        protocol: Protocol,
+        me: SocketAddr,
+    ) -> Result<(), SendError> {
         let via = format!(
             "SIP/2.0/{} {me};branch={};rport",
             protocol.via_name(),
@@ -381,7 +413,7 @@ impl SipStack {
         serializer: Option<Serializer>,
         callback: Callback,
     ) {
-        match self.build_request(&req, dest.protocol) {
+        match self.build_request_to(&req, dest.protocol, Some(dest.addr.ip())) {
             Ok(message) => self.send_message(message, dest, serializer, callback),
             Err(e) => callback(Err(e)),
         }

@@ -4,14 +4,16 @@
 //! the seed's common methods.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use sipjet_message::Message;
 use sipjet_transaction::{Driver, TimerConfig, TransactionId};
-use sipjet_transport::{Destination, Flow, Resolver, TransportConfig, Transports};
+use sipjet_transport::{Destination, Flow, Protocol, Resolver, TransportConfig, Transports};
 
 use crate::auth::{
     AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, challenge_response,
@@ -88,6 +90,36 @@ pub struct StackConfig {
     pub max_forwards: u8,
     /// DNS servers for RFC 3263 resolution (none: the system's).
     pub name_servers: Option<Vec<SocketAddr>>,
+    /// The addresses this stack is reached at from beyond a NAT, per
+    /// transport: what it writes in Via, Contact and Record-Route for
+    /// peers outside the local networks.
+    pub external: Vec<ExternalAddress>,
+}
+
+/// Where peers beyond a NAT reach this stack over one transport
+/// (Asterisk's `external_signaling_address`, `external_signaling_port`
+/// and `local_net`): a message to an address outside `local_nets` names
+/// `addr`, one to an address inside names the listener's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalAddress {
+    /// The transport.
+    pub protocol: Protocol,
+    /// The address and port the NAT forwards to the listener.
+    pub addr: SocketAddr,
+    /// The networks reached without the NAT (none: every peer is
+    /// outside).
+    pub local_nets: Vec<IpNet>,
+}
+
+impl ExternalAddress {
+    /// True when a message to `peer` names the external address.
+    pub fn applies_to(&self, peer: IpAddr) -> bool {
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        !self.local_nets.iter().any(|n| n.contains(&peer))
+    }
 }
 
 impl Default for StackConfig {
@@ -101,6 +133,7 @@ impl Default for StackConfig {
             user_agent: Some("sipjet".into()),
             max_forwards: 70,
             name_servers: None,
+            external: Vec::new(),
         }
     }
 }
@@ -155,9 +188,11 @@ impl StackInner {
         let Ok(sipjet_message::Uri::Sip(uri)) = first.uri() else {
             return false;
         };
+        let external = self.config.external.iter().map(|e| (e.protocol, e.addr));
         let ours = self.transports.get().is_some_and(|t| {
             t.local_addrs()
                 .into_iter()
+                .chain(external)
                 .any(|(protocol, addr)| crate::proxy::Interface { protocol, addr }.is(&uri))
         });
         ours && self.route_tokens.verify(request, &uri).is_some()
@@ -277,6 +312,36 @@ impl SipStack {
     /// The transports, once started.
     pub fn transports(&self) -> Option<&Transports> {
         self.inner.transports.get()
+    }
+
+    /// The address this stack names itself by (Via sent-by, Contact,
+    /// Record-Route) in a message over `protocol` to `peer`: the external
+    /// one when the peer is beyond the NAT, else the listener's.
+    pub fn advertised(&self, protocol: Protocol, peer: IpAddr) -> Option<SocketAddr> {
+        self.inner
+            .config
+            .external
+            .iter()
+            .find(|e| e.protocol == protocol && e.applies_to(peer))
+            .map(|e| e.addr)
+            .or_else(|| self.transports()?.sent_by(protocol))
+    }
+
+    /// Every address peers may name this stack by: its listeners' and
+    /// its external ones.
+    pub fn own_addrs(&self) -> Vec<(Protocol, SocketAddr)> {
+        let mut addrs = self
+            .transports()
+            .map(|t| t.local_addrs())
+            .unwrap_or_default();
+        addrs.extend(
+            self.inner
+                .config
+                .external
+                .iter()
+                .map(|e| (e.protocol, e.addr)),
+        );
+        addrs
     }
 
     /// The configuration the stack runs with.
@@ -622,5 +687,28 @@ impl SipStack {
     /// Live transactions (for metrics and tests).
     pub fn transaction_count(&self) -> usize {
         self.driver().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_external_address_is_for_peers_outside_the_local_nets() {
+        let e = ExternalAddress {
+            protocol: Protocol::Udp,
+            addr: "192.0.2.80:5060".parse().unwrap(),
+            local_nets: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+        };
+        assert!(!e.applies_to("10.1.2.3".parse().unwrap()));
+        assert!(!e.applies_to("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!e.applies_to("fd12::1".parse().unwrap()));
+        assert!(e.applies_to("198.51.100.1".parse().unwrap()));
+        let everyone = ExternalAddress {
+            local_nets: Vec::new(),
+            ..e
+        };
+        assert!(everyone.applies_to("10.1.2.3".parse().unwrap()));
     }
 }

@@ -49,6 +49,7 @@ pub mod auth;
 pub mod config;
 mod date;
 pub mod default_config;
+pub mod dialplan;
 pub mod digest;
 pub mod identify;
 pub mod location;

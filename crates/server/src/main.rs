@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,9 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sipjet_server::admin::client::AdminClient;
 use sipjet_server::admin::views::View;
 use sipjet_server::admin::{self, AdminOptions};
-use sipjet_server::config::pjsip::{self, LoadReport};
+use sipjet_server::config::pjsip::{self, Diagnostic, LoadReport};
 use sipjet_server::default_config::DEFAULT_CONFIG;
+use sipjet_server::dialplan;
 use sipjet_server::model::Model;
+use sipjet_server::modules::trunk::TRUNKS_DIALLED;
 use sipjet_server::server::{Server, ServerOptions};
 
 #[derive(Parser)]
@@ -34,6 +36,10 @@ enum Command {
         /// A pjsip.conf.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The extensions.conf calls are routed by (instead of the one
+        /// [global] dialplan names).
+        #[arg(long)]
+        dialplan: Option<PathBuf>,
         /// Log every SIP message sent and received.
         #[arg(long)]
         sip_trace: bool,
@@ -55,11 +61,15 @@ enum Command {
     /// Shows what the running server has: endpoints, auths, aors,
     /// contacts, transports, unidentified (sources that sent many
     /// requests no endpoint was identified for), calls (in progress and
-    /// recent) or registrations (to providers).
+    /// recent), registrations (to providers), or `dialplan CONTEXT [NUMBER]` (what a context holds, or
+    /// what a number dialled in it runs).
     Show {
         /// endpoints, auths, aors, contacts, transports, unidentified,
-        /// calls or registrations.
-        what: View,
+        /// calls, registrations or dialplan.
+        what: String,
+        /// For dialplan: the context, and a number.
+        #[arg(num_args = 0..=2)]
+        args: Vec<String>,
         /// Prints the JSON the server answers instead of a table.
         #[arg(long)]
         json: bool,
@@ -74,11 +84,15 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Loads a pjsip.conf and prints its warnings and errors; exits
-    /// non-zero when there is an error.
+    /// Loads a pjsip.conf, and the extensions.conf it names, and prints
+    /// their warnings and errors; exits non-zero when there is an error.
     CheckConfig {
         /// The file to check.
         file: PathBuf,
+        /// The extensions.conf to check with it (instead of the one
+        /// [global] dialplan names).
+        #[arg(long)]
+        dialplan: Option<PathBuf>,
     },
 }
 
@@ -128,12 +142,40 @@ fn client_runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 fn print_report(report: &LoadReport) {
-    for w in &report.warnings {
+    print_diagnostics(&report.warnings, &report.errors);
+}
+
+fn print_diagnostics(warnings: &[Diagnostic], errors: &[Diagnostic]) {
+    for w in warnings {
         eprintln!("warning: {w}");
     }
-    for e in &report.errors {
+    for e in errors {
         eprintln!("error: {e}");
     }
+}
+
+/// Checks a dialplan, and it against the pjsip.conf; true when it has no
+/// error.
+fn check_dialplan(path: &Path, pjsip: &LoadReport) -> bool {
+    let plan = dialplan::load(path);
+    let cross = if plan.is_ok() {
+        dialplan::cross_check(&plan.plan, &pjsip.config, TRUNKS_DIALLED)
+    } else {
+        Vec::new()
+    };
+    print_diagnostics(&plan.warnings, &plan.errors);
+    print_diagnostics(&cross, &[]);
+    if plan.is_ok() {
+        println!(
+            "{}: {} contexts; {} warnings",
+            path.display(),
+            plan.plan.context_names().len(),
+            plan.warnings.len() + cross.len()
+        );
+    } else {
+        eprintln!("{}: {} errors", path.display(), plan.errors.len());
+    }
+    plan.is_ok()
 }
 
 fn load(config: Option<&PathBuf>) -> Option<LoadReport> {
@@ -158,9 +200,15 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
-        Command::CheckConfig { file } => {
+        Command::CheckConfig { file, dialplan } => {
             let report = pjsip::load(&file);
             print_report(&report);
+            let plan = (dialplan.or_else(|| report.config.global.dialplan.clone()))
+                .map(|path| check_dialplan(&path, &report));
+            if plan.is_some_and(|ok| !ok) {
+                eprintln!("{}: the dialplan has errors", file.display());
+                return ExitCode::FAILURE;
+            }
             if report.is_ok() {
                 println!(
                     "{}: {} transports, {} endpoints, {} auths, {} aors, {} identifies, {} registrations; {} warnings",
@@ -179,11 +227,41 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Show { what, json, admin } => {
+        Command::Show {
+            what,
+            args,
+            json,
+            admin,
+        } => {
             let Some(runtime) = client_runtime() else {
                 return ExitCode::FAILURE;
             };
-            match runtime.block_on(admin.client().show(what, json)) {
+            let client = admin.client();
+            let shown = if what == "dialplan" {
+                let Some(context) = args.first() else {
+                    eprintln!("sipjet show dialplan: name a context (and a number)");
+                    return ExitCode::FAILURE;
+                };
+                runtime.block_on(client.show_dialplan(
+                    context,
+                    args.get(1).map(String::as_str),
+                    json,
+                ))
+            } else {
+                let view = match what.parse::<View>() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("sipjet show: {e}, or dialplan");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                if !args.is_empty() {
+                    eprintln!("sipjet show {view}: takes no more arguments");
+                    return ExitCode::FAILURE;
+                }
+                runtime.block_on(client.show(view, json))
+            };
+            match shown {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -218,6 +296,7 @@ fn main() -> ExitCode {
         }
         Command::Run {
             config,
+            dialplan,
             sip_trace,
             location_db,
             admin,
@@ -241,6 +320,22 @@ fn main() -> ExitCode {
                 eprintln!("the configuration has errors; not starting");
                 return ExitCode::FAILURE;
             };
+            let dialplan = match dialplan.or_else(|| report.config.global.dialplan.clone()) {
+                Some(path) => {
+                    let plan = dialplan::load(&path);
+                    print_diagnostics(&plan.warnings, &plan.errors);
+                    if !plan.is_ok() {
+                        eprintln!("the dialplan has errors; not starting");
+                        return ExitCode::FAILURE;
+                    }
+                    print_diagnostics(
+                        &dialplan::cross_check(&plan.plan, &report.config, TRUNKS_DIALLED),
+                        &[],
+                    );
+                    Some(Arc::new(plan.plan))
+                }
+                None => None,
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -258,6 +353,7 @@ fn main() -> ExitCode {
                     ServerOptions {
                         sip_trace,
                         location_db: Some(location_db),
+                        dialplan,
                         ..ServerOptions::default()
                     },
                 )

@@ -31,6 +31,9 @@ pub enum SecurityEventKind {
     /// A request came from an endpoint that is not allowed to do it
     /// (registering to someone else's AOR).
     RequestNotAllowed,
+    /// A request came from a source, or a REGISTER named a contact, that
+    /// a `type=acl` section denies.
+    FailedAcl,
 }
 
 impl SecurityEventKind {
@@ -40,6 +43,7 @@ impl SecurityEventKind {
             SecurityEventKind::InvalidNonce => "InvalidNonce",
             SecurityEventKind::UnidentifiedSource => "UnidentifiedSource",
             SecurityEventKind::RequestNotAllowed => "RequestNotAllowed",
+            SecurityEventKind::FailedAcl => "FailedACL",
         }
     }
 }
@@ -118,11 +122,12 @@ static EVENT_COUNTS: [AtomicU64; SecurityEventKind::ALL.len()] =
 
 impl SecurityEventKind {
     /// Every kind.
-    pub const ALL: [SecurityEventKind; 4] = [
+    pub const ALL: [SecurityEventKind; 5] = [
         SecurityEventKind::ChallengeResponseFailed,
         SecurityEventKind::InvalidNonce,
         SecurityEventKind::UnidentifiedSource,
         SecurityEventKind::RequestNotAllowed,
+        SecurityEventKind::FailedAcl,
     ];
 
     fn index(self) -> usize {
@@ -131,6 +136,7 @@ impl SecurityEventKind {
             SecurityEventKind::InvalidNonce => 1,
             SecurityEventKind::UnidentifiedSource => 2,
             SecurityEventKind::RequestNotAllowed => 3,
+            SecurityEventKind::FailedAcl => 4,
         }
     }
 
@@ -375,7 +381,7 @@ RemoteAddress=\"IPV4/UDP/192.0.2.7/5060\",AccountID=\"ali\\\"ce,Reason=\\\"x\",R
         }
         assert_eq!(
             SecurityEventKind::ALL.map(|k| k.index()),
-            [0, 1, 2, 3],
+            [0, 1, 2, 3, 4],
             "every kind has its own counter"
         );
     }

@@ -8,19 +8,20 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sipjet_core::{
-    IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig, TimerConfig,
-    TransportConfig,
+    ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, SipStack, StackConfig,
+    TimerConfig, TransportConfig,
     transport::{TlsClientConfig, TlsServerConfig},
 };
 
 use crate::auth::{DigestAuthenticator, NonceClock};
 use crate::config::pjsip::{PjsipConfig, TransportConf};
+use crate::dialplan::Dialplan;
 use crate::identify::{ByAuthUsername, ByIp, ByUsername, CountUnidentified};
 use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::trunk::{DialRoute, Registrations, TrunkBridge};
+use crate::modules::trunk::{DialRoute, Registrations, TrunkBridge, TrunkDialer};
 use crate::modules::{
     CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
 };
@@ -59,7 +60,7 @@ pub enum ServerError {
 }
 
 /// Options that are not in pjsip.conf.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ServerOptions {
     /// Log every SIP message from the start.
     pub sip_trace: bool,
@@ -73,6 +74,26 @@ pub struct ServerOptions {
     /// Calls to numbers with a prefix go out through a trunk: the route
     /// tests use until the dialplan routes calls.
     pub dial_route: Option<DialRoute>,
+    /// The dialplan calls are routed by (`None`: every call goes to the
+    /// AOR its Request-URI names).
+    pub dialplan: Option<Arc<Dialplan>>,
+    /// Who dials the dialplan's calls to trunks (a server without one
+    /// answers them as unavailable).
+    pub trunk_dialer: Option<Arc<dyn TrunkDialer>>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("sip_trace", &self.sip_trace)
+            .field("bind_override", &self.bind_override)
+            .field("location_db", &self.location_db)
+            .field("nonce_clock", &self.nonce_clock)
+            .field("dialplan", &self.dialplan.is_some())
+            .field("dial_route", &self.dial_route)
+            .field("trunk_dialer", &self.trunk_dialer.is_some())
+            .finish()
+    }
 }
 
 /// A running server: the stack and what its modules share, which the
@@ -100,6 +121,8 @@ pub struct Server {
     pub registrations: Arc<Registrations>,
     /// Calls through trunks, and the dialer that places them.
     pub trunks: Arc<TrunkBridge>,
+    /// The dialplan calls are routed by, if any.
+    pub dialplan: Option<Arc<Dialplan>>,
 }
 
 fn listener(
@@ -168,6 +191,18 @@ pub fn stack_config(
         },
         user_agent: Some(config.global.user_agent.clone()),
         max_forwards: config.global.max_forwards,
+        external: config
+            .transports
+            .iter()
+            .filter_map(|t| {
+                let ip = t.external_signaling_address?;
+                Some(ExternalAddress {
+                    protocol: t.protocol,
+                    addr: SocketAddr::new(ip, t.external_signaling_port.unwrap_or(t.bind.port())),
+                    local_nets: t.local_net.clone(),
+                })
+            })
+            .collect(),
         ..StackConfig::default()
     })
 }
@@ -271,6 +306,11 @@ impl Server {
         let _ = stack.register_service(Arc::new(MessageMetrics::new(Arc::clone(&messages))));
         let sip_trace = Arc::new(AtomicBool::new(options.sip_trace || global.debug));
         let _ = stack.register_service(Arc::new(SipLogger::new(Arc::clone(&sip_trace))));
+        if !model.config.acls.is_empty() {
+            let _ = stack.register_service(Arc::new(crate::modules::acl::AclFilter::new(
+                model.config.acls.clone(),
+            )));
+        }
         let _ = stack.register_service(Arc::new(SenderIdentity::new(&model)));
         let _ = stack.register_service(Arc::new(OptionsResponder::new(Arc::clone(&model))));
         let _ = stack.register_service(Arc::new(Registrar::new(
@@ -289,7 +329,7 @@ impl Server {
         );
         let _ = stack.register_service(Arc::clone(&trunks) as Arc<dyn sipjet_core::Service>);
         let calls = Arc::new(CallLog::default());
-        let _ = stack.register_service(Arc::new(CallRouter::new(
+        let router = CallRouter::new(
             Arc::clone(&model),
             Arc::clone(&location),
             sipjet_core::ProxyOptions {
@@ -301,7 +341,12 @@ impl Server {
                 },
             },
             Arc::clone(&calls),
-        )));
+        );
+        let router = match &options.dialplan {
+            Some(plan) => router.with_dialplan(Arc::clone(plan), options.trunk_dialer.clone()),
+            None => router,
+        };
+        let _ = stack.register_service(Arc::new(router));
         stack.start().await?;
         prune_expired(
             Arc::clone(&location),
@@ -333,6 +378,7 @@ impl Server {
             calls,
             registrations,
             trunks,
+            dialplan: options.dialplan.clone(),
         })
     }
 

@@ -183,3 +183,49 @@ async fn run_refuses_an_admin_address_off_loopback_without_a_token() {
     assert!(err.contains("not a loopback address"), "{err}");
     assert!(err.contains("--admin-token"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_dialplan_says_what_a_number_runs() {
+    let report = sipjet_server::dialplan::from_str(
+        "extensions.conf",
+        "[office]\nexten => _1XX,1,Dial(PJSIP/${EXTEN},20)\n same => n(out),Hangup(19)\n\
+         exten => _X.,1,Busy\n",
+    );
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let (server, _) = support::start_with(
+        CONF,
+        sipjet_server::server::ServerOptions {
+            dialplan: Some(std::sync::Arc::new(report.plan)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = sipjet_server::admin::start(
+        &server,
+        AdminOptions::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    let addr = admin.local_addr().to_string();
+    let out = sipjet(&["show", "dialplan", "office", "123", "--admin", &addr]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[office] _1XX"), "{text}");
+    assert!(text.contains("Dial(PJSIP/${EXTEN},20)"), "{text}");
+    assert!(text.contains("2(out)"), "{text}");
+    assert!(!text.contains("Busy"), "{text}");
+    // The whole context, in the order tried; as JSON too.
+    let out = sipjet(&["show", "dialplan", "office", "--json", "--admin", &addr]).await;
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let extensions: Vec<&str> = json["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["extension"].as_str().unwrap())
+        .collect();
+    assert_eq!(extensions, ["_1XX", "_X."]);
+    // No such context: an error that says so.
+    let out = sipjet(&["show", "dialplan", "nowhere", "--admin", &addr]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("[nowhere]"), "{}", stderr(&out));
+}

@@ -165,6 +165,18 @@ async fn alice_calls(
     calls: u64,
     extra: &[&str],
 ) -> Run {
+    alice_dials(server, protocol, scenario, "bob", calls, extra).await
+}
+
+/// [`alice_calls`], to `callee` (a user, or a number of the dialplan).
+async fn alice_dials(
+    server: SocketAddr,
+    protocol: Protocol,
+    scenario: &str,
+    callee: &str,
+    calls: u64,
+    extra: &[&str],
+) -> Run {
     let port = free_port();
     let registered = Agent::on_port("call_register.xml", server, port)
         .user("alice", "alice-pass")
@@ -177,8 +189,8 @@ async fn alice_calls(
     // checks that it is the Request-URI.
     Agent::on_port(scenario, server, port)
         .user("alice", "alice-pass")
-        .key("to", "bob")
-        .args(["-auth_uri".to_string(), format!("bob@{server}")])
+        .key("to", callee)
+        .args(["-auth_uri".to_string(), format!("{callee}@{server}")])
         .args(transport_args(protocol))
         .args(extra.iter().copied())
         .calls(calls, 10)
@@ -676,4 +688,48 @@ async fn calls_complete_when_both_legs_lose_a_tenth_of_their_packets() {
             "{id}: {call:?}"
         );
     }
+}
+
+/// A number of the dialplan: alice's SIPp dials 200, which the dialplan
+/// sends to bob; the call is answered and hung up as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_of_the_dialplan_reaches_the_phone_it_names() {
+    let plan = sipjet_server::dialplan::from_str(
+        "extensions.conf",
+        "[office]\nexten => 200,1,Dial(PJSIP/bob,20)\n same => n,Hangup(19)\n",
+    );
+    assert!(plan.is_ok(), "{:?}", plan.errors);
+    let conf = conf("").replace(
+        "identify_by = username\n",
+        "identify_by = username\ncontext = office\n",
+    );
+    let (server, udp) = support::start_with(
+        &conf,
+        sipjet_server::server::ServerOptions {
+            dialplan: Some(std::sync::Arc::new(plan.plan)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let bob = Callee::register(&server, udp, "call_answer.xml", &[], 1).await;
+    let alice = alice_dials(udp, Protocol::Udp, "call_hang_up.xml", "200", 1, &[]).await;
+    let bob_log = bob.finish_on(Method::Bye, &alice).await;
+    let log = both(&alice, &bob_log);
+    alice.assert_success();
+    assert_eq!(
+        finals(&alice),
+        answers(&[(401, "INVITE"), (200, "INVITE"), (200, "BYE")]),
+        "{log}"
+    );
+    assert_eq!(
+        received_requests(&bob_log),
+        ["INVITE", "ACK", "BYE"],
+        "{log}"
+    );
+    let call = the_ended_call(&server).await;
+    assert_eq!(
+        (call.caller.as_str(), call.callee.as_str()),
+        ("alice", "200")
+    );
+    assert_eq!(call.state, CallState::Ended);
 }

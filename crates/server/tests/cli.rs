@@ -216,3 +216,66 @@ fn an_unknown_reference_is_reported_at_its_option_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_office_sample_and_its_dialplan_check_clean_but_for_the_trunk_dials() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/office/pjsip.conf");
+    let out = check_config(&sample);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(lines_starting(&stderr, "error:"), Vec::<&str>::new());
+    assert!(stdout.contains("extensions.conf: 3 contexts"), "{stdout}");
+    // What this server does not run is named: its Dials to the provider,
+    // while it has no trunk dialling; nothing else.
+    let warnings = lines_starting(&stderr, "warning:");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("extensions.conf:") && w.contains("does not dial trunks")),
+        "{stderr}"
+    );
+    assert_eq!(warnings.len(), 3, "{stderr}");
+}
+
+#[test]
+fn a_faulty_dialplan_fails_the_check_at_its_line() {
+    let scratch = Scratch::new();
+    let pjsip = scratch.file(
+        "pjsip.conf",
+        "[global]\ntype = global\ndialplan = extensions.conf\n\
+         [alice]\ntype = endpoint\ncontext = office\n",
+    );
+    scratch.file(
+        "extensions.conf",
+        "[office]\nexten => _[1,1,Dial(PJSIP/alice)\nexten => 2,1,Playback(hello)\n",
+    );
+    let out = check_config(&pjsip);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let errors = lines_starting(&stderr, "error:");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("extensions.conf:2:"), "{stderr}");
+    let warnings = lines_starting(&stderr, "warning:");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("extensions.conf:3:") && w.contains("Playback")),
+        "{stderr}"
+    );
+    // --dialplan names another file instead.
+    let good = scratch.file("good.conf", "[office]\nexten => 1,1,Dial(PJSIP/alice)\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipjet"))
+        .arg("check-config")
+        .arg(&pjsip)
+        .arg("--dialplan")
+        .arg(&good)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("good.conf: 1 contexts; 0 warnings"),
+        "{stdout}"
+    );
+}

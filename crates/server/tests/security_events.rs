@@ -367,3 +367,30 @@ async fn the_fail2ban_filter_matches_every_attack_refused() {
         assert_eq!(&caught["host"], client.addr.ip().to_string());
     }
 }
+
+/// A source an ACL denies is a FailedACL event the fail2ban filter
+/// matches, with the source as the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_an_acl_denies_is_a_failed_acl_event() {
+    log();
+    let filter = fail2ban_filter();
+    let conf = format!("{DEFAULT_CONFIG}\n[outsiders]\ntype = acl\ndeny = 127.0.10.0/24\n");
+    let (_server, udp) = start(&conf).await;
+    let client = Client::on("127.0.10.1", udp).await;
+    let request = Request::new("OPTIONS", &client.uri(Some("bob")), "bob");
+    assert_eq!(client.ask(&request).await.status(), Some(403));
+    let lines = lines_from(client.addr);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let event = fields(&lines[0][lines[0].find("SecurityEvent=").unwrap()..]);
+    assert_event(
+        &event,
+        "FailedACL",
+        client.addr,
+        "bob",
+        "source address denied (acl outsiders)",
+    );
+    let caught = filter
+        .captures(&lines[0])
+        .unwrap_or_else(|| panic!("the filter misses {}", lines[0]));
+    assert_eq!(&caught["host"], client.addr.ip().to_string());
+}

@@ -792,7 +792,7 @@ async fn a_call_goes_through_the_trunks_outbound_proxy_found_by_name() {
         .replace(
             "from_user=office\n",
             &format!(
-                "from_user=office\noutbound_proxy=sip:localhost:{}\n",
+                "from_user=office\noutbound_proxy=sip:localhost:{}\\;lr\n",
                 provider.addr.port()
             ),
         );

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sipjet_message::framing::{self, Frame};
 use sipjet_message::{ParseError, ParseOptions};
 use tokio::io::{AsyncReadExt, ReadHalf};
@@ -56,7 +56,11 @@ pub(crate) async fn serve(
                 }
                 Ok(Frame::Message { len, .. }) => {
                     liveness.message();
-                    let data = buf.split_to(len).freeze();
+                    // A copy of its own size, so that a message kept
+                    // for long does not keep the read buffer (and every
+                    // message read into it) alive; see the UDP receiver.
+                    let data = Bytes::copy_from_slice(&buf[..len]);
+                    buf.advance(len);
                     if let Err(e) = conn.receive(shared, data, &opts).await {
                         return e.into();
                     }

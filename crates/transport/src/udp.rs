@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
 
 use crate::config::UdpOptions;
@@ -23,11 +23,6 @@ use crate::tcp::canonical;
 /// the path MTU) must go over a congestion-controlled transport. The
 /// transport only reports sizes; choosing TCP is the upper layer's call.
 pub const UDP_MTU_THRESHOLD: usize = 1300;
-
-/// Datagrams received into one buffer before a new one is allocated:
-/// received messages borrow the buffer, so it is allocated in chunks
-/// rather than once per datagram.
-const BUFFERS_PER_CHUNK: usize = 8;
 
 /// The largest payload an IP datagram can carry.
 const MAX_UDP_PAYLOAD: usize = 65_535;
@@ -82,13 +77,9 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, lo
     // One byte more than the limit tells an oversized datagram from one
     // of exactly the limit; no datagram exceeds 65,535 bytes.
     let room = limits.max_datagram.min(MAX_UDP_PAYLOAD) + 1;
-    let chunk = room * BUFFERS_PER_CHUNK;
-    let mut buf = BytesMut::with_capacity(chunk);
+    let mut buf = BytesMut::with_capacity(room);
     loop {
-        if buf.capacity() < room {
-            // Reuses the chunk when every message borrowing it is gone.
-            buf.reserve(chunk);
-        }
+        buf.clear();
         let (n, source) = match socket.recv_buf_from(&mut buf).await {
             Ok(received) => received,
             Err(e) => {
@@ -96,7 +87,12 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, lo
                 continue;
             }
         };
-        let data = buf.split_to(n).freeze();
+        // Each message gets an allocation of its own size. Borrowing a
+        // shared receive buffer instead saves a copy, but one message
+        // held for a transaction's wait state (an INVITE, 32 s) would then
+        // keep every datagram received beside it alive: memory that grows
+        // with everything received rather than with what is kept.
+        let data = Bytes::copy_from_slice(&buf[..n]);
         let source = canonical(source);
         if n > limits.max_datagram {
             tracing::warn!(peer = %source, %local, limit = "max_datagram", value = limits.max_datagram,

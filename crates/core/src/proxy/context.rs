@@ -25,6 +25,10 @@
 //!   within `cancel_wait` (64×T1, §9.1) counts as 408 too, and its client
 //!   transaction is given up.
 //! - A timeout counts as 408, a transport failure as 503 (§16.8, §16.9).
+//! - A ring timeout ([`ResponseContext::ring_until`], a dialplan's `Dial`
+//!   timeout) ends the whole attempt at once: ringing branches are
+//!   cancelled, silent ones given up, and the answer is 480, no answer
+//!   (Q.850 cause 19, as Asterisk's `Dial` reports it).
 
 use std::time::{Duration, Instant};
 
@@ -98,7 +102,9 @@ struct Branch {
 /// One request's response context.
 #[derive(Debug)]
 pub struct ResponseContext {
-    request: Message,
+    /// What generated responses are built from; dropped by
+    /// [`ResponseContext::release`].
+    request: Option<Message>,
     invite: bool,
     timers: ContextTimers,
     /// Target numbers by `q` group, the group to start first first.
@@ -114,6 +120,10 @@ pub struct ResponseContext {
     /// cancelled).
     closed: bool,
     cancelled_by_caller: bool,
+    /// When the whole attempt stops ringing, if it has a limit.
+    ring_deadline: Option<Instant>,
+    /// The ring timeout fired before any answer.
+    rang_out: bool,
 }
 
 impl ResponseContext {
@@ -138,7 +148,7 @@ impl ResponseContext {
         }
         let invite = request.method() == Some(&Method::Invite);
         let mut ctx = ResponseContext {
-            request,
+            request: Some(request),
             invite,
             timers,
             groups,
@@ -158,21 +168,52 @@ impl ResponseContext {
             final_sent: false,
             closed: false,
             cancelled_by_caller: false,
+            ring_deadline: None,
+            rang_out: false,
         };
         let mut actions = Vec::new();
         ctx.settle(now, &mut actions);
         (ctx, actions)
     }
 
-    /// The request the context forwards.
-    pub fn request(&self) -> &Message {
-        &self.request
+    /// Limits the whole attempt (every branch and group) to ringing until
+    /// `at`: then the pending branches are ended and the answer is 480.
+    pub fn ring_until(&mut self, at: Instant) {
+        if !self.final_sent {
+            self.ring_deadline = Some(at);
+        }
+    }
+
+    /// True when the caller's CANCEL ended the attempt.
+    pub fn was_cancelled(&self) -> bool {
+        self.cancelled_by_caller
+    }
+
+    /// True when the ring timeout ended the attempt.
+    pub fn rang_out(&self) -> bool {
+        self.rang_out
+    }
+
+    /// The request the context forwards; `None` once released.
+    pub fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// True once a final response went upstream and no branch is still
     /// waiting for one.
     pub fn is_finished(&self) -> bool {
         self.final_sent && self.branches.iter().all(|b| b.state != State::Calling)
+    }
+
+    /// Drops the request and the branches' final responses once the
+    /// context is finished: they were only kept to choose and build the
+    /// final response, and the context lives on for the transactions'
+    /// wait states (a retransmitted 2xx still goes up).
+    pub fn release(&mut self) {
+        if self.is_finished() {
+            self.finals = Vec::new();
+            self.request = None;
+        }
     }
 
     /// True once a final response went upstream.
@@ -182,10 +223,14 @@ impl ResponseContext {
 
     /// The earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let ring = self
+            .ring_deadline
+            .filter(|_| !self.final_sent && !self.closed);
         self.branches
             .iter()
             .filter(|b| b.state == State::Calling)
             .filter_map(|b| b.deadline)
+            .chain(ring)
             .min()
     }
 
@@ -273,6 +318,10 @@ impl ResponseContext {
     /// Fires the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        if !self.final_sent && !self.closed && self.ring_deadline.is_some_and(|d| d <= now) {
+            self.ring_out(now, &mut actions);
+            return actions;
+        }
         for n in 0..self.branches.len() {
             let b = &mut self.branches[n];
             if b.state != State::Calling || b.deadline.is_none_or(|d| d > now) {
@@ -305,11 +354,30 @@ impl ResponseContext {
         }
         b.state = State::Done;
         b.deadline = None;
-        if let Ok(generated) = Message::response_to(&self.request, code) {
-            self.finals.push(generated);
-        }
+        self.finals.push(self.generated(code));
         self.settle(now, &mut actions);
         actions
+    }
+
+    /// The ring timeout: no new branches, the ringing ones cancelled (their
+    /// answer counts as 408), the silent ones given up (they may not be
+    /// cancelled before a provisional response, §9.1).
+    fn ring_out(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        self.rang_out = true;
+        self.ring_deadline = None;
+        self.close(now, actions);
+        for n in 0..self.branches.len() {
+            let b = &mut self.branches[n];
+            if b.state != State::Calling {
+                continue;
+            }
+            b.timed_out = true;
+            if !b.provisional {
+                actions.push(Action::Abandon(n));
+                actions.extend(self.end_branch(n, 408, now));
+            }
+        }
+        self.settle(now, actions);
     }
 
     /// No new branches; the pending ones are cancelled.
@@ -363,6 +431,9 @@ impl ResponseContext {
         if self.cancelled_by_caller {
             return self.generated(487);
         }
+        if self.rang_out {
+            return self.generated(480);
+        }
         let rank = |m: &Message| {
             let code = m.status().unwrap_or(500);
             let preferred = [401, 407, 415, 420, 484]
@@ -403,8 +474,10 @@ impl ResponseContext {
     }
 
     fn generated(&self, code: u16) -> Message {
-        Message::response_to(&self.request, code)
-            .unwrap_or_else(|_| Message::new_response(code, None).expect("a valid status"))
+        self.request
+            .as_ref()
+            .and_then(|request| Message::response_to(request, code).ok())
+            .unwrap_or_else(|| Message::new_response(code, None).expect("a valid status"))
     }
 }
 
@@ -486,6 +559,25 @@ CSeq: 1 INVITE\r\n\
         // The cancelled branch's 487 is absorbed.
         assert!(ctx.on_response(1, from_branch(1, 487, ""), t0).is_empty());
         assert!(ctx.is_finished());
+        // Released for the wait states, a retransmitted 2xx still goes up.
+        ctx.release();
+        assert!(ctx.finals.is_empty());
+        assert_eq!(
+            codes(&ctx.on_response(0, from_branch(0, 200, ""), t0)),
+            ["respond 200"]
+        );
+    }
+
+    #[test]
+    fn an_unfinished_context_keeps_its_finals() {
+        let t0 = Instant::now();
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None, None], timers(), t0);
+        assert!(ctx.on_response(0, from_branch(0, 486, ""), t0).is_empty());
+        ctx.release();
+        assert_eq!(
+            codes(&ctx.on_response(1, from_branch(1, 404, ""), t0)),
+            ["respond 486"]
+        );
     }
 
     #[test]
@@ -619,6 +711,34 @@ CSeq: 1 INVITE\r\n\
         assert_eq!(codes(&ctx.handle_timeout(t0 + c)), ["cancel 0"]);
         let a = ctx.on_response(0, from_branch(0, 487, ""), t0 + c);
         assert_eq!(codes(&a), ["respond 408"]);
+    }
+
+    #[test]
+    fn the_ring_timeout_cancels_the_ringing_gives_up_the_silent_and_answers_480() {
+        let t0 = Instant::now();
+        let ring = Duration::from_secs(20);
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None, None, Some(500)], timers(), t0);
+        ctx.ring_until(t0 + ring);
+        assert_eq!(ctx.poll_timeout(), Some(t0 + ring));
+        ctx.on_response(0, from_branch(0, 180, ""), t0);
+        assert!(
+            ctx.handle_timeout(t0 + ring - Duration::from_millis(1))
+                .is_empty()
+        );
+        // Branch 0 rings: cancelled; branch 1 is silent: given up; the
+        // group after them never starts.
+        let a = ctx.handle_timeout(t0 + ring);
+        assert_eq!(codes(&a), ["cancel 0", "abandon 1"]);
+        assert!(ctx.rang_out() && !ctx.was_cancelled());
+        let a = ctx.on_response(0, from_branch(0, 487, ""), t0 + ring);
+        assert_eq!(codes(&a), ["respond 480"]);
+        assert!(ctx.is_finished());
+        // An answer before the limit: the limit is gone.
+        let (mut ctx, _) = ResponseContext::new(invite(), &[None], timers(), t0);
+        ctx.ring_until(t0 + ring);
+        ctx.on_response(0, from_branch(0, 200, ""), t0);
+        assert!(ctx.handle_timeout(t0 + ring).is_empty());
+        assert!(!ctx.rang_out());
     }
 
     #[test]

@@ -19,4 +19,4 @@ mod run;
 pub use context::{Action, BranchFailure, ContextTimers, ResponseContext};
 pub use forward::{FlowRef, Interface, RecordRoute, Refusal, RouteStamp, RouteTokens, Target};
 pub(crate) use run::ProxyCall;
-pub use run::ProxyOptions;
+pub use run::{Fork, ProxyOptions, Unanswered};

@@ -4,17 +4,18 @@
 //! back through the request's server transaction, CANCELs, Timer C — on
 //! the request's serializer.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sipjet_message::{BuildError, HeaderName, Message, Method, Uri, unfold};
 use sipjet_transaction::TransactionId;
-use sipjet_transport::{Destination, Protocol};
+use sipjet_transport::{Destination, Flow, Protocol};
 
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
 use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
 use crate::error::SendError;
-use crate::request::{IncomingRequest, ServerTransaction};
+use crate::request::{IncomingRequest, Responder, ServerTransaction};
 use crate::send::ClientEvent;
 use crate::stack::SipStack;
 use crate::threadpool::Serializer;
@@ -38,10 +39,40 @@ impl Default for ProxyOptions {
     }
 }
 
+/// What a service does when nobody answered a fork.
+pub type OnUnanswered = Box<dyn FnOnce(Unanswered) + Send>;
+
+/// What a service that forks a call as one step of its own (a dialplan's
+/// `Dial`) wants besides [`ProxyOptions`]: a limit on the ringing, and to
+/// decide itself what happens when nobody answers, instead of the best
+/// final response going to the caller at once.
+pub struct Fork {
+    /// How long the attempt may ring in all (a `Dial` timeout); `None`
+    /// leaves only Timer C per branch.
+    pub ring_timeout: Option<Duration>,
+    /// Called, on the request's serializer, when every branch ended
+    /// without a 2xx (and the caller did not cancel: then the caller gets
+    /// its 487 as usual). It owes the caller an answer: a response through
+    /// [`Unanswered::request`], or another [`SipStack::proxy_fork`].
+    pub on_unanswered: OnUnanswered,
+}
+
+/// A forked request nobody answered.
+pub struct Unanswered {
+    /// The request, still to be answered.
+    pub request: ServerTransaction,
+    /// The response the caller would have had (§16.7 steps 6 and 7; 480
+    /// after the ring timeout).
+    pub best: Message,
+    /// The ring timeout ended the attempt.
+    pub rang_out: bool,
+}
+
 /// A branch sent: the request, where it went (for its CANCEL), and its
 /// client transaction.
 struct Sent {
-    request: Message,
+    /// Dropped once the context is finished: no CANCEL can follow.
+    request: Option<Message>,
     destination: Destination,
     transaction: Option<TransactionId>,
 }
@@ -50,7 +81,10 @@ struct Sent {
 struct Proxied {
     ctx: ResponseContext,
     /// The request after Route preprocessing: what each branch copies.
-    request: Message,
+    /// Dropped, with the targets, once the context is finished: the
+    /// transactions keep the call for their wait states (Timer L/M,
+    /// 32 s), and no branch can start any more.
+    request: Option<Message>,
     targets: Vec<Target>,
     sent: Vec<Option<Sent>>,
     inbound: Interface,
@@ -62,13 +96,17 @@ struct Proxied {
     timer_at: Option<Instant>,
     /// Registered for the caller's CANCEL under this server transaction.
     invite: Option<TransactionId>,
+    /// Who decides when nobody answers, while nobody has.
+    /// With the request's transaction, which goes back to the service
+    /// when nobody answers; both dropped once the attempt is over.
+    on_unanswered: Option<(OnUnanswered, ServerTransaction)>,
 }
 
 /// What a proxied request shares with its branches and timer.
 pub(crate) struct ProxyCall {
     stack: SipStack,
     serializer: Serializer,
-    server: ServerTransaction,
+    server: Responder,
     state: Mutex<Proxied>,
 }
 
@@ -82,6 +120,22 @@ impl ProxyCall {
         for action in actions {
             match action {
                 Action::Respond(response) => {
+                    let handover = {
+                        let mut s = self.lock();
+                        let last_word =
+                            response.status().is_some_and(|c| c >= 300) && !s.ctx.was_cancelled();
+                        last_word
+                            .then(|| s.on_unanswered.take().map(|f| (f, s.ctx.rang_out())))
+                            .flatten()
+                    };
+                    if let Some(((then, transaction), rang_out)) = handover {
+                        then(Unanswered {
+                            request: transaction,
+                            best: response,
+                            rang_out,
+                        });
+                        continue;
+                    }
                     if let Err(e) = self.server.respond(response) {
                         tracing::debug!(error = %e, "a proxied response could not be sent");
                     }
@@ -105,8 +159,11 @@ impl ProxyCall {
             let s = self.lock();
             (s.ctx.poll_timeout(), s.ctx.is_finished(), s.invite)
         };
-        if finished && let Some(id) = invite {
-            self.stack.forget_proxy(id);
+        if finished {
+            if let Some(id) = invite {
+                self.stack.forget_proxy(id, self);
+            }
+            self.release();
         }
         let Some(at) = next else { return };
         {
@@ -135,6 +192,18 @@ impl ProxyCall {
         });
     }
 
+    /// Drops what only a branch still to start or to cancel needs.
+    fn release(&self) {
+        let mut s = self.lock();
+        s.request = None;
+        s.targets = Vec::new();
+        for sent in s.sent.iter_mut().flatten() {
+            sent.request = None;
+        }
+        s.ctx.release();
+        s.on_unanswered = None;
+    }
+
     fn on_event(self: &Arc<Self>, n: usize, event: ClientEvent) {
         let now = Instant::now();
         let actions = {
@@ -154,7 +223,10 @@ impl ProxyCall {
     fn start(self: &Arc<Self>, n: usize) {
         let (target, request) = {
             let s = self.lock();
-            (s.targets[n].clone(), s.request.clone())
+            match (s.targets.get(n), &s.request) {
+                (Some(target), Some(request)) => (target.clone(), request.clone()),
+                _ => return,
+            }
         };
         let dest = target
             .destination
@@ -192,7 +264,7 @@ impl ProxyCall {
     ) {
         let built = {
             let s = self.lock();
-            let Some(outbound) = self.stack.interface(dest.protocol) else {
+            let Some(outbound) = self.stack.interface_to(dest.protocol, dest.addr.ip()) else {
                 drop(s);
                 return self.on_event(n, ClientEvent::Failed(SendError::TransportFailed));
             };
@@ -226,7 +298,7 @@ impl ProxyCall {
             }
         };
         self.lock().sent[n] = Some(Sent {
-            request: forwarded.clone(),
+            request: Some(forwarded.clone()),
             destination: dest.clone(),
             transaction: None,
         });
@@ -248,9 +320,9 @@ impl ProxyCall {
     fn cancel(&self, n: usize) {
         let cancel = {
             let s = self.lock();
-            s.sent[n]
-                .as_ref()
-                .map(|sent| (cancel_for(&sent.request), sent.destination.clone()))
+            s.sent[n].as_ref().and_then(|sent| {
+                Some((cancel_for(sent.request.as_ref()?), sent.destination.clone()))
+            })
         };
         match cancel {
             Some((Ok(cancel), dest)) => self.stack.send_message(cancel, dest, None, |_| ()),
@@ -336,27 +408,67 @@ impl SipStack {
     pub fn proxy_message(
         &self,
         request: &IncomingRequest,
-        mut message: Message,
+        message: Message,
         targets: Vec<Target>,
         options: &ProxyOptions,
     ) -> Result<(), Refusal> {
-        let ours = self.interfaces(request);
+        self.proxy_held(
+            request.server_transaction(),
+            message,
+            targets,
+            options,
+            None,
+        )
+    }
+
+    /// [`SipStack::proxy_message`] as one step of a service's own logic
+    /// (a dialplan's `Dial`): the request may have been taken from its
+    /// handler already (a [`ServerTransaction`], or the
+    /// [`Unanswered::request`] of the step before), the ringing may be
+    /// limited, and when nobody answers the service decides what follows
+    /// ([`Fork`]). A refusal or an empty target list is answered here, as
+    /// by [`SipStack::proxy`].
+    pub fn proxy_fork(
+        &self,
+        request: ServerTransaction,
+        message: Message,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+        fork: Fork,
+    ) -> Result<(), Refusal> {
+        self.proxy_held(request, message, targets, options, Some(fork))
+    }
+
+    fn proxy_held(
+        &self,
+        server: ServerTransaction,
+        mut message: Message,
+        targets: Vec<Target>,
+        options: &ProxyOptions,
+        fork: Option<Fork>,
+    ) -> Result<(), Refusal> {
+        let flow = server.flow();
+        let ours = self.interfaces(&flow);
         let prepared = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))
             .and_then(|_| forward::check(&message, &ours));
         if let Err(refusal) = prepared {
-            let _ = request
-                .respond(request.response_with_reason(refusal.status(), &refusal.to_string()));
+            let _ =
+                server.respond(server.response_with_reason(refusal.status(), &refusal.to_string()));
             return Err(refusal);
         }
         if targets.is_empty() {
-            let _ = request.reply(480);
+            let _ = server.respond(server.response(480));
             return Ok(());
         }
-        let inbound = self.interface(request.flow.protocol).unwrap_or(Interface {
-            protocol: request.flow.protocol,
-            addr: request.flow.local,
-        });
+        // The caller names this proxy as it reaches it: beyond a NAT, by
+        // the external address.
+        let inbound = self
+            .interface_to(flow.protocol, flow.remote.ip())
+            .unwrap_or(Interface {
+                protocol: flow.protocol,
+                addr: flow.local,
+            });
         let record_route = options.record_route.then(|| {
             let call_id = message.call_id().unwrap_or_default().to_string();
             let tag = message
@@ -364,28 +476,44 @@ impl SipStack {
                 .ok()
                 .and_then(|f| f.tag().map(str::to_string))
                 .unwrap_or_default();
-            (call_id, tag, flow_of(request))
+            (
+                call_id,
+                tag,
+                FlowRef {
+                    protocol: flow.protocol,
+                    addr: flow.remote,
+                },
+            )
         });
         let qs: Vec<Option<u16>> = targets.iter().map(|t| t.q).collect();
-        let (ctx, actions) =
-            ResponseContext::new(request.message.clone(), &qs, options.timers, Instant::now());
-        let invite = (request.method() == &Method::Invite)
-            .then_some(request.transaction)
+        let now = Instant::now();
+        let (mut ctx, actions) =
+            ResponseContext::new(server.request().clone(), &qs, options.timers, now);
+        let invite = (server.request().method() == Some(&Method::Invite))
+            .then_some(server.id())
             .flatten();
+        let (ring_timeout, on_unanswered) = match fork {
+            Some(f) => (f.ring_timeout, Some((f.on_unanswered, server.clone()))),
+            None => (None, None),
+        };
+        if let Some(t) = ring_timeout {
+            ctx.ring_until(now + t);
+        }
         let call = Arc::new(ProxyCall {
             stack: self.clone(),
-            serializer: self.serializer_of(&request.message),
-            server: request.server_transaction(),
+            serializer: self.serializer_of(server.request()),
+            server: server.into_responder(),
             state: Mutex::new(Proxied {
                 ctx,
                 loop_hash: forward::loop_hash(&message),
-                request: message,
+                request: Some(message),
                 sent: targets.iter().map(|_| None).collect(),
                 targets,
                 inbound,
                 record_route,
                 timer_at: None,
                 invite,
+                on_unanswered,
             }),
         });
         if let Some(id) = invite {
@@ -421,7 +549,7 @@ impl SipStack {
         timers: ContextTimers,
     ) -> Result<(), Refusal> {
         let mut message = forwarded.clone();
-        let ours = self.interfaces(request);
+        let ours = self.interfaces(&request.flow);
         let popped = forward::preprocess_routes(&mut message, &ours)
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
         // The other party's flow, as the dialog's Record-Route recorded
@@ -460,7 +588,7 @@ impl SipStack {
             })
             .ok_or_else(|| Refusal::Malformed("the ACK's next hop is not an address".into()))?;
         let outbound = self
-            .interface(dest.protocol)
+            .interface_to(dest.protocol, dest.addr.ip())
             .ok_or_else(|| Refusal::Malformed(format!("no {} transport", dest.protocol)))?;
         let forwarded = forward::forward_request(
             &message,
@@ -492,34 +620,36 @@ impl SipStack {
         true
     }
 
-    fn forget_proxy(&self, invite: TransactionId) {
-        self.inner
-            .proxies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&invite);
+    /// Forgets `call` as the proxy of `invite`, unless another attempt
+    /// (the next step of a dialplan) took its place.
+    fn forget_proxy(&self, invite: TransactionId, call: &Arc<ProxyCall>) {
+        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
+        if proxies
+            .get(&invite)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(call)))
+        {
+            proxies.remove(&invite);
+        }
     }
 
-    /// The address this stack is reached at over `protocol`, as a
-    /// Record-Route or Via names it.
-    pub(crate) fn interface(&self, protocol: Protocol) -> Option<Interface> {
-        let addr = self.transports()?.sent_by(protocol)?;
+    /// The address this stack is reached at over `protocol` by `peer`, as
+    /// a Record-Route or Via names it.
+    pub(crate) fn interface_to(&self, protocol: Protocol, peer: IpAddr) -> Option<Interface> {
+        let addr = self.advertised(protocol, peer)?;
         Some(Interface { protocol, addr })
     }
 
     /// Every address this stack answers at, and the one `request` came
     /// to: what a Route or Via naming this proxy names.
-    fn interfaces(&self, request: &IncomingRequest) -> Vec<Interface> {
+    fn interfaces(&self, flow: &Flow) -> Vec<Interface> {
         let mut ours: Vec<Interface> = self
-            .transports()
-            .map(|t| t.local_addrs())
-            .unwrap_or_default()
+            .own_addrs()
             .into_iter()
             .map(|(protocol, addr)| Interface { protocol, addr })
             .collect();
         ours.push(Interface {
-            protocol: request.flow.protocol,
-            addr: request.flow.local,
+            protocol: flow.protocol,
+            addr: flow.local,
         });
         ours
     }

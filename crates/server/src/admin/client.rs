@@ -207,6 +207,28 @@ impl AdminClient {
         }
     }
 
+    /// What `context` of the running dialplan holds, or what `number`
+    /// runs in it.
+    pub async fn show_dialplan(
+        &self,
+        context: &str,
+        number: Option<&str>,
+        json: bool,
+    ) -> Result<String, ClientError> {
+        let mut path = format!("{}{context}", super::http::DIALPLAN_PATH);
+        if let Some(n) = number {
+            path.push('/');
+            path.push_str(n);
+        }
+        let body = self.success(self.get(&path).await?)?;
+        if json {
+            let mut text = String::from_utf8_lossy(&body).into_owned();
+            text.push('\n');
+            return Ok(text);
+        }
+        Ok(crate::dialplan::show::render(&decode(&body)?))
+    }
+
     /// Whether the SIP trace is on.
     pub async fn logger(&self) -> Result<bool, ClientError> {
         let body = self.success(self.get("/api/logger").await?)?;

@@ -120,6 +120,8 @@ enum Route {
     View(View),
     Logger,
     Metrics,
+    /// `/api/dialplan/CONTEXT[/NUMBER]`.
+    Dialplan,
 }
 
 impl Route {
@@ -127,6 +129,7 @@ impl Route {
         match path {
             "/api/logger" => Some(Route::Logger),
             "/metrics" => Some(Route::Metrics),
+            _ if path.starts_with(DIALPLAN_PATH) => Some(Route::Dialplan),
             _ => View::from_path(path).map(Route::View),
         }
     }
@@ -134,14 +137,14 @@ impl Route {
     fn allows(self, method: &Method) -> bool {
         match self {
             Route::Logger => method == Method::GET || method == Method::POST,
-            Route::View(_) | Route::Metrics => method == Method::GET,
+            Route::View(_) | Route::Metrics | Route::Dialplan => method == Method::GET,
         }
     }
 
     fn allow_header(self) -> &'static str {
         match self {
             Route::Logger => "GET, POST",
-            Route::View(_) | Route::Metrics => "GET",
+            Route::View(_) | Route::Metrics | Route::Dialplan => "GET",
         }
     }
 }
@@ -206,6 +209,7 @@ async fn answer(
     }
     match route {
         Route::View(view) => view_of(view, server),
+        Route::Dialplan => dialplan_of(request.uri().path(), server),
         Route::Metrics => response(
             StatusCode::OK,
             metrics::CONTENT_TYPE,
@@ -219,6 +223,27 @@ async fn answer(
             &LoggerView {
                 on: server.sip_trace.load(Ordering::Relaxed),
             },
+        ),
+    }
+}
+
+/// Where the dialplan view is; the context and the number follow.
+pub const DIALPLAN_PATH: &str = "/api/dialplan/";
+
+/// What a context holds, or what a number runs in it.
+fn dialplan_of(path: &str, server: &Server) -> Answer {
+    let Some(plan) = &server.dialplan else {
+        return error(StatusCode::NOT_FOUND, "the server runs no dialplan");
+    };
+    let tail = path.strip_prefix(DIALPLAN_PATH).unwrap_or_default();
+    let mut parts = tail.splitn(2, '/');
+    let context = parts.next().unwrap_or_default();
+    let number = parts.next().filter(|n| !n.is_empty());
+    match crate::dialplan::show::describe(plan, context, number) {
+        Some(view) => json(StatusCode::OK, &view),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("the dialplan has no context [{context}]"),
         ),
     }
 }

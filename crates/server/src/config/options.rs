@@ -83,10 +83,9 @@ const fn fixed(
     }
 }
 
-const NO_DIALPLAN: &str =
-    "sipjet has no dialplan yet: calls and messages are routed to the AOR the Request-URI names";
-const NO_EXTERNAL: &str =
-    "sipjet does not rewrite Via or Contact for NAT; set bind to an address peers can reach";
+const NO_MESSAGE_DIALPLAN: &str =
+    "the dialplan routes calls only: messages go to the AOR the Request-URI names";
+const NO_ENDPOINT_ACL: &str = "Asterisk's pjsip has no per-endpoint ACL: write permit and deny in a type=acl section, which applies to every request";
 
 /// The options sipjet reads, by section type.
 pub const OPTIONS: &[OptionSpec] = &[
@@ -105,8 +104,10 @@ pub const OPTIONS: &[OptionSpec] = &[
         "yes",
         "sipjet always checks the certificate and name of the servers it connects to over TLS (trust a private CA with ca_list_file)",
     ),
-    ignored("transport", "external_signaling_address", NO_EXTERNAL),
-    ignored("transport", "external_signaling_port", NO_EXTERNAL),
+    // Via, Contact and Record-Route for peers outside local_net.
+    takes("transport", "external_signaling_address"),
+    takes("transport", "external_signaling_port"),
+    takes("transport", "local_net"),
     // [endpoint]
     takes("endpoint", "type"),
     takes("endpoint", "aors"),
@@ -118,14 +119,23 @@ pub const OPTIONS: &[OptionSpec] = &[
         "transport",
         "sipjet sends to a contact over the flow it registered from, or by its URI",
     ),
-    ignored("endpoint", "context", NO_DIALPLAN),
-    ignored("endpoint", "message_context", NO_DIALPLAN),
+    // Routes the endpoint's calls by the dialplan, when it has the context.
+    takes("endpoint", "context"),
+    ignored("endpoint", "message_context", NO_MESSAGE_DIALPLAN),
     takes("endpoint", "identify_by"),
+    ignored("endpoint", "acl", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_acl", NO_ENDPOINT_ACL),
+    ignored("endpoint", "permit", NO_ENDPOINT_ACL),
+    ignored("endpoint", "deny", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_permit", NO_ENDPOINT_ACL),
+    ignored("endpoint", "contact_deny", NO_ENDPOINT_ACL),
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
     // The identity of calls bridged through the endpoint (a trunk).
     takes("endpoint", "from_domain"),
     takes("endpoint", "callerid"),
+    // Calls and messages to the endpoint's contacts go through it.
+    takes("endpoint", "outbound_proxy"),
     fixed(
         "endpoint",
         "force_rport",
@@ -138,8 +148,6 @@ pub const OPTIONS: &[OptionSpec] = &[
         "yes",
         "sipjet always reaches a contact over the flow its REGISTER came from",
     ),
-    // Where calls bridged through the endpoint (a trunk) go first.
-    takes("endpoint", "outbound_proxy"),
     takes("endpoint", "allow_unauthenticated_options"),
     takes("endpoint", "trust_id_inbound"),
     // [auth]
@@ -247,6 +255,22 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("global", "user_agent"),
     takes("global", "endpoint_identifier_order"),
     takes("global", "default_realm"),
+    // sipjet's own: the extensions.conf calls are routed by.
+    takes("global", "dialplan"),
+    ignored(
+        "aor",
+        "outbound_proxy",
+        "sipjet's qualify sends its OPTIONS to each contact directly",
+    ),
+    // [acl]
+    takes("acl", "type"),
+    takes("acl", "permit"),
+    takes("acl", "deny"),
+    takes("acl", "contact_permit"),
+    takes("acl", "contact_deny"),
+    // Refused with an error: acl.conf is not read.
+    takes("acl", "acl"),
+    takes("acl", "contact_acl"),
     takes("global", "keep_alive_interval"),
     takes("global", "unidentified_request_count"),
     takes("global", "unidentified_request_period"),
@@ -301,12 +325,6 @@ pub const MEDIA_OPTIONS: &[&str] = &[
     "outgoing_call_offer_pref",
     "send_history_info",
     "security_negotiation",
-    "acl",
-    "contact_acl",
-    "permit",
-    "deny",
-    "contact_permit",
-    "contact_deny",
 ];
 
 /// Section types of Asterisk's `pjsip.conf` sipjet does not have: warned
@@ -318,7 +336,6 @@ pub const UNSUPPORTED_SECTIONS: &[&str] = &[
     "outbound-publish",
     "inbound-publication",
     "asterisk-publication",
-    "acl",
 ];
 
 /// The reason given for [`MEDIA_OPTIONS`].

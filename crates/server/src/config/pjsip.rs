@@ -1,6 +1,6 @@
 //! The meaning of `pjsip.conf`: sections by `type=` (`transport`,
 //! `endpoint`, `auth`, `aor`, `identify`, `system`, `global`,
-//! `domain_alias`, `registration`) turned into typed settings, with every problem reported
+//! `domain_alias`, `registration`, `acl`) turned into typed settings, with every problem reported
 //! by file, line and option.
 //!
 //! A bad value for an option sipjet uses is an error. An option sipjet does
@@ -27,6 +27,7 @@
 //! [`Protocol`]: sipjet_core::Protocol
 //! [`IdentifyMethod`]: sipjet_core::IdentifyMethod
 
+mod acl;
 mod aor;
 mod auth;
 mod cross_check;
@@ -45,6 +46,7 @@ use super::file::{ConfigFile, FormatError, Location};
 use super::options;
 use reader::Reader;
 
+pub use acl::{AclConf, AclRule};
 pub use aor::AorConf;
 pub use auth::{AuthConf, AuthType};
 pub use domain_alias::DomainAliasConf;
@@ -121,6 +123,8 @@ pub struct PjsipConfig {
     pub domain_aliases: Vec<DomainAliasConf>,
     /// `type=registration` sections.
     pub registrations: Vec<RegistrationConf>,
+    /// `type=acl` sections.
+    pub acls: Vec<AclConf>,
     /// The `type=system` section (defaults when absent).
     pub system: SystemConf,
     /// The `type=global` section (defaults when absent).
@@ -198,6 +202,7 @@ pub fn from_file(file: &ConfigFile) -> LoadReport {
                 }
             }
             "aor" => cfg.aors.push(aor::aor(&mut r, s)),
+            "acl" => cfg.acls.push(acl::acl(&mut r, s)),
             "identify" => {
                 if let Some(i) = identify::identify(&mut r, s) {
                     cfg.identifies.push(i);

@@ -21,6 +21,18 @@
 //!   any other request with a To tag is left to the core, which
 //!   authenticates it and answers 481.
 //!
+//! With a dialplan, an INVITE from an endpoint whose `context` is one of
+//! its contexts goes where the dialplan says instead (the Request-URI's
+//! user is `${EXTEN}`; a trunk's calls, identified by `[identify]`, too):
+//! `Dial(PJSIP/bob)` forks to the contacts of bob's AORs on the same proxy
+//! path, with the Dial's timeout over all branches; when nobody answers
+//! the dialplan goes on at the next priority; `Busy`, `Congestion` and
+//! `Hangup(cause)` answer 486, 503 and the cause's status;
+//! `Dial(PJSIP/number@trunk)` is handed to the [`TrunkDialer`]. The
+//! Request-URI's host is not looked at, as in Asterisk: the dialplan
+//! names every place a call may go, so it relays nowhere it does not
+//! say.
+//!
 //! Every call is kept in a [`CallLog`]: the ones in progress and the last
 //! few hundred that ended, for `sipjet show calls` and the metrics.
 
@@ -30,10 +42,13 @@ use std::time::SystemTime;
 
 use sipjet_core::message::{AuthValue, SipUri};
 use sipjet_core::{
-    Flow, Handled, HeaderName, IncomingRequest, Message, Method, ProxyOptions, Service,
+    Flow, Fork, Handled, HeaderName, IncomingRequest, Message, Method, ProxyOptions,
+    ServerTransaction, Service, SipStack, Target,
 };
 
 use super::reach::{target_aors, targets};
+use super::trunk::{NoTrunks, TrunkCall, TrunkDialer};
+use crate::dialplan::{Decision, DialStatus, DialTarget, Dialplan, Execution};
 use crate::location::LocationStore;
 use crate::model::Model;
 
@@ -43,6 +58,8 @@ pub struct CallRouter {
     store: Arc<dyn LocationStore>,
     options: ProxyOptions,
     log: Arc<CallLog>,
+    /// With a dialplan: what its walks share.
+    dialplan: Option<Arc<Dialler>>,
 }
 
 impl CallRouter {
@@ -58,18 +75,84 @@ impl CallRouter {
             store,
             options,
             log,
+            dialplan: None,
         }
+    }
+
+    /// Routes the calls of endpoints whose context `plan` has by it;
+    /// `trunks` dials what it sends to a trunk ([`NoTrunks`] when `None`).
+    pub fn with_dialplan(
+        mut self,
+        plan: Arc<Dialplan>,
+        trunks: Option<Arc<dyn TrunkDialer>>,
+    ) -> CallRouter {
+        self.dialplan = Some(Arc::new(Dialler {
+            plan,
+            model: Arc::clone(&self.model),
+            store: Arc::clone(&self.store),
+            options: self.options,
+            trunks: trunks.unwrap_or_else(|| Arc::new(NoTrunks)),
+        }));
+        self
+    }
+
+    /// An INVITE from an endpoint whose context the dialplan has: walked
+    /// through the dialplan. False when the dialplan is not for it.
+    fn route_by_dialplan(&self, request: &IncomingRequest) -> bool {
+        let (Some(dialler), Some(endpoint)) = (&self.dialplan, &request.endpoint) else {
+            return false;
+        };
+        if request.method() != &Method::Invite || !dialler.plan.has_context(&endpoint.context) {
+            return false;
+        }
+        // Asterisk's `s` when the Request-URI has no user.
+        let exten = request
+            .message
+            .request_uri_parsed()
+            .and_then(Result::ok)
+            .and_then(|u| {
+                u.as_sip()
+                    .and_then(|s| s.user_unescaped().map(|u| u.into_owned()))
+            })
+            .and_then(|u| String::from_utf8(u).ok())
+            .unwrap_or_else(|| "s".into());
+        let caller_num = request.from_user().unwrap_or_default();
+        let caller_name = request
+            .message
+            .from_header()
+            .ok()
+            .and_then(|f| f.display_name_unquoted().map(|d| d.into_owned()))
+            .unwrap_or_default();
+        let walk = Execution::new(
+            Arc::clone(&dialler.plan),
+            &endpoint.context,
+            &exten,
+            &caller_num,
+            &caller_name,
+        );
+        self.log
+            .started(&request.message, endpoint.name.clone(), exten.clone());
+        let mut message = request.message.clone();
+        strip_own_credentials(&self.model, &mut message);
+        super::identity::strip_untrusted_identity(&mut message, request.endpoint.as_deref());
+        tracing::debug!(context = %endpoint.context, %exten, "routed by the dialplan");
+        Arc::clone(dialler).proceed(
+            request.stack().clone(),
+            walk,
+            message,
+            request.server_transaction(),
+            None,
+        );
+        true
     }
 
     /// True when `uri` names this server: a domain of its own, or an
     /// address it listens on (any port: some phones leave it out).
     fn is_ours(&self, uri: &SipUri<'_>, request: &IncomingRequest) -> bool {
         if let Some(ip) = uri.host.ip() {
-            let listening = request
-                .stack()
-                .transports()
-                .map(|t| t.local_addrs())
-                .unwrap_or_default();
+            // The external addresses too: a caller beyond the NAT names
+            // the server by the one it reaches.
+            let listening = request.stack().own_addrs();
             return ip == request.flow.local.ip()
                 || listening
                     .iter()
@@ -167,12 +250,128 @@ impl Service for CallRouter {
         {
             return Handled::No;
         }
-        self.route(request);
+        if !self.route_by_dialplan(request) {
+            self.route(request);
+        }
         Handled::Yes
     }
 
     fn on_tx_response(&self, response: &mut Message, _flow: &Flow) {
         self.log.answered(response);
+    }
+}
+
+/// What the dialplan's walks share: the dialplan, where the endpoints'
+/// contacts are, and who dials trunks.
+struct Dialler {
+    plan: Arc<Dialplan>,
+    model: Arc<Model>,
+    store: Arc<dyn LocationStore>,
+    options: ProxyOptions,
+    trunks: Arc<dyn TrunkDialer>,
+}
+
+impl Dialler {
+    /// Walks on from where `walk` stands until the call is dialled or
+    /// answered. `last` is the final response of the dial before, which
+    /// goes to the caller as it came (its headers, a challenge) when the
+    /// walk ends with its status.
+    fn proceed(
+        self: Arc<Self>,
+        stack: SipStack,
+        mut walk: Execution,
+        message: Message,
+        request: ServerTransaction,
+        last: Option<Message>,
+    ) {
+        loop {
+            match walk.step() {
+                Decision::Respond { code, why } => {
+                    tracing::info!(code, %why, "the dialplan ends the call");
+                    let response = match last {
+                        Some(m) if m.status() == Some(code) => {
+                            // The caller's own request, as the proxy
+                            // answered it: the best final as is.
+                            m
+                        }
+                        _ => request.response(code),
+                    };
+                    let _ = request.respond(response);
+                    return;
+                }
+                Decision::Dial {
+                    targets,
+                    timeout,
+                    caller_num,
+                    at,
+                } => {
+                    if targets
+                        .iter()
+                        .any(|t| matches!(t, DialTarget::Trunk { .. }))
+                    {
+                        let me = Arc::clone(&self);
+                        let forwarded = message.clone();
+                        let stack = stack.clone();
+                        self.trunks.dial(TrunkCall {
+                            request,
+                            message,
+                            targets,
+                            timeout,
+                            caller_num,
+                            then: Box::new(move |request, status, code| {
+                                walk.dial_failed(status, code);
+                                me.proceed(stack, walk, forwarded, request, None);
+                            }),
+                        });
+                        return;
+                    }
+                    let contacts = self.contacts(&targets);
+                    if contacts.is_empty() {
+                        tracing::info!(%at, ?targets, "Dial: no target has a contact (CHANUNAVAIL)");
+                        walk.dial_failed(DialStatus::ChanUnavail, 480);
+                        continue;
+                    }
+                    let me = Arc::clone(&self);
+                    let forwarded = message.clone();
+                    let next_stack = stack.clone();
+                    let fork = Fork {
+                        ring_timeout: timeout,
+                        on_unanswered: Box::new(move |unanswered| {
+                            let code = unanswered.best.status().unwrap_or(500);
+                            walk.dial_failed(DialStatus::of(code, unanswered.rang_out), code);
+                            me.proceed(
+                                next_stack,
+                                walk,
+                                forwarded,
+                                unanswered.request,
+                                Some(unanswered.best),
+                            );
+                        }),
+                    };
+                    if let Err(refusal) =
+                        stack.proxy_fork(request, message, contacts, &self.options, fork)
+                    {
+                        tracing::info!(%refusal, "a call was not forwarded");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The contacts of the endpoints a `Dial` names.
+    fn contacts(&self, dial: &[DialTarget]) -> Vec<Target> {
+        let mut out = Vec::new();
+        for t in dial {
+            let DialTarget::Endpoint(name) = t else {
+                continue;
+            };
+            match self.model.endpoint(name) {
+                Some(e) => out.extend(targets(&self.model, &*self.store, &e.aors)),
+                None => tracing::info!(endpoint = %name, "Dial names no such endpoint"),
+            }
+        }
+        out
     }
 }
 

@@ -176,7 +176,7 @@ impl Service for MessageRouter {
                         .set_header("Max-Forwards", &(max_forwards - 1).to_string())
                         .map_err(|e| SendError::Build(e.to_string()))
                 })
-                .and_then(|()| stack.add_via(&mut forwarded, dest.protocol));
+                .and_then(|()| stack.add_via_to(&mut forwarded, &dest));
             let fork = Arc::clone(&fork);
             match prepared {
                 Ok(()) => stack.send_message(forwarded, dest, None, move |result| {

@@ -1,5 +1,6 @@
 //! The services the server registers on the core.
 
+pub mod acl;
 pub mod calls;
 pub mod extensions;
 pub mod identity;
@@ -18,3 +19,4 @@ pub use logger::SipLogger;
 pub use messaging::MessageRouter;
 pub use options::OptionsResponder;
 pub use registrar::Registrar;
+pub use trunk::{NoTrunks, TrunkCall, TrunkDialer};

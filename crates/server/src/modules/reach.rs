@@ -34,6 +34,7 @@ pub fn targets(model: &Model, store: &dyn LocationStore, aors: &[String]) -> Vec
     let now = SystemTime::now();
     let mut out = Vec::new();
     for aor in aors {
+        let first = out.len();
         for b in store.bindings(aor, now) {
             if let Some(d) = destination(b.received.as_deref(), &b.contact) {
                 out.push(Target {
@@ -57,8 +58,31 @@ pub fn targets(model: &Model, store: &dyn LocationStore, aors: &[String]) -> Vec
                 });
             }
         }
+        if let Some(proxy) = outbound_proxy_of(model, aor) {
+            for t in &mut out[first..] {
+                through_proxy(t, proxy);
+            }
+        }
     }
     out
+}
+
+/// The `outbound_proxy` of the endpoint `aor` belongs to, if it has one.
+fn outbound_proxy_of<'a>(model: &'a Model, aor: &str) -> Option<&'a str> {
+    model
+        .config
+        .endpoints
+        .iter()
+        .find(|e| e.aors.iter().any(|a| a == aor))
+        .and_then(|e| e.outbound_proxy.as_deref())
+}
+
+/// Routes `target` through `proxy` (Asterisk's endpoint `outbound_proxy`):
+/// the proxy first in its route, and sent to the proxy rather than the
+/// contact's own flow (resolved by DNS when the proxy is a name).
+fn through_proxy(target: &mut Target, proxy: &str) {
+    target.path.insert(0, format!("<{proxy}>"));
+    target.destination = literal_destination(proxy);
 }
 
 /// Where requests to a contact go: `received` (`proto:ip:port`, the flow
@@ -76,6 +100,27 @@ pub fn destination(received: Option<&str>, contact: &str) -> Option<Destination>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outbound_proxy_comes_first_and_is_where_the_request_goes() {
+        let mut t = Target {
+            uri: "sip:bob@192.0.2.7:5062".into(),
+            path: vec!["<sip:edge.example.com;lr>".into()],
+            destination: destination(None, "sip:bob@192.0.2.7:5062"),
+            ..Target::default()
+        };
+        through_proxy(&mut t, "sip:198.51.100.1:5070;lr");
+        assert_eq!(
+            t.path,
+            ["<sip:198.51.100.1:5070;lr>", "<sip:edge.example.com;lr>"]
+        );
+        assert_eq!(
+            t.destination.as_ref().unwrap().addr,
+            "198.51.100.1:5070".parse().unwrap()
+        );
+        through_proxy(&mut t, "sip:proxy.example.com;lr");
+        assert!(t.destination.is_none(), "a name is resolved");
+    }
 
     #[test]
     fn the_flow_first_then_the_uri() {

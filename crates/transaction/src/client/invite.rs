@@ -38,7 +38,10 @@ enum Phase {
 /// One INVITE client transaction.
 #[derive(Debug)]
 pub(crate) struct ClientInvite {
-    request: Message,
+    /// Until a final response: what Timer A retransmits and the ACK of a
+    /// non-2xx is built from. Dropped then, as nothing needs it while the
+    /// transaction waits (Timer D or M, up to 32 s).
+    request: Option<Message>,
     reliable: bool,
     phase: Phase,
     /// The ACK for the non-2xx final response, kept so that a
@@ -60,7 +63,7 @@ impl ClientInvite {
     ) -> ClientInvite {
         out.transmit(request.clone());
         ClientInvite {
-            request,
+            request: Some(request),
             reliable,
             phase: Phase::Calling {
                 retransmit: (!reliable).then(|| Retransmit::first(now, timers.t1)),
@@ -114,18 +117,24 @@ impl ClientInvite {
                 out.report(Report::Response(response));
             }
             (Phase::Calling { .. } | Phase::Proceeding, 200..=299) => {
+                self.request = None;
                 self.phase = Phase::Accepted {
                     timer_m: later(now, timers.timer_m),
                 };
                 out.report(Report::Response(response));
             }
             (Phase::Calling { .. } | Phase::Proceeding, _) => {
-                match ack_for(&self.request, &response) {
-                    Ok(ack) => {
+                match self
+                    .request
+                    .take()
+                    .map(|request| ack_for(&request, &response))
+                {
+                    Some(Ok(ack)) => {
                         out.transmit(ack.clone());
                         self.ack = Some(ack);
                     }
-                    Err(e) => tracing::warn!(status = code, "no ACK sent: {e}"),
+                    Some(Err(e)) => tracing::warn!(status = code, "no ACK sent: {e}"),
+                    None => {}
                 }
                 out.report(Report::Response(response));
                 // Timer D is zero on a reliable transport: no retransmission
@@ -173,7 +182,9 @@ impl ClientInvite {
                     self.phase = Phase::Terminated;
                 } else if let Some(r) = retransmit.filter(|r| r.is_due(now)) {
                     tracing::trace!("Timer A: INVITE retransmitted");
-                    out.transmit(self.request.clone());
+                    if let Some(request) = &self.request {
+                        out.transmit(request.clone());
+                    }
                     *retransmit = Some(r.doubled(now, None));
                 }
             }
@@ -254,7 +265,7 @@ mod tests {
     fn non_2xx_is_acknowledged_once_and_retransmissions_reuse_the_ack() {
         let (mut m, mut out, t0) = start(false);
         let timers = TimerConfig::default();
-        let busy = reply(&m.request, 486);
+        let busy = reply(m.request.as_ref().unwrap(), 486);
         m.on_response(busy.clone(), &timers, t0 + ms(10), &mut out);
         assert_eq!(m.state(), State::Completed);
         assert_eq!(m.deadlines(), [None, Some(t0 + ms(32_010))]);
@@ -277,7 +288,7 @@ mod tests {
     fn non_2xx_on_reliable_transport_terminates_at_once() {
         let (mut m, mut out, t0) = start(true);
         m.on_response(
-            reply(&m.request, 603),
+            reply(m.request.as_ref().unwrap(), 603),
             &TimerConfig::default(),
             t0,
             &mut out,
@@ -291,7 +302,12 @@ mod tests {
     fn cancel_bounds_the_wait_in_proceeding() {
         let (mut m, mut out, t0) = start(false);
         let timers = TimerConfig::default();
-        m.on_response(reply(&m.request, 180), &timers, t0 + ms(100), &mut out);
+        m.on_response(
+            reply(m.request.as_ref().unwrap(), 180),
+            &timers,
+            t0 + ms(100),
+            &mut out,
+        );
         assert_eq!(m.deadlines(), [None, None]);
         m.on_cancel_sent(&timers, t0 + ms(1000));
         m.on_cancel_sent(&timers, t0 + ms(2000));

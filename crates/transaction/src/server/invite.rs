@@ -47,8 +47,12 @@ pub(crate) struct ServerInvite {
     phase: Phase,
     /// The most recent response: re-sent for a retransmitted INVITE
     /// (provisional in Proceeding, final in Completed). In Accepted it is
-    /// the last 2xx, whose To tag an RFC 2543 ACK is matched against.
+    /// nothing: a 2xx is not retransmitted by the transaction (RFC 6026),
+    /// and only its To tag is kept, for [`ServerInvite::final_to_tag`].
     last_response: Option<Message>,
+    /// The To tag of the last 2xx, which an RFC 2543 ACK is matched
+    /// against: all an accepted INVITE keeps for its 32 s of Timer L.
+    accepted_tag: Option<Box<str>>,
 }
 
 impl ServerInvite {
@@ -66,6 +70,7 @@ impl ServerInvite {
             reliable,
             phase: Phase::Proceeding { trying_at: None },
             last_response: None,
+            accepted_tag: None,
         };
         if timers.trying_delay.is_zero() {
             m.send_trying(out);
@@ -105,6 +110,7 @@ impl ServerInvite {
     pub(crate) fn final_to_tag(&self) -> Option<&str> {
         match self.phase {
             Phase::Proceeding { .. } => None,
+            Phase::Accepted { .. } => self.accepted_tag.as_deref(),
             _ => self.last_response.as_ref()?.to_header().ok()?.tag(),
         }
     }
@@ -230,8 +236,17 @@ impl ServerInvite {
             (Phase::Accepted { .. }, 200..=299) => {}
             _ => return Err(Refusal::FinalResponseSent),
         }
-        out.transmit(response.clone());
-        self.last_response = Some(response);
+        if matches!(self.phase, Phase::Accepted { .. }) {
+            self.accepted_tag = response
+                .to_header()
+                .ok()
+                .and_then(|to| to.tag().map(Box::from));
+            self.last_response = None;
+            out.transmit(response);
+        } else {
+            out.transmit(response.clone());
+            self.last_response = Some(response);
+        }
         Ok(())
     }
 

@@ -98,6 +98,8 @@ pub(super) fn aor(r: &mut Reader, s: &RawSection) -> AorConf {
             "support_path" => {
                 a.support_path = r.value(s, o, value::boolean).unwrap_or(a.support_path)
             }
+            // Read for the warning the option table gives.
+            "outbound_proxy" => {}
             // Known, but without anything to store (warned as such).
             _ => {}
         }

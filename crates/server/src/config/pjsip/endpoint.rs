@@ -36,8 +36,9 @@ pub struct EndpointConf {
     pub from_user: Option<String>,
     /// `from_domain`.
     pub from_domain: Option<String>,
-    /// `outbound_proxy`: where calls through the endpoint (a trunk) go,
-    /// with a loose Route to it, instead of the AOR's contact.
+    /// `outbound_proxy`: a SIP URI every request to the endpoint's
+    /// contacts, and every call bridged through it (a trunk), is routed
+    /// through (a pre-loaded Route).
     pub outbound_proxy: Option<String>,
     /// `callerid`.
     pub callerid: Option<String>,
@@ -154,6 +155,8 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             "outbound_auth" => e.outbound_auth = value::list(&o.value),
             "transport" => e.transport = Some(o.value.clone()),
             "context" => e.context = o.value.clone(),
+            // Read for the warning the option table gives.
+            "acl" | "contact_acl" | "permit" | "deny" | "contact_permit" | "contact_deny" => {}
             "message_context" => e.message_context = Some(o.value.clone()),
             "identify_by" => {
                 if let Some(m) = identify_methods(r, s, o) {
@@ -162,6 +165,26 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
             }
             "from_user" => e.from_user = Some(o.value.clone()),
             "from_domain" => e.from_domain = Some(o.value.clone()),
+            "outbound_proxy" => {
+                e.outbound_proxy = r
+                    .value(s, o, |v| match sipjet_core::message::Uri::parse(v) {
+                        Ok(u) if u.as_sip().is_some() => Ok(v.to_string()),
+                        _ => Err(format!("{v:?} is not a sip: or sips: URI")),
+                    })
+                    .or(e.outbound_proxy.take());
+                if e.outbound_proxy
+                    .as_ref()
+                    .is_some_and(|p| !p.contains(";lr"))
+                {
+                    r.warn(
+                        &o.at,
+                        format!(
+                            "[{}] outbound_proxy {} has no ;lr (write \\;lr): it is used as a strict router, which takes the Request-URI",
+                            s.name, o.value
+                        ),
+                    );
+                }
+            }
             "callerid" => e.callerid = Some(o.value.clone()),
             "force_rport" => e.force_rport = r.value(s, o, value::boolean).unwrap_or(e.force_rport),
             "rewrite_contact" => {
@@ -171,15 +194,6 @@ pub(super) fn endpoint(r: &mut Reader, s: &RawSection) -> Option<EndpointConf> {
                 e.allow_unauthenticated_options = r
                     .value(s, o, value::boolean)
                     .unwrap_or(e.allow_unauthenticated_options);
-            }
-            "outbound_proxy" => {
-                e.outbound_proxy = r.value(s, o, |v| {
-                    let v = v.trim();
-                    match sipjet_core::message::Uri::parse(v) {
-                        Ok(sipjet_core::message::Uri::Sip(_)) => Ok(v.to_string()),
-                        _ => Err(format!("{v:?} is not a sip: or sips: URI")),
-                    }
-                });
             }
             "trust_id_inbound" => {
                 e.trust_id_inbound = r.value(s, o, value::boolean).unwrap_or(e.trust_id_inbound);

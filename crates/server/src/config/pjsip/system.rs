@@ -1,6 +1,7 @@
 //! `type=system` (timers, the thread pool) and `type=global` (the
 //! server-wide settings): one section each, defaults when absent.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sipjet_core::IdentifyMethod;
@@ -78,6 +79,9 @@ pub struct GlobalConf {
     /// that the server is up, and monitors and phones send them to check
     /// exactly that.
     pub unauthenticated_server_options: bool,
+    /// `dialplan` (sipjet's own): the `extensions.conf` calls are routed
+    /// by, relative to the file that names it.
+    pub dialplan: Option<PathBuf>,
 }
 
 impl Default for GlobalConf {
@@ -94,6 +98,7 @@ impl Default for GlobalConf {
             contact_expiration_check_interval: Duration::from_secs(30),
             debug: false,
             unauthenticated_server_options: true,
+            dialplan: None,
         }
     }
 }
@@ -200,6 +205,10 @@ pub(super) fn global(r: &mut Reader, s: &RawSection) -> GlobalConf {
                     .unwrap_or(g.contact_expiration_check_interval);
             }
             "debug" => g.debug = r.value(s, o, value::boolean).unwrap_or(g.debug),
+            "dialplan" => {
+                let base = o.at.file.parent().unwrap_or(Path::new(""));
+                g.dialplan = Some(base.join(&o.value));
+            }
             "unauthenticated_server_options" => {
                 g.unauthenticated_server_options = r
                     .value(s, o, value::boolean)

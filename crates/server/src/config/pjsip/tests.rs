@@ -319,7 +319,7 @@ ca_list_file)"
 }
 
 /// The sources of the section parsers, one module per section type.
-const PARSER_SOURCES: [&str; 8] = [
+const PARSER_SOURCES: [&str; 9] = [
     include_str!("transport.rs"),
     include_str!("endpoint.rs"),
     include_str!("auth.rs"),
@@ -328,6 +328,7 @@ const PARSER_SOURCES: [&str; 8] = [
     include_str!("domain_alias.rs"),
     include_str!("system.rs"),
     include_str!("registration.rs"),
+    include_str!("acl.rs"),
 ];
 
 /// The option arms of each section's parser, read from its source: the
@@ -350,6 +351,7 @@ fn parser_arms() -> Vec<(String, String)> {
                 "system",
                 "global",
                 "registration",
+                "acl",
             ]
             .contains(&name)
             .then(|| name.to_string());
@@ -409,6 +411,10 @@ fn field_of(section: &str, option: &str) -> Option<String> {
         ("aor", "contact") => "contacts",
         ("auth", "password_digest") => "password_digests",
         ("auth", "supported_algorithms_uas") => "algorithms",
+        ("acl", "permit" | "deny") => "source",
+        ("acl", "contact_permit" | "contact_deny") => "contact",
+        // Refused with an error: nothing to store.
+        ("acl", "acl" | "contact_acl") => return None,
         _ => option,
     };
     Some(field.to_string())
@@ -598,4 +604,41 @@ contact_header_params=x=1\nline=yes\n",
         let errs: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
         assert!(errs.iter().any(|e| e.contains(want)), "{text:?}: {errs:?}");
     }
+}
+
+#[test]
+fn acl_sections_keep_their_rules_in_order_and_refuse_acl_conf_references() {
+    let r = from_str(
+        "t.conf",
+        "[a]\ntype = acl\ndeny = 0.0.0.0/0.0.0.0\npermit = 192.0.2.0/24, 198.51.100.7\n\
+         contact_deny = 10.0.0.0/8\n",
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    let a = &r.config.acls[0];
+    let rules: Vec<(bool, String)> = a
+        .source
+        .iter()
+        .map(|x| (x.permit, x.net.to_string()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (false, "0.0.0.0/0".to_string()),
+            (true, "192.0.2.0/24".to_string()),
+            (true, "198.51.100.7/32".to_string())
+        ]
+    );
+    assert_eq!(a.contact.len(), 1);
+    assert_eq!(
+        errors("[a]\ntype = acl\nacl = office\n"),
+        [
+            "t.conf:3: [a] acl = office: sipjet does not read acl.conf; write its permit and deny lines in this section"
+        ]
+    );
+    let e = errors("[a]\ntype = acl\npermit = gw.example.com\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.conf:3:"), "{e:?}");
+    // On an endpoint, as in Asterisk's pjsip, they do nothing: said so.
+    let w = from_str("t.conf", "[e]\ntype = endpoint\npermit = 192.0.2.1\n").warnings;
+    assert!(w[0].message.contains("type=acl"), "{w:?}");
 }

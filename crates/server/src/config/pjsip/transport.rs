@@ -1,10 +1,13 @@
 //! `[name] type=transport`: a listener.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+
+use ipnet::IpNet;
 
 use sipjet_core::Protocol;
 
+use super::identify::MatchItem;
 use super::reader::Reader;
 use crate::config::file::{Location, RawSection};
 use crate::config::value;
@@ -33,11 +36,14 @@ pub struct TransportConf {
     /// `allowed_origins` (sipjet's, for `ws` and `wss`): the origins of
     /// the web pages that may open a WebSocket; unset, any.
     pub allowed_origins: Option<Vec<String>>,
-    /// `external_signaling_address`: the address written in Via and
-    /// Contact when behind NAT.
-    pub external_signaling_address: Option<String>,
-    /// `external_signaling_port`.
+    /// `external_signaling_address`: the address written in Via, Contact
+    /// and Record-Route for peers outside `local_net` (an address: a host
+    /// name is an error, it would be resolved once and go stale).
+    pub external_signaling_address: Option<IpAddr>,
+    /// `external_signaling_port` (default: the bound port).
     pub external_signaling_port: Option<u16>,
+    /// `local_net`: the networks reached without the NAT.
+    pub local_net: Vec<IpNet>,
 }
 
 /// Reads `protocol =`: the transport's own names, without regard to case.
@@ -70,6 +76,7 @@ pub(super) fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf>
         allowed_origins: None,
         external_signaling_address: None,
         external_signaling_port: None,
+        local_net: Vec::new(),
     };
     for o in &s.options {
         if !r.known("transport", s, o) {
@@ -94,7 +101,27 @@ pub(super) fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf>
                 // Checked; the table warns when it asks for no checking.
                 let _ = r.value(s, o, value::boolean);
             }
-            "external_signaling_address" => t.external_signaling_address = Some(o.value.clone()),
+            "external_signaling_address" => {
+                t.external_signaling_address = r
+                    .value(s, o, |v| {
+                        v.trim_matches(['[', ']']).parse::<IpAddr>().map_err(|_| {
+                            format!("{v:?} is not an address (sipjet takes no host name here)")
+                        })
+                    })
+                    .or(t.external_signaling_address);
+            }
+            "local_net" => {
+                let nets = r.value(s, o, |v| {
+                    value::list(v)
+                        .iter()
+                        .map(|n| match MatchItem::parse(n)? {
+                            MatchItem::Net(net) => Ok(net),
+                            MatchItem::Host(h) => Err(format!("{h:?} is not a network")),
+                        })
+                        .collect::<Result<Vec<_>, String>>()
+                });
+                t.local_net.extend(nets.unwrap_or_default());
+            }
             "external_signaling_port" => {
                 t.external_signaling_port = r
                     .value(s, o, |v| value::number(v, 1, 65535))
@@ -109,6 +136,17 @@ pub(super) fn transport(r: &mut Reader, s: &RawSection) -> Option<TransportConf>
             &s.at,
             format!(
                 "[{}] option allowed_origins takes no effect: only WebSocket transports (ws, wss) have origins",
+                s.name
+            ),
+        );
+    }
+    if t.external_signaling_address.is_none()
+        && (t.external_signaling_port.is_some() || !t.local_net.is_empty())
+    {
+        r.warn(
+            &s.at,
+            format!(
+                "[{}] external_signaling_port and local_net take no effect without external_signaling_address",
                 s.name
             ),
         );

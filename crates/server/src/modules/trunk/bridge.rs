@@ -128,22 +128,6 @@ fn copy_session_timer(from: &Message, to: &mut Message) {
     }
 }
 
-/// The seam the dialplan dials trunks through (`Dial(PJSIP/number@trunk)`).
-pub trait TrunkDialer: Send + Sync {
-    /// Places `request` (a new INVITE of an authenticated endpoint) to
-    /// `number` through the trunk endpoint `trunk`, ringing at most
-    /// `timeout`. On `Ok` the call is this dialer's, the caller's answer
-    /// included; on `Err` nothing was sent and the caller is still owed
-    /// an answer ([`DialError::answer`]).
-    fn dial(
-        &self,
-        request: &IncomingRequest,
-        trunk: &str,
-        number: &str,
-        timeout: Option<Duration>,
-    ) -> Result<(), DialError>;
-}
-
 /// The route for tests, until the dialplan routes calls: an INVITE of an
 /// authenticated endpoint to a user starting with `prefix` is dialled, the
 /// rest of the user as the number, through `trunk`. It is set through
@@ -191,7 +175,7 @@ enum Key {
 type Shared = Arc<Mutex<Bridge>>;
 
 /// The B2BUA of calls through trunks: a service (for the requests of its
-/// dialogs and the test route) and a [`TrunkDialer`].
+/// dialogs and the test route) that places calls ([`TrunkBridge::place`]).
 pub struct TrunkBridge {
     model: Arc<Model>,
     stack: SipStack,
@@ -962,8 +946,13 @@ impl TrunkBridge {
     }
 }
 
-impl TrunkDialer for TrunkBridge {
-    fn dial(
+impl TrunkBridge {
+    /// Places `request` (a new INVITE of an authenticated endpoint) to
+    /// `number` through the trunk endpoint `trunk`, ringing at most
+    /// `timeout`. On `Ok` the call is the bridge's, the caller's answer
+    /// included; on `Err` nothing was sent and the caller is still owed
+    /// an answer ([`DialError::answer`]).
+    pub fn place(
         &self,
         request: &IncomingRequest,
         trunk: &str,
@@ -1044,7 +1033,7 @@ impl TrunkDialer for TrunkBridge {
             ));
         }
         if let Some(proxy) = &conf.outbound_proxy {
-            req.headers.push(("Route".into(), format!("<{proxy};lr>")));
+            req.headers.push(("Route".into(), format!("<{proxy}>")));
         }
         req.body = body_of(&request.message);
         let leg = Leg {
@@ -1167,7 +1156,7 @@ impl Service for TrunkBridge {
         let Some(number) = user.as_deref().and_then(|u| u.strip_prefix(&route.prefix)) else {
             return Handled::No;
         };
-        if let Err(e) = self.dial(request, &route.trunk, number, route.timeout) {
+        if let Err(e) = self.place(request, &route.trunk, number, route.timeout) {
             tracing::warn!(error = %e, "a call through a trunk was not placed");
             e.answer(request);
         }

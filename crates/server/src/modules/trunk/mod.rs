@@ -2,9 +2,11 @@
 //! registered there ([`registrations`], deciding by [`registration`]),
 //! bridges calls to the outside world through it ([`bridge`]), and
 //! answers the provider's challenges with the credentials that
-//! `outbound_auth` names ([`credentials`]).
+//! `outbound_auth` names ([`credentials`]). The dialplan hands it the
+//! calls it sends to a trunk through the seam of [`dial`].
 
 pub mod bridge;
+pub mod dial;
 pub mod registration;
 pub mod registrations;
 
@@ -12,7 +14,8 @@ use sipjet_core::ClientCredential;
 
 use crate::config::pjsip::PjsipConfig;
 
-pub use bridge::{DialError, DialRoute, TrunkBridge, TrunkDialer};
+pub use bridge::{DialError, DialRoute, TrunkBridge};
+pub use dial::{NoTrunks, TRUNKS_DIALLED, TrunkCall, TrunkDialer};
 pub use registrations::{RegistrationStatus, Registrations};
 
 /// The credentials of the auth sections `names` (an `outbound_auth`), in
