@@ -14,7 +14,6 @@ use sipjet_server::config::pjsip::{self, Diagnostic, LoadReport};
 use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::dialplan;
 use sipjet_server::model::Model;
-use sipjet_server::modules::trunk::TRUNKS_DIALLED;
 use sipjet_server::server::{Server, ServerOptions};
 
 #[derive(Parser)]
@@ -159,7 +158,7 @@ fn print_diagnostics(warnings: &[Diagnostic], errors: &[Diagnostic]) {
 fn check_dialplan(path: &Path, pjsip: &LoadReport) -> bool {
     let plan = dialplan::load(path);
     let cross = if plan.is_ok() {
-        dialplan::cross_check(&plan.plan, &pjsip.config, TRUNKS_DIALLED)
+        dialplan::cross_check(&plan.plan, &pjsip.config)
     } else {
         Vec::new()
     };
@@ -328,10 +327,7 @@ fn main() -> ExitCode {
                         eprintln!("the dialplan has errors; not starting");
                         return ExitCode::FAILURE;
                     }
-                    print_diagnostics(
-                        &dialplan::cross_check(&plan.plan, &report.config, TRUNKS_DIALLED),
-                        &[],
-                    );
+                    print_diagnostics(&dialplan::cross_check(&plan.plan, &report.config), &[]);
                     Some(Arc::new(plan.plan))
                 }
                 None => None,

@@ -21,7 +21,7 @@ use crate::location::{LocationStore, MemoryStore, SqliteStore};
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::trunk::{DialRoute, Registrations, TrunkBridge, TrunkDialer};
+use crate::modules::trunk::{Registrations, TrunkBridge, TrunkDialer};
 use crate::modules::{
     CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
 };
@@ -71,14 +71,11 @@ pub struct ServerOptions {
     /// The clock the digest authenticator's nonces are issued and checked
     /// by (the system's by default).
     pub nonce_clock: NonceClock,
-    /// Calls to numbers with a prefix go out through a trunk: the route
-    /// tests use until the dialplan routes calls.
-    pub dial_route: Option<DialRoute>,
     /// The dialplan calls are routed by (`None`: every call goes to the
     /// AOR its Request-URI names).
     pub dialplan: Option<Arc<Dialplan>>,
-    /// Who dials the dialplan's calls to trunks (a server without one
-    /// answers them as unavailable).
+    /// Who dials the dialplan's calls to trunks (`None`: the server's
+    /// own bridge, [`TrunkBridge`]).
     pub trunk_dialer: Option<Arc<dyn TrunkDialer>>,
 }
 
@@ -90,7 +87,6 @@ impl std::fmt::Debug for ServerOptions {
             .field("location_db", &self.location_db)
             .field("nonce_clock", &self.nonce_clock)
             .field("dialplan", &self.dialplan.is_some())
-            .field("dial_route", &self.dial_route)
             .field("trunk_dialer", &self.trunk_dialer.is_some())
             .finish()
     }
@@ -325,7 +321,6 @@ impl Server {
             Arc::clone(&model),
             stack.clone(),
             tokio::runtime::Handle::current(),
-            options.dial_route.clone(),
         );
         let _ = stack.register_service(Arc::clone(&trunks) as Arc<dyn sipjet_core::Service>);
         let calls = Arc::new(CallLog::default());
@@ -343,7 +338,13 @@ impl Server {
             Arc::clone(&calls),
         );
         let router = match &options.dialplan {
-            Some(plan) => router.with_dialplan(Arc::clone(plan), options.trunk_dialer.clone()),
+            Some(plan) => {
+                let dialer = options
+                    .trunk_dialer
+                    .clone()
+                    .unwrap_or_else(|| Arc::clone(&trunks) as Arc<dyn TrunkDialer>);
+                router.with_dialplan(Arc::clone(plan), Some(dialer))
+            }
             None => router,
         };
         let _ = stack.register_service(Arc::new(router));

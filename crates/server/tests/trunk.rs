@@ -3,11 +3,9 @@
 //! registering to it with digest authentication, keeping the binding
 //! fresh, and retrying a refusal as `forbidden_retry_interval` says; and
 //! calls from a local phone (SIPp) bridged by sipjet through the provider
-//! to a SIPp UAS behind it, the outside world.
-//!
-//! Until the dialplan routes calls, the calls take the test route of
-//! [`DialRoute`]: numbers dialled with the prefix 9 go out through the
-//! trunk endpoint `provider`.
+//! to a SIPp UAS behind it, the outside world, as the office's
+//! extensions.conf says ([`PLAN`]); and calls the provider delivers to
+//! the office's number, routed by the trunk endpoint's context.
 
 mod support;
 
@@ -19,7 +17,7 @@ use std::time::Duration;
 use sipjet_core::session::SessionSupplement;
 use sipjet_core::{HeaderName, Method};
 use sipjet_server::admin::views;
-use sipjet_server::modules::trunk::DialRoute;
+use sipjet_server::dialplan;
 use sipjet_server::modules::trunk::RegistrationStatus;
 use sipjet_server::modules::trunk::registration::State;
 use sipjet_server::server::Server;
@@ -136,7 +134,11 @@ async fn refused_credentials_retry_at_forbidden_retry_interval_then_stop() {
     assert!(provider.bindings("office").is_empty());
 }
 
-/// The provider's proxy: an INVITE from one of its users is challenged
+/// The office's number at the provider.
+const OFFICE_NUMBER: &str = "4930123";
+
+/// The provider's proxy: an INVITE to the office's number goes to where
+/// the office registered; an INVITE from one of its users is challenged
 /// (407), then relayed, record-routed, to the SIPp UAS at `uas`, the
 /// outside world; requests in a dialog follow their route.
 fn proxy_route(uas: SocketAddr) -> String {
@@ -149,6 +151,14 @@ fn proxy_route(uas: SocketAddr) -> String {
     exit;
   }}
   if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+  if (is_method("INVITE") && $rU == "{OFFICE_NUMBER}") {{
+    xlog("L_NOTICE", "PROVIDER: call for the office from $fu\n");
+    record_route();
+    $ru = "sip:office@{REALM}";
+    if (!lookup("location")) {{ sl_send_reply("480", "Not Registered"); exit; }}
+    t_relay();
+    exit;
+  }}
   if (is_method("INVITE")) {{
     if (!is_present_hf("Proxy-Authorization")) {{ auth_challenge("{REALM}", "1"); exit; }}
     $var(pw) = $sht(users=>$au);
@@ -178,6 +188,7 @@ type=endpoint
 auth=alice
 aors=alice
 identify_by=username
+context=office
 [alice]
 type=auth
 username=alice
@@ -188,6 +199,7 @@ type=aor
 max_contacts=1
 [provider]
 type=endpoint
+context=from-provider
 aors=provider
 outbound_auth=provider-auth
 from_user=office
@@ -222,15 +234,39 @@ impl SessionSupplement for Stamp {
     }
 }
 
-fn route() -> ServerOptions {
+/// The office's dialplan: 9 and a number go out through the provider,
+/// ringing at most `{ring}` seconds; 7 and a number too, with a caller ID
+/// of its own, and the status of a failed call decides what follows; the
+/// office's number rings the desk phone.
+const PLAN: &str = "\
+[office]
+exten => _9.,1,Dial(PJSIP/${EXTEN:1}@provider,{ring})
+exten => _7.,1,Set(CALLERID(num)=4930777)
+ same => n,Dial(PJSIP/${EXTEN:1}@provider,{ring})
+ same => n,Goto(${DIALSTATUS})
+ same => n(BUSY),Hangup(21)
+ same => n(CHANUNAVAIL),Congestion
+
+[from-provider]
+exten => 4930123,1,Dial(PJSIP/desk,20)
+";
+
+/// The server's options: routed by [`PLAN`], ringing at most `ring`
+/// seconds.
+fn routed(ring: u64) -> ServerOptions {
+    let report = dialplan::from_str(
+        "extensions.conf",
+        &PLAN.replace("{ring}", &ring.to_string()),
+    );
+    assert!(report.is_ok(), "{:?}", report.errors);
     ServerOptions {
-        dial_route: Some(DialRoute {
-            prefix: "9".into(),
-            trunk: "provider".into(),
-            timeout: Some(Duration::from_secs(30)),
-        }),
+        dialplan: Some(Arc::new(report.plan)),
         ..ServerOptions::default()
     }
+}
+
+fn route() -> ServerOptions {
+    routed(30)
 }
 
 /// alice dials `to` through sipjet at `server` with `scenario`.
@@ -469,11 +505,7 @@ async fn a_call_nobody_answers_is_cancelled_at_the_ring_timeout() {
         &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
     );
     let outside = Agent::on_port("trunk_ring.xml", provider.addr, uas_port).spawn();
-    let mut options = route();
-    if let Some(r) = &mut options.dial_route {
-        r.timeout = Some(Duration::from_secs(1));
-    }
-    let (server, udp) = start_with(&office_conf(&provider), options).await;
+    let (server, udp) = start_with(&office_conf(&provider), routed(1)).await;
 
     let alice = Agent::new("call_refused.xml", udp)
         .user("alice", "alice-pass")

@@ -36,8 +36,11 @@ use sipjet_core::{
     Method, OutgoingRequest, Priority, Protocol, SendError, Serializer, ServerTransaction, Service,
     SipStack,
 };
+use std::net::IpAddr;
 
 use super::credentials;
+use super::dial::{TrunkCall, TrunkDialer};
+use crate::dialplan::{DialStatus, DialTarget};
 use crate::model::Model;
 
 /// Calls kept at most.
@@ -50,10 +53,8 @@ pub enum DialError {
     /// No endpoint of that name.
     #[error("no endpoint {0}")]
     UnknownTrunk(String),
-    /// The endpoint names no AOR with a static contact to send to, or
-    /// that contact (or its outbound proxy) is not an address: host names
-    /// are not resolved for calls yet.
-    #[error("endpoint {0} has no AOR with a contact at an address to send calls to")]
+    /// The endpoint names no AOR with a static contact to send to.
+    #[error("endpoint {0} has no AOR with a contact to send calls to")]
     NoContact(String),
     /// The number is not a SIP user part.
     #[error("{0:?} is not a number that can be dialled")]
@@ -64,6 +65,9 @@ pub enum DialError {
     /// The request is not a new INVITE.
     #[error("only a new INVITE can be dialled out")]
     NotAnInvite,
+    /// The `Dial` names no trunk target.
+    #[error("the Dial names no trunk")]
+    NoTrunkTarget,
     /// The INVITE requires extensions the bridge does not implement
     /// (reliable provisional responses, session timers...).
     #[error("the call requires {0:?}, which sipjet does not implement")]
@@ -81,9 +85,18 @@ impl DialError {
         }
     }
 
+    /// The `${DIALSTATUS}` the dialplan goes on with: the trunk could not
+    /// be used at all (CHANUNAVAIL), or the server is full (CONGESTION).
+    pub fn dial_status(&self) -> DialStatus {
+        match self {
+            DialError::Busy => DialStatus::Congestion,
+            _ => DialStatus::ChanUnavail,
+        }
+    }
+
     /// Answers the caller: [`DialError::status`], with the `Unsupported`
     /// header a 420 owes (RFC 3261 §8.2.2.3).
-    pub fn answer(&self, request: &IncomingRequest) {
+    pub fn answer(&self, request: &ServerTransaction) {
         let mut r = request.response(self.status());
         if let DialError::BadExtension(tags) = self {
             // Option tags are tokens: no line breaks reach the header.
@@ -128,20 +141,6 @@ fn copy_session_timer(from: &Message, to: &mut Message) {
     }
 }
 
-/// The route for tests, until the dialplan routes calls: an INVITE of an
-/// authenticated endpoint to a user starting with `prefix` is dialled, the
-/// rest of the user as the number, through `trunk`. It is set through
-/// [`crate::server::ServerOptions`] only, never by a configuration file.
-#[derive(Clone, Debug)]
-pub struct DialRoute {
-    /// The prefix that selects the trunk (`9`).
-    pub prefix: String,
-    /// The trunk endpoint.
-    pub trunk: String,
-    /// How long the provider may ring.
-    pub timeout: Option<Duration>,
-}
-
 /// One bridged call.
 struct Bridge {
     /// The caller's leg.
@@ -163,6 +162,9 @@ struct Bridge {
     timer: Option<SessionTimer>,
     /// How long the provider may ring.
     ring_timeout: Option<Duration>,
+    /// The dialplan's call, until the caller is answered: nobody answering
+    /// hands the caller back to it ([`TrunkCall::not_answered`]).
+    dialplan: Option<TrunkCall>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -174,13 +176,12 @@ enum Key {
 
 type Shared = Arc<Mutex<Bridge>>;
 
-/// The B2BUA of calls through trunks: a service (for the requests of its
-/// dialogs and the test route) that places calls ([`TrunkBridge::place`]).
+/// The B2BUA of calls through trunks: the server's [`TrunkDialer`], and a
+/// service for the requests of the dialogs it bridges.
 pub struct TrunkBridge {
     model: Arc<Model>,
     stack: SipStack,
     runtime: tokio::runtime::Handle,
-    route: Option<DialRoute>,
     calls: Mutex<HashMap<Key, Shared>>,
     digests: Mutex<HashMap<String, Arc<Mutex<DigestClient>>>>,
     me: Weak<TrunkBridge>,
@@ -270,6 +271,21 @@ fn uri_protocol(uri: &str) -> Protocol {
     }
 }
 
+/// The `${DIALSTATUS}` of a trunk leg that failed with `status` (or rang
+/// out), as Asterisk's Dial sets it from the hangup cause chan_pjsip
+/// gives the SIP status: busy (486, 600), congestion (503), no answer
+/// (the ring timeout, 480, 483), and for every other refusal, and a
+/// provider that cannot be reached, the channel unavailable.
+fn dial_status(status: u16, timed_out: bool) -> DialStatus {
+    match status {
+        _ if timed_out => DialStatus::NoAnswer,
+        486 | 600 => DialStatus::Busy,
+        503 => DialStatus::Congestion,
+        480 | 483 => DialStatus::NoAnswer,
+        _ => DialStatus::ChanUnavail,
+    }
+}
+
 /// The B leg's failure as the caller hears it.
 fn caller_status(status: u16, timed_out: bool) -> (u16, Option<&'static str>) {
     match status {
@@ -283,18 +299,16 @@ fn caller_status(status: u16, timed_out: bool) -> (u16, Option<&'static str>) {
 }
 
 impl TrunkBridge {
-    /// A bridge over the model's endpoints, with the test route if any.
+    /// A bridge over the model's endpoints.
     pub fn new(
         model: Arc<Model>,
         stack: SipStack,
         runtime: tokio::runtime::Handle,
-        route: Option<DialRoute>,
     ) -> Arc<TrunkBridge> {
         Arc::new_cyclic(|me| TrunkBridge {
             model,
             stack,
             runtime,
-            route,
             calls: Mutex::new(HashMap::new()),
             digests: Mutex::new(HashMap::new()),
             me: me.clone(),
@@ -332,12 +346,12 @@ impl TrunkBridge {
         lock(&self.calls).get(key).cloned()
     }
 
-    /// This stack's Contact for a leg over `protocol`.
-    fn contact(&self, user: &str, protocol: Protocol) -> String {
+    /// This stack's Contact for a leg over `protocol` to `peer`: the
+    /// address the peer reaches it at (the external one beyond a NAT).
+    fn contact(&self, user: &str, protocol: Protocol, peer: IpAddr) -> String {
         let me = self
             .stack
-            .transports()
-            .and_then(|t| t.sent_by(protocol))
+            .advertised(protocol, peer)
             .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string());
         let transport = match protocol {
             Protocol::Udp => String::new(),
@@ -363,14 +377,14 @@ impl TrunkBridge {
         self.stack
             .session_supplements()
             .outgoing_request(&mut request);
-        if self.stack.add_via(&mut request, dest.protocol).is_ok() {
+        if self.stack.add_via_to(&mut request, &dest).is_ok() {
             self.stack.send_message(request, dest, None, |_| {});
         }
     }
 
     fn send_ack(&self, mut ack: Message, dest: Destination) {
         self.stack.session_supplements().outgoing_request(&mut ack);
-        if self.stack.add_via(&mut ack, dest.protocol).is_ok() {
+        if self.stack.add_via_to(&mut ack, &dest).is_ok() {
             self.stack.send_stateless(ack, dest);
         }
     }
@@ -395,12 +409,17 @@ impl TrunkBridge {
         self.respond(&request.server_transaction(), request.response(code));
     }
 
-    /// The provider's INVITE over `protocol`: the identity and body of
-    /// `leg`, this stack's Contact, the caller's session-timer headers,
-    /// 100rel offered, the supplements run.
-    fn build_b_invite(&self, leg: &Leg, protocol: Protocol) -> Option<Message> {
-        let mut invite = self.stack.build_request(&leg.req, protocol).ok()?;
-        let _ = invite.set_header("Contact", &self.contact(&leg.from_user, protocol));
+    /// The provider's INVITE to `dest`: the identity and body of `leg`,
+    /// this stack's Via and Contact as `dest` reaches it, the caller's
+    /// session-timer headers, 100rel offered, the supplements run.
+    fn build_b_invite(&self, leg: &Leg, dest: &Destination) -> Option<Message> {
+        let protocol = dest.protocol;
+        let peer = dest.addr.ip();
+        let mut invite = self
+            .stack
+            .build_request_to(&leg.req, protocol, Some(peer))
+            .ok()?;
+        let _ = invite.set_header("Contact", &self.contact(&leg.from_user, protocol, peer));
         copy_session_timer(&leg.caller, &mut invite);
         // The provider may send its provisional responses reliably: the
         // bridge PRACKs them (RFC 3262) on its own leg.
@@ -412,11 +431,10 @@ impl TrunkBridge {
     }
 
     /// Resolves the first hop `uri` (RFC 3263), then, on the call's
-    /// serializer, sends the provider's INVITE there, built again when
-    /// the transport found is not the one guessed. A call the caller
-    /// cancelled meanwhile is not placed; a name that resolves nowhere
-    /// fails it with 503.
-    fn resolve_then_send(&self, shared: Shared, leg: Leg, uri: String, guessed: Protocol) {
+    /// serializer, sends the provider's INVITE there, built again for the
+    /// address found. A call the caller cancelled meanwhile is not placed;
+    /// a name that resolves nowhere fails the dial (CHANUNAVAIL, 503).
+    fn resolve_then_send(&self, shared: Shared, leg: Leg, uri: String) {
         let me = self.me.clone();
         let stack = self.stack.clone();
         self.runtime.spawn(async move {
@@ -435,19 +453,12 @@ impl TrunkBridge {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::warn!(%uri, error = %e, "the trunk's address does not resolve");
-                        bridge.answer_a(&shared, &mut c, 503, None, None);
-                        bridge.forget(&mut c);
+                        bridge.fail_a(&shared, &mut c, DialStatus::ChanUnavail, 503, None);
                         return;
                     }
                 };
-                let invite = if dest.protocol == guessed {
-                    Some(c.b.invite().clone())
-                } else {
-                    bridge.build_b_invite(&leg, dest.protocol)
-                };
-                let Some(invite) = invite else {
-                    bridge.answer_a(&shared, &mut c, 500, None, None);
-                    bridge.forget(&mut c);
+                let Some(invite) = bridge.build_b_invite(&leg, &dest) else {
+                    bridge.fail_a(&shared, &mut c, DialStatus::ChanUnavail, 500, None);
                     return;
                 };
                 c.b = UacInvite::new(invite.clone(), Instant::now(), c.ring_timeout);
@@ -494,7 +505,9 @@ impl TrunkBridge {
                     };
                     tracing::warn!(error = %e, "the trunk's INVITE failed");
                     let (code, reason) = caller_status(status, false);
-                    self.answer_a(shared, &mut c, code, reason, None);
+                    // The provider was never heard from: unavailable.
+                    self.fail_a(shared, &mut c, DialStatus::ChanUnavail, code, reason);
+                    return;
                 }
                 if c.b.dialog().is_none() {
                     self.forget(&mut c);
@@ -546,6 +559,8 @@ impl TrunkBridge {
                     lock(&self.calls).insert(Key::Dialog(id), Arc::clone(shared));
                 }
                 if c.a.is_pending() && !c.ended {
+                    // Answered: the dialplan is done with the call.
+                    c.dialplan = None;
                     let timer_headers = response.map(session_timer_headers).unwrap_or_default();
                     self.answer_a_with(shared, &mut c, 200, None, body.as_ref(), &timer_headers);
                     c.timer = response.and_then(|r| SessionTimer::from_answer(r, Instant::now()));
@@ -596,9 +611,40 @@ impl TrunkBridge {
                 if c.a.is_pending() {
                     let (code, phrase) = caller_status(status, timed_out);
                     let phrase = phrase.map(str::to_string).or(Some(reason));
-                    self.answer_a(shared, &mut c, code, phrase.as_deref(), None);
+                    let dial = dial_status(status, timed_out);
+                    self.fail_a(shared, &mut c, dial, code, phrase.as_deref());
+                    return;
                 }
                 self.forget(&mut c);
+            }
+        }
+    }
+
+    /// The provider's leg failed before the caller was answered: the call
+    /// is forgotten, and the caller goes back to the dialplan (which goes
+    /// on at its next priority with `${DIALSTATUS}` = `status`), else is
+    /// answered `code`. A caller that cancelled is answered already.
+    fn fail_a(
+        &self,
+        shared: &Shared,
+        c: &mut Bridge,
+        status: DialStatus,
+        code: u16,
+        reason: Option<&str>,
+    ) {
+        let back = if c.ended { None } else { c.dialplan.take() };
+        match back {
+            Some(call) => {
+                self.forget(c);
+                // After this task, which holds the call: the dialplan may
+                // dial again at once.
+                let _ = c.serializer.push(move || call.not_answered(status, code));
+            }
+            None => {
+                if c.a.is_pending() {
+                    self.answer_a(shared, c, code, reason, None);
+                }
+                self.forget(c);
             }
         }
     }
@@ -761,7 +807,7 @@ impl TrunkBridge {
         let ack_for = (method == Method::Invite).then(|| (dialog.clone(), dest.clone()));
         let supplements = self.stack.session_supplements().clone();
         supplements.outgoing_request(&mut out);
-        if self.stack.add_via(&mut out, dest.protocol).is_err() {
+        if self.stack.add_via_to(&mut out, &dest).is_err() {
             self.reply(request, 500);
             return;
         }
@@ -810,7 +856,7 @@ impl TrunkBridge {
                     && let Ok(mut ack) = dialog.ack(cseq.seq)
                 {
                     supplements.outgoing_request(&mut ack);
-                    if stack.add_via(&mut ack, dest.protocol).is_ok() {
+                    if stack.add_via_to(&mut ack, &dest).is_ok() {
                         stack.send_stateless(ack, dest);
                     }
                 }
@@ -946,45 +992,79 @@ impl TrunkBridge {
     }
 }
 
+/// Who the provider hears the call from.
+struct Presented {
+    /// The display name.
+    name: Option<String>,
+    /// The number (P-Asserted-Identity, and the From user without
+    /// `from_user`).
+    number: Option<String>,
+}
+
+/// The caller ID of a call through the trunk `conf`: the name of its
+/// `callerid`; the number the dialplan set (`Set(CALLERID(num)=...)`,
+/// told by `caller_num` differing from the caller's own `from_user`),
+/// else the trunk's `callerid` number, else the caller's own.
+fn presented(
+    conf: &crate::config::pjsip::EndpointConf,
+    caller_num: &str,
+    from_user: Option<&str>,
+) -> Presented {
+    let (name, trunk_number) = conf
+        .callerid
+        .as_deref()
+        .map(parse_callerid)
+        .unwrap_or((None, None));
+    let caller =
+        (!caller_num.is_empty() && is_user_part(caller_num)).then(|| caller_num.to_string());
+    let set_by_dialplan = caller.is_some() && Some(caller_num) != from_user;
+    let number = if set_by_dialplan {
+        caller
+    } else {
+        trunk_number.or(caller)
+    };
+    Presented { name, number }
+}
+
 impl TrunkBridge {
-    /// Places `request` (a new INVITE of an authenticated endpoint) to
-    /// `number` through the trunk endpoint `trunk`, ringing at most
-    /// `timeout`. On `Ok` the call is the bridge's, the caller's answer
-    /// included; on `Err` nothing was sent and the caller is still owed
-    /// an answer ([`DialError::answer`]).
-    pub fn place(
+    /// Places the dialplan's `call` to `number` through the trunk endpoint
+    /// `trunk`. On `Ok` the call is the bridge's: it answers the caller,
+    /// or hands it back to the dialplan when nobody answers. On `Err`
+    /// nothing was sent, and the call is handed back.
+    fn place(
         &self,
-        request: &IncomingRequest,
+        call: TrunkCall,
         trunk: &str,
         number: &str,
-        timeout: Option<Duration>,
-    ) -> Result<(), DialError> {
-        if request.method() != &Method::Invite || request.has_to_tag() {
-            return Err(DialError::NotAnInvite);
+    ) -> Result<(), Box<(DialError, TrunkCall)>> {
+        let invite_in = call.request.request();
+        if invite_in.method() != Some(&Method::Invite) || has_to_tag(invite_in) {
+            return Err(Box::new((DialError::NotAnInvite, call)));
         }
-        let missing =
-            crate::modules::extensions::unsupported(request, HeaderName::Require, SUPPORTED);
+        let missing: Vec<String> =
+            crate::modules::extensions::unsupported_in(invite_in, HeaderName::Require, SUPPORTED)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
         if !missing.is_empty() {
-            return Err(DialError::BadExtension(
-                missing.into_iter().map(str::to_string).collect(),
-            ));
+            return Err(Box::new((DialError::BadExtension(missing), call)));
         }
         if !is_user_part(number) {
-            return Err(DialError::BadNumber(number.to_string()));
+            return Err(Box::new((DialError::BadNumber(number.to_string()), call)));
         }
-        let conf = self
-            .model
-            .config
-            .endpoint(trunk)
-            .ok_or_else(|| DialError::UnknownTrunk(trunk.to_string()))?;
-        let contact = conf
+        let Some(conf) = self.model.config.endpoint(trunk) else {
+            return Err(Box::new((DialError::UnknownTrunk(trunk.to_string()), call)));
+        };
+        let Some(contact) = conf
             .aors
             .iter()
             .filter_map(|a| self.model.config.aor(a))
             .flat_map(|a| a.contacts.iter())
             .next()
             .cloned()
-            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        else {
+            return Err(Box::new((DialError::NoContact(trunk.to_string()), call)));
+        };
         // The first hop: the endpoint's outbound proxy, else the contact;
         // a name is resolved (RFC 3263) before the INVITE leaves.
         let first_hop = conf
@@ -992,28 +1072,25 @@ impl TrunkBridge {
             .clone()
             .unwrap_or_else(|| contact.clone());
         let literal = sipjet_core::literal_destination(&first_hop);
-        let guessed = literal
-            .as_ref()
-            .map_or_else(|| uri_protocol(&first_hop), |d| d.protocol);
-        let dest = literal
-            .clone()
-            .unwrap_or_else(|| Destination::new(guessed, ([0, 0, 0, 0], 0).into()));
-        let host = host_of(&contact).ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        let Some(host) = host_of(&contact) else {
+            return Err(Box::new((DialError::NoContact(trunk.to_string()), call)));
+        };
         if self.active() >= MAX_BRIDGES {
-            return Err(DialError::Busy);
+            return Err(Box::new((DialError::Busy, call)));
         }
-        let (name, cid_number) = conf
-            .callerid
-            .as_deref()
-            .map(parse_callerid)
-            .unwrap_or((None, None));
+        let caller_from = invite_in.from_header().ok().and_then(|f| {
+            f.uri()
+                .ok()
+                .and_then(|u| u.as_sip().and_then(|s| s.user.map(str::to_string)))
+        });
+        let id = presented(conf, &call.caller_num, caller_from.as_deref());
         let from_user = conf
             .from_user
             .clone()
-            .or_else(|| cid_number.clone())
+            .or_else(|| id.number.clone())
             .unwrap_or_else(|| "sipjet".to_string());
         let from_domain = conf.from_domain.clone().unwrap_or_else(|| host.clone());
-        let display = name.as_deref().map(|n| format!("{} ", quoted(n)));
+        let display = id.name.as_deref().map(|n| format!("{} ", quoted(n)));
         let from = format!(
             "{}<sip:{from_user}@{from_domain}>;tag={}",
             display.clone().unwrap_or_default(),
@@ -1023,7 +1100,7 @@ impl TrunkBridge {
         let mut req = OutgoingRequest::new(Method::Invite, &target);
         req.from = Some(from);
         req.to = Some(format!("<sip:{number}@{host}>"));
-        if let Some(n) = &cid_number {
+        if let Some(n) = &id.number {
             req.headers.push((
                 "P-Asserted-Identity".into(),
                 format!(
@@ -1035,35 +1112,46 @@ impl TrunkBridge {
         if let Some(proxy) = &conf.outbound_proxy {
             req.headers.push(("Route".into(), format!("<{proxy}>")));
         }
-        req.body = body_of(&request.message);
+        req.body = body_of(&call.message);
         let leg = Leg {
             req,
             from_user,
-            caller: request.message.clone(),
+            caller: call.message.clone(),
         };
-        let invite = self
-            .build_b_invite(&leg, dest.protocol)
-            .ok_or_else(|| DialError::NoContact(trunk.to_string()))?;
+        // Until the name is resolved, a stand-in: the INVITE is built
+        // again for the address found.
+        let dest = literal.clone().unwrap_or_else(|| {
+            Destination::new(uri_protocol(&first_hop), ([0, 0, 0, 0], 0).into())
+        });
+        let Some(invite) = self.build_b_invite(&leg, &dest) else {
+            return Err(Box::new((DialError::NoContact(trunk.to_string()), call)));
+        };
         let digest = self.digest(trunk);
         let serializer = self.stack.create_work("trunk-call");
-        let a_flow: Flow = request.flow;
+        let a_flow: Flow = call.request.flow();
         let a_dest = match a_flow.connection {
             Some(c) => Destination::new(a_flow.protocol, a_flow.remote).with_connection(c),
             None => Destination::new(a_flow.protocol, a_flow.remote),
         };
-        let a_contact = self.contact("sipjet", a_flow.protocol);
+        let a_contact = self.contact("sipjet", a_flow.protocol, a_flow.remote.ip());
         let invite_key = Key::Invite(
-            request.message.call_id().unwrap_or_default().to_string(),
-            request
-                .message
+            invite_in.call_id().unwrap_or_default().to_string(),
+            invite_in
                 .via()
                 .ok()
                 .and_then(|v| v.branch().map(str::to_string))
                 .unwrap_or_default(),
         );
+        let a = UasInvite::new(invite_in.clone(), a_contact);
+        let a_tx = call.request.clone();
+        let call_id = invite_in.call_id().unwrap_or_default().to_string();
+        let timeout = call.timeout;
+        self.stack
+            .session_supplements()
+            .incoming_request(call.request.request());
         let shared: Shared = Arc::new(Mutex::new(Bridge {
-            a: UasInvite::new(request.message.clone(), a_contact),
-            a_tx: request.server_transaction(),
+            a,
+            a_tx,
             a_dest,
             b: UacInvite::new(invite.clone(), Instant::now(), timeout),
             b_dest: dest,
@@ -1074,14 +1162,10 @@ impl TrunkBridge {
             relaying: None,
             timer: None,
             ring_timeout: timeout,
+            dialplan: Some(call),
         }));
         lock(&self.calls).insert(invite_key, Arc::clone(&shared));
-        tracing::info!(
-            trunk,
-            number,
-            call_id = %request.message.call_id().unwrap_or_default(),
-            "dialling out through a trunk"
-        );
+        tracing::info!(trunk, number, %call_id, "dialling out through a trunk");
         // The caller hears that the call is on its way.
         {
             let mut c = lock(&shared);
@@ -1098,10 +1182,42 @@ impl TrunkBridge {
                 me.send_b_invite(&shared, invite);
                 me.arm_ring_timeout(&shared);
             } else {
-                me.resolve_then_send(shared, leg, first_hop, guessed);
+                me.resolve_then_send(shared, leg, first_hop);
             }
         });
         Ok(())
+    }
+}
+
+/// True when `m` has a To tag.
+fn has_to_tag(m: &Message) -> bool {
+    m.to_header().ok().is_some_and(|t| t.tag().is_some())
+}
+
+impl TrunkDialer for TrunkBridge {
+    /// Dials the first trunk target of the `Dial`. The other targets are
+    /// not rung (`sipjet check-config` says so): one call is bridged.
+    fn dial(&self, call: TrunkCall) {
+        let first = call.targets.iter().find_map(|t| match t {
+            DialTarget::Trunk { number, trunk } => Some((number.clone(), trunk.clone())),
+            DialTarget::Endpoint(_) => None,
+        });
+        if call.targets.len() > 1 {
+            tracing::warn!(targets = ?call.targets, "a Dial to a trunk places one call: its other targets are not rung");
+        }
+        let Some((number, trunk)) = first else {
+            call.not_answered(DialStatus::ChanUnavail, DialError::NoTrunkTarget.status());
+            return;
+        };
+        if let Err(refused) = self.place(call, &trunk, &number) {
+            let (e, call) = *refused;
+            tracing::warn!(error = %e, %trunk, "a call through a trunk was not placed");
+            match e {
+                // Refused as Asterisk refuses it, before any dialling.
+                DialError::BadExtension(_) | DialError::NotAnInvite => e.answer(&call.request),
+                _ => call.not_answered(e.dial_status(), e.status()),
+            }
+        }
     }
 }
 
@@ -1139,28 +1255,7 @@ impl Service for TrunkBridge {
             }
             return Handled::No;
         }
-        let Some(route) = &self.route else {
-            return Handled::No;
-        };
-        if request.method() != &Method::Invite
-            || request.has_to_tag()
-            || !request.is_authenticated()
-        {
-            return Handled::No;
-        }
-        let user = request
-            .message
-            .request_uri_parsed()
-            .and_then(|u| u.ok())
-            .and_then(|u| u.as_sip().and_then(|s| s.user.map(str::to_string)));
-        let Some(number) = user.as_deref().and_then(|u| u.strip_prefix(&route.prefix)) else {
-            return Handled::No;
-        };
-        if let Err(e) = self.place(request, &route.trunk, number, route.timeout) {
-            tracing::warn!(error = %e, "a call through a trunk was not placed");
-            e.answer(request);
-        }
-        Handled::Yes
+        Handled::No
     }
 }
 
@@ -1190,6 +1285,47 @@ mod tests {
         assert_eq!(caller_status(302, false).0, 480);
         assert_eq!(caller_status(487, true).0, 480);
         assert_eq!(caller_status(603, false), (603, None));
+    }
+
+    #[test]
+    fn a_failed_trunk_leg_sets_dialstatus_as_asterisk_does() {
+        assert_eq!(dial_status(486, false), DialStatus::Busy);
+        assert_eq!(dial_status(600, false), DialStatus::Busy);
+        assert_eq!(dial_status(487, true), DialStatus::NoAnswer);
+        assert_eq!(dial_status(480, false), DialStatus::NoAnswer);
+        assert_eq!(dial_status(503, false), DialStatus::Congestion);
+        assert_eq!(dial_status(404, false), DialStatus::ChanUnavail);
+        assert_eq!(dial_status(407, false), DialStatus::ChanUnavail);
+        assert_eq!(DialError::Busy.dial_status(), DialStatus::Congestion);
+        assert_eq!(
+            DialError::NoContact("t".into()).dial_status(),
+            DialStatus::ChanUnavail
+        );
+    }
+
+    #[test]
+    fn the_caller_id_the_provider_hears() {
+        let r = crate::config::pjsip::from_str(
+            "t.conf",
+            "[t]\ntype=endpoint\ncallerid=\"Office\" <4930123>\n[u]\ntype=endpoint\n",
+        );
+        let with = r.config.endpoint("t").unwrap();
+        let without = r.config.endpoint("u").unwrap();
+        // The caller's own number: the trunk's callerid stands for it.
+        let p = presented(with, "alice", Some("alice"));
+        assert_eq!(
+            (p.name.as_deref(), p.number.as_deref()),
+            (Some("Office"), Some("4930123"))
+        );
+        // Set by the dialplan: presented.
+        let p = presented(with, "4930777", Some("alice"));
+        assert_eq!(p.number.as_deref(), Some("4930777"));
+        // No callerid on the trunk: the caller's own.
+        let p = presented(without, "101", Some("101"));
+        assert_eq!((p.name, p.number.as_deref()), (None, Some("101")));
+        // Nothing that is not a user part.
+        let p = presented(without, "a b", Some("x"));
+        assert_eq!(p.number, None);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use sipjet_core::ClientCredential;
 
 use crate::config::pjsip::PjsipConfig;
 
-pub use bridge::{DialError, DialRoute, TrunkBridge};
-pub use dial::{NoTrunks, TRUNKS_DIALLED, TrunkCall, TrunkDialer};
+pub use bridge::{DialError, TrunkBridge};
+pub use dial::{NoTrunks, TrunkCall, TrunkDialer};
 pub use registrations::{RegistrationStatus, Registrations};
 
 /// The credentials of the auth sections `names` (an `outbound_auth`), in

@@ -252,10 +252,11 @@ fn publish(entry: &Entry, reg: &Registration) {
 }
 
 /// The address peers reach this stack at over `protocol` toward `dest`:
-/// the listener's, or for a wildcard listener the interface the system
-/// would route to `dest` from.
+/// the external one when `dest` is beyond the NAT (outside `local_net`),
+/// else the listener's, or for a wildcard listener the interface the
+/// system would route to `dest` from.
 fn local_addr(stack: &SipStack, protocol: Protocol, dest: SocketAddr) -> Option<SocketAddr> {
-    let bound = stack.transports()?.sent_by(protocol)?;
+    let bound = stack.advertised(protocol, dest.ip())?;
     if !bound.ip().is_unspecified() {
         return Some(bound);
     }
@@ -286,10 +287,12 @@ fn register_message(
     req.to = Some(format!("<{}>", c.client_uri));
     req.headers.push(("Expires".into(), expires.to_string()));
     if let Some(proxy) = &c.outbound_proxy {
-        req.headers.push(("Route".into(), format!("<{proxy};lr>")));
+        // A loose router, whether or not the URI says so.
+        let lr = if proxy.contains(";lr") { "" } else { ";lr" };
+        req.headers.push(("Route".into(), format!("<{proxy}{lr}>")));
     }
     let mut m = stack
-        .build_request(&req, dest.protocol)
+        .build_request_to(&req, dest.protocol, Some(dest.addr.ip()))
         .map_err(|e| e.to_string())?;
     let set = |m: &mut Message, name: &str, value: &str| {
         m.set_header(name, value).map_err(|e| e.to_string())
