@@ -853,3 +853,188 @@ async fn a_call_goes_through_the_trunks_outbound_proxy_found_by_name() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_outside_number_lets_the_dialplan_go_on() {
+    let uas_port = free_port();
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_busy.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    // 7555: the caller ID 4930777, then the Dial; busy, the dialplan goes
+    // on to BUSY: Hangup(21), which is 403.
+    let alice = Agent::new("call_refused.xml", udp)
+        .user("alice", "alice-pass")
+        .key("to", "7555")
+        .args(["-auth_uri".to_string(), format!("7555@{udp}")])
+        .run()
+        .await;
+    let outside = outside.finish(Duration::from_secs(30)).await;
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        outside.transcript(),
+        provider.log()
+    );
+    alice.assert_success();
+    outside.assert_success();
+    assert_eq!(alice.final_codes(), [401, 403], "{report}");
+    // The provider heard the caller ID the dialplan set, under the
+    // trunk's name, from the trunk's account.
+    let invite = &received(&outside.messages, &Method::Invite)[0];
+    assert_eq!(
+        invite.headers_named("P-Asserted-Identity").next(),
+        Some("\"Office Berlin\" <sip:4930777@provider.test>"),
+        "{report}"
+    );
+    assert!(
+        invite
+            .header(HeaderName::From)
+            .unwrap()
+            .contains("sip:office@provider.test"),
+        "{report}"
+    );
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_provider_delivers_rings_the_phone_the_dialplan_names() {
+    let provider = Provider::start(
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], free_port()))),
+    );
+    let desk_port = free_port();
+    // The office registers as its number; the provider's calls are told
+    // by its address, and start in [from-provider], which rings the desk.
+    let conf = format!(
+        "{}[provider-ip]\ntype=identify\nendpoint=provider\nmatch=127.0.0.1\n\
+[desk]\ntype=endpoint\naors=desk\ncontext=office\n\
+[desk]\ntype=aor\ncontact=sip:desk@127.0.0.1:{desk_port}\n",
+        office_conf(&provider)
+            .replace(
+                "contact_user=office",
+                &format!("contact_user={OFFICE_NUMBER}")
+            )
+            .replace(
+                "endpoint_identifier_order=username",
+                "endpoint_identifier_order=username,ip"
+            )
+    );
+    let (_server, udp) = start_with(&conf, route()).await;
+    let desk = Agent::on_port("call_answer.xml", udp, desk_port).spawn();
+    let contact = format!("sip:{OFFICE_NUMBER}@{udp}");
+    eventually("the provider to hold the office's binding", || {
+        provider
+            .bindings("office")
+            .into_iter()
+            .find(|(c, _)| *c == contact)
+    })
+    .await;
+
+    let outside = Agent::new("trunk_call_in.xml", provider.addr)
+        .key("to", OFFICE_NUMBER)
+        .run()
+        .await;
+    let done = sipjet_testkit::within_patience(|| {
+        let log = desk.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(())
+    })
+    .await;
+    let desk_log = desk.stop();
+    let report = format!(
+        "outside:\n{}\ndesk:\n{}\nprovider:\n{}",
+        outside.transcript(),
+        support::sipp::transcript(&desk_log),
+        provider.log()
+    );
+    outside.assert_success();
+    assert!(done.is_some(), "the desk phone got no BYE\n{report}");
+    assert!(
+        provider.log().contains("PROVIDER: call for the office"),
+        "{report}"
+    );
+    let invite = &received(&desk_log, &Method::Invite)[0];
+    assert!(
+        invite
+            .request_uri()
+            .unwrap()
+            .starts_with(&format!("sip:desk@127.0.0.1:{desk_port}")),
+        "{report}"
+    );
+    assert!(
+        invite
+            .header(HeaderName::From)
+            .unwrap()
+            .contains("0301234567"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_nat_the_provider_is_given_the_external_address() {
+    let uas_port = free_port();
+    // The provider at another address than the office's own network.
+    let provider = Provider::start_on(
+        std::net::Ipv4Addr::new(127, 0, 0, 3),
+        &[("office", "s3cret")],
+        &proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port))),
+    );
+    let outside = Agent::on_port("call_answer.xml", provider.addr, uas_port).spawn();
+    let conf = office_conf(&provider).replace(
+        "bind=127.0.0.1:5060\n",
+        "bind=127.0.0.1:5060\nexternal_signaling_address=192.0.2.10\nlocal_net=127.0.0.1/32\n",
+    );
+    let (server, udp) = start_with(&conf, route()).await;
+    // The binding names the external address.
+    eventually("the provider to hold the external contact", || {
+        provider
+            .bindings("office")
+            .into_iter()
+            .find(|(c, _)| c.starts_with("sip:office@192.0.2.10:"))
+    })
+    .await;
+
+    let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
+    let done = sipjet_testkit::within_patience(|| {
+        let log = outside.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(())
+    })
+    .await;
+    let outside_log = outside.stop();
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        support::sipp::transcript(&outside_log),
+        provider.log()
+    );
+    assert!(done.is_some(), "the outside world got no BYE\n{report}");
+    alice.assert_success();
+    // The provider's leg: Contact and Via by the external address...
+    let invite = &received(&outside_log, &Method::Invite)[0];
+    assert!(
+        invite
+            .header(HeaderName::Contact)
+            .unwrap()
+            .contains("@192.0.2.10:"),
+        "{report}"
+    );
+    let vias: Vec<&str> = invite.headers(HeaderName::Via).collect();
+    assert!(
+        vias.iter().any(|v| v.contains(" 192.0.2.10:")),
+        "{vias:?}\n{report}"
+    );
+    // ...the phone's, inside local_net, by the bound one.
+    let answer = alice.finals()[1];
+    let contact = answer.header(HeaderName::Contact).unwrap();
+    assert!(contact.contains(&format!("@{udp}")), "{contact}\n{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}

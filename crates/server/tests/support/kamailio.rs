@@ -7,8 +7,8 @@
 //! challenged (401, `qop=auth`, nonce counts checked); a wrong password
 //! or an unknown user is refused with 403 Forbidden.
 
-use sipjet_testkit::{free_port, loopback, within_patience_blocking};
-use std::net::SocketAddr;
+use sipjet_testkit::{free_port, within_patience_blocking};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 
 use super::Scratch;
@@ -31,6 +31,12 @@ impl Provider {
     /// `extra_route` is Kamailio script run for requests other than
     /// REGISTER (a proxy's routing), before they are refused with 404.
     pub fn start(users: &[(&str, &str)], extra_route: &str) -> Provider {
+        Provider::start_on(Ipv4Addr::LOCALHOST, users, extra_route)
+    }
+
+    /// [`Provider::start`] on the loopback address `ip` (another host, as
+    /// far as addresses tell).
+    pub fn start_on(ip: Ipv4Addr, users: &[(&str, &str)], extra_route: &str) -> Provider {
         let scratch = Scratch::new("kamailio");
         let port = free_port();
         let control = scratch.join("ctl.sock").display().to_string();
@@ -44,9 +50,9 @@ debug=2
 log_stderror=yes
 fork=yes
 children=1
-listen=udp:127.0.0.1:{port}
+listen=udp:{ip}:{port}
 auto_aliases=no
-alias="127.0.0.1:{port}"
+alias="{ip}:{port}"
 alias="{REALM}"
 mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "kex.so"
@@ -111,7 +117,7 @@ request_route {{
             .expect("kamailio runs (apt-get install kamailio; scripts/test.sh installs it)");
         let provider = Provider {
             child,
-            addr: loopback(port),
+            addr: SocketAddr::from((ip, port)),
             control,
             log,
             _scratch: scratch,
