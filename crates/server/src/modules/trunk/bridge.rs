@@ -18,9 +18,11 @@
 //!
 //! Every call runs on one serializer: both dialogs are registered with the
 //! stack on it, and every response the provider sends is handled on it.
-//! What a stranger could make the server keep is bounded: only
-//! authenticated endpoints dial, and at most [`MAX_BRIDGES`] calls are
-//! kept.
+//! The dialplan hands calls over ([`TrunkDialer`]): only the calls of
+//! identified endpoints whose context sends them to a trunk are bridged,
+//! and what they could make the server keep is bounded, at most
+//! [`MAX_BRIDGES`] calls. A leg that is not answered hands the caller
+//! back to the dialplan, which goes on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
