@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 # command -> Debian package
+# Kamailio is the SIP provider of the trunk tests, which start and stop their
+# own instances on free ports.
 declare -A tools=([sipp]=sip-tester [baresip]=baresip-core [linphonec]=linphone-cli [openssl]=openssl
-  [chromium]=chromium [sngrep]=sngrep [tshark]=tshark)
+  [chromium]=chromium [sngrep]=sngrep [tshark]=tshark [kamailio]=kamailio [kamcmd]=kamailio)
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${tools[$cmd]}")
 done
@@ -22,6 +24,11 @@ if ((${#need_pkgs[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_pkgs[@]}"
+  # The package may start a system-wide Kamailio on port 5060; the tests
+  # run their own.
+  if [[ " ${need_pkgs[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $sudo_cmd systemctl stop kamailio 2>/dev/null || true
+  fi
 fi
 
 # The location store's tests run against a real PostgreSQL: a throwaway

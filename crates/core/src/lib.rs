@@ -19,6 +19,14 @@
 //!   off the transports through the transaction layer and hands it to the
 //!   services on a serializer.
 //!
+//! Beyond the seed, what calls need: [`dialog`] (RFC 3261 §12), [`proxy`]
+//! (a stateful proxy, §16), [`session`] (INVITE sessions for the caller's
+//! and the callee's side: CANCEL, the 2xx's retransmission, PRACK, session
+//! timers, the glare timer, and session supplements, hooks per method and
+//! direction), and [`client_auth`] (answering the digest challenges of the
+//! peers the stack sends to, with [`digest`]'s computations, which the
+//! server's authenticator shares).
+//!
 //! [`Endpoint`] is a configured peer; the stack instance (the seed's
 //! "PJSIP endpoint") is [`SipStack`].
 //!
@@ -30,7 +38,9 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod client_auth;
 pub mod dialog;
+pub mod digest;
 mod distributor;
 pub mod endpoint;
 pub mod error;
@@ -40,6 +50,7 @@ mod registry;
 pub mod request;
 mod send;
 pub mod service;
+pub mod session;
 pub mod stack;
 pub mod threadpool;
 
@@ -52,6 +63,7 @@ pub use sipjet_transport as transport;
 pub use sipjet_transport::{Destination, Flow, ListenerConfig, Protocol, TransportConfig};
 
 pub use auth::{AuthOutcome, Authenticator, CheckAuthResult, DigestChallenge, DigestSecret};
+pub use client_auth::{AuthAttempt, AuthError, ClientCredential, DigestClient};
 pub use endpoint::{Endpoint, IdentifyMethod};
 pub use error::{RegisterError, SendError, StackError};
 pub use identify::EndpointIdentifier;

@@ -215,31 +215,42 @@ impl SipStack {
                 // A name: RFC 3263 resolution, which must not block.
                 let runtime = self.driver().runtime().clone();
                 runtime.spawn(async move {
-                    let resolved = match Uri::parse(&req.target) {
-                        Ok(Uri::Sip(sip)) => stack
-                            .inner
-                            .resolver
-                            .resolve(&sip)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Ok(_) => Err("only sip: and sips: URIs can be resolved".to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    match resolved {
-                        Ok(dests) if !dests.is_empty() => {
-                            stack.send_to(req, dests[0].clone(), serializer, callback)
-                        }
-                        Ok(_) => callback(Err(SendError::Unreachable {
-                            target: req.target,
-                            reason: "no address".into(),
-                        })),
-                        Err(reason) => callback(Err(SendError::Unreachable {
-                            target: req.target,
-                            reason,
-                        })),
+                    match stack.resolve_destination(&req.target).await {
+                        Ok(dest) => stack.send_to(req, dest, serializer, callback),
+                        Err(e) => callback(Err(e)),
                     }
                 });
             }
+        }
+    }
+
+    /// Where a request to `target` goes (RFC 3263): an IP literal as it
+    /// says, a name resolved by NAPTR, SRV and A/AAAA lookups; the first
+    /// destination.
+    pub async fn resolve_destination(&self, target: &str) -> Result<Destination, SendError> {
+        if let Some(dest) = literal_destination(target) {
+            return Ok(dest);
+        }
+        let unreachable = |reason: String| SendError::Unreachable {
+            target: target.to_string(),
+            reason,
+        };
+        let resolved = match Uri::parse(target) {
+            Ok(Uri::Sip(sip)) => self
+                .inner
+                .resolver
+                .resolve(&sip)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(_) => Err("only sip: and sips: URIs can be resolved".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match resolved {
+            Ok(dests) => dests
+                .into_iter()
+                .next()
+                .ok_or_else(|| unreachable("no address".into())),
+            Err(reason) => Err(unreachable(reason)),
         }
     }
 
@@ -312,6 +323,73 @@ impl SipStack {
         request
             .prepend_header("Via", &via)
             .map_err(|e| SendError::Build(e.to_string()))
+    }
+
+    /// Sends a request the caller built, as [`SipStack::send_message`],
+    /// and answers a 401 or 407 to it with `client`'s credentials (the
+    /// client side of digest authentication, [`crate::client_auth`]): the
+    /// request goes again, with a new branch and the next CSeq, once per
+    /// challenge. The final response that is not answered, or the
+    /// challenge that cannot be (no credentials, refused ones), goes to
+    /// `on_final`; why a challenge was left is logged.
+    pub fn send_message_authenticated(
+        &self,
+        message: Message,
+        dest: Destination,
+        client: Arc<std::sync::Mutex<crate::client_auth::DigestClient>>,
+        serializer: Option<Serializer>,
+        on_final: impl FnOnce(Result<Message, SendError>) + Send + 'static,
+    ) {
+        self.send_answering(
+            message,
+            dest,
+            client,
+            crate::client_auth::AuthAttempt::default(),
+            serializer,
+            Box::new(on_final),
+        );
+    }
+
+    fn send_answering(
+        &self,
+        message: Message,
+        dest: Destination,
+        client: Arc<std::sync::Mutex<crate::client_auth::DigestClient>>,
+        mut attempt: crate::client_auth::AuthAttempt,
+        serializer: Option<Serializer>,
+        callback: Callback,
+    ) {
+        let stack = self.clone();
+        let sent = message.clone();
+        let again_on = serializer.clone();
+        let again_dest = dest.clone();
+        self.send_message(message, dest, serializer, move |outcome| {
+            let response = match outcome {
+                Ok(r) if matches!(r.status(), Some(401 | 407)) => r,
+                other => return callback(other),
+            };
+            let next = client.lock().unwrap_or_else(|e| e.into_inner()).answer(
+                &sent,
+                &response,
+                &generate::branch(),
+                &mut attempt,
+            );
+            match next {
+                Ok(next) => {
+                    stack.send_answering(next, again_dest, client, attempt, again_on, callback)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        method = %sent.method().map(|m| m.as_str()).unwrap_or("?"),
+                        target = %sent.request_uri().unwrap_or("?"),
+                        status = response.status().unwrap_or(0),
+                        reason = %e,
+                        "a challenge to a request of ours is not answered"
+                    );
+                    callback(Ok(response))
+                }
+            }
+        });
     }
 
     /// Where a dialog's requests go: the first route, else the target.

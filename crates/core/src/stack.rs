@@ -161,6 +161,8 @@ pub(crate) struct StackInner {
     pub(crate) proxies: Mutex<HashMap<TransactionId, std::sync::Weak<crate::proxy::ProxyCall>>>,
     /// The keys of this proxy's Record-Route tokens.
     pub(crate) route_tokens: crate::proxy::RouteTokens,
+    /// The hooks on INVITE sessions' messages.
+    pub(crate) supplements: crate::session::Supplements,
 }
 
 impl StackInner {
@@ -252,6 +254,7 @@ impl SipStack {
             trackers: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             route_tokens: crate::proxy::RouteTokens::default(),
+            supplements: crate::session::Supplements::default(),
             config,
         });
         let driver = Driver::new(
@@ -386,6 +389,13 @@ impl SipStack {
             )
         });
         found
+    }
+
+    /// The session supplements (`ast_sip_session_register_supplement`):
+    /// register and unregister hooks on INVITE sessions' messages, and run
+    /// them where a session receives or sends one.
+    pub fn session_supplements(&self) -> &crate::session::Supplements {
+        &self.inner.supplements
     }
 
     /// The services, in the order they see messages.

@@ -15,7 +15,6 @@ use sipjet_server::default_config::DEFAULT_CONFIG;
 use sipjet_server::dialplan;
 use sipjet_server::location::LocationDb;
 use sipjet_server::model::Model;
-use sipjet_server::modules::trunk::TRUNKS_DIALLED;
 use sipjet_server::server::{Server, ServerOptions};
 
 /// Where registrations are kept when neither `--location-db` nor
@@ -70,11 +69,12 @@ enum Command {
     /// contacts, transports, unidentified (sources that sent many
     /// requests no endpoint was identified for), calls (in progress and
     /// recent), nodes (the nodes sharing the location database, with
-    /// their last heartbeat), or `dialplan CONTEXT [NUMBER]` (what a context holds, or
-    /// what a number dialled in it runs).
+    /// their last heartbeat), registrations (to providers), or `dialplan
+    /// CONTEXT [NUMBER]` (what a context holds, or what a number dialled
+    /// in it runs).
     Show {
         /// endpoints, auths, aors, contacts, transports, unidentified,
-        /// calls, nodes or dialplan.
+        /// calls, nodes, registrations or dialplan.
         what: String,
         /// For dialplan: the context, and a number.
         #[arg(num_args = 0..=2)]
@@ -168,7 +168,7 @@ fn print_diagnostics(warnings: &[Diagnostic], errors: &[Diagnostic]) {
 fn check_dialplan(path: &Path, pjsip: &LoadReport) -> bool {
     let plan = dialplan::load(path);
     let cross = if plan.is_ok() {
-        dialplan::cross_check(&plan.plan, &pjsip.config, TRUNKS_DIALLED)
+        dialplan::cross_check(&plan.plan, &pjsip.config)
     } else {
         Vec::new()
     };
@@ -220,13 +220,14 @@ fn main() -> ExitCode {
             }
             if report.is_ok() {
                 println!(
-                    "{}: {} transports, {} endpoints, {} auths, {} aors, {} identifies; {} warnings",
+                    "{}: {} transports, {} endpoints, {} auths, {} aors, {} identifies, {} registrations; {} warnings",
                     file.display(),
                     report.config.transports.len(),
                     report.config.endpoints.len(),
                     report.config.auths.len(),
                     report.config.aors.len(),
                     report.config.identifies.len(),
+                    report.config.registrations.len(),
                     report.warnings.len()
                 );
                 ExitCode::SUCCESS
@@ -336,10 +337,7 @@ fn main() -> ExitCode {
                         eprintln!("the dialplan has errors; not starting");
                         return ExitCode::FAILURE;
                     }
-                    print_diagnostics(
-                        &dialplan::cross_check(&plan.plan, &report.config, TRUNKS_DIALLED),
-                        &[],
-                    );
+                    print_diagnostics(&dialplan::cross_check(&plan.plan, &report.config), &[]);
                     Some(Arc::new(plan.plan))
                 }
                 None => None,

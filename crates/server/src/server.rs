@@ -24,7 +24,7 @@ use crate::location::{LocationDb, LocationStore, MemoryStore, PgStore, SqliteSto
 use crate::model::Model;
 use crate::modules::metrics::{MessageCounters, MessageMetrics};
 use crate::modules::qualify::{self, ContactStatus};
-use crate::modules::trunk::TrunkDialer;
+use crate::modules::trunk::{BridgeHandle, Registrations, TrunkBridge, TrunkDialer};
 use crate::modules::{
     CallLog, CallRouter, MessageRouter, OptionsResponder, Registrar, SenderIdentity, SipLogger,
 };
@@ -85,8 +85,8 @@ pub struct ServerOptions {
     /// The dialplan calls are routed by (`None`: every call goes to the
     /// AOR its Request-URI names).
     pub dialplan: Option<Arc<Dialplan>>,
-    /// Who dials the dialplan's calls to trunks (a server without one
-    /// answers them as unavailable).
+    /// Who dials the dialplan's calls to trunks (`None`: the server's
+    /// own bridge, [`TrunkBridge`]).
     pub trunk_dialer: Option<Arc<dyn TrunkDialer>>,
 }
 
@@ -128,6 +128,10 @@ pub struct Server {
     pub capture: Arc<Capture>,
     /// When it started.
     pub started: std::time::Instant,
+    /// The outbound registrations (`type=registration`).
+    pub registrations: Arc<Registrations>,
+    /// Calls through trunks, and the dialer that places them.
+    pub trunks: Arc<TrunkBridge>,
     /// The dialplan calls are routed by, if any.
     pub dialplan: Option<Arc<Dialplan>>,
     /// This node's name among the nodes sharing a location database
@@ -429,6 +433,12 @@ impl Server {
         };
         let _ =
             stack.register_service(Arc::new(FlowRelay::new(Arc::clone(&cluster), proxy_timers)));
+        let trunks = TrunkBridge::new(
+            Arc::clone(&model),
+            stack.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        let _ = stack.register_service(Arc::new(BridgeHandle(Arc::downgrade(&trunks))));
         let calls = Arc::new(CallLog::default());
         let router = CallRouter::new(
             Arc::clone(&model),
@@ -441,7 +451,13 @@ impl Server {
             Arc::clone(&calls),
         );
         let router = match &options.dialplan {
-            Some(plan) => router.with_dialplan(Arc::clone(plan), options.trunk_dialer.clone()),
+            Some(plan) => {
+                let dialer = options
+                    .trunk_dialer
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(BridgeHandle(Arc::downgrade(&trunks))));
+                router.with_dialplan(Arc::clone(plan), Some(dialer))
+            }
             None => router,
         };
         let _ = stack.register_service(Arc::new(router));
@@ -458,6 +474,7 @@ impl Server {
             Arc::clone(&contact_status),
             Arc::clone(&node_id),
         );
+        let registrations = Registrations::start(&stack, &model.config);
         for (protocol, addr) in stack
             .transports()
             .map(|t| t.local_addrs())
@@ -484,14 +501,21 @@ impl Server {
             calls,
             capture,
             started: std::time::Instant::now(),
+            registrations,
+            trunks,
             dialplan: options.dialplan.clone(),
             node_id,
             cluster,
         })
     }
 
-    /// Stops taking requests, finishes queued work (at most 5 s), closes.
+    /// Removes the outbound registrations' bindings (waiting at most 2 s
+    /// for the registrars), stops taking requests, finishes queued work
+    /// (at most 5 s), closes.
     pub async fn shutdown(&self) {
+        self.registrations
+            .unregister_all(&self.stack, Duration::from_secs(2))
+            .await;
         self.stack.shutdown(Duration::from_secs(5)).await;
     }
 }

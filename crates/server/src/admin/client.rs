@@ -17,7 +17,7 @@ use super::TOKEN_ENV;
 use super::table::{self, Row};
 use super::views::{
     AorView, AuthView, CallView, ContactView, EndpointView, ErrorView, LoggerView, NodeView,
-    TransportView, UnidentifiedView, View,
+    RegistrationView, TransportView, UnidentifiedView, View,
 };
 
 /// How long one request may take, connecting included.
@@ -204,6 +204,7 @@ impl AdminClient {
             View::Unidentified => tabulate::<UnidentifiedView>(&body),
             View::Calls => tabulate::<CallView>(&body),
             View::Nodes => tabulate::<NodeView>(&body),
+            View::Registrations => tabulate::<RegistrationView>(&body),
         }
     }
 

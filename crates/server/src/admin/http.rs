@@ -341,6 +341,9 @@ fn view_of(view: View, server: &Server) -> Answer {
             let (active, recent) = server.calls.list();
             serde_json::to_vec(&views::calls(active, recent, now))
         }
+        View::Registrations => {
+            serde_json::to_vec(&views::registrations(server.registrations.list(), now))
+        }
     };
     match records {
         Ok(body) => response(StatusCode::OK, JSON, body),

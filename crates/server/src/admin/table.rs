@@ -7,7 +7,7 @@
 
 use super::views::{
     AorView, AuthView, CallView, ContactKind, ContactView, EndpointView, NodeView, Reachability,
-    TransportView, UnidentifiedView,
+    RegistrationView, TransportView, UnidentifiedView,
 };
 
 /// A record shown as a table row.
@@ -222,6 +222,27 @@ impl Row for UnidentifiedView {
             self.last_account.clone(),
             if self.reported { "yes" } else { "no" }.to_string(),
             format!("{}s ago", self.last_seen_seconds_ago),
+        ]
+    }
+}
+
+impl Row for RegistrationView {
+    const HEADERS: &'static [&'static str] = &[
+        "NAME", "SERVER", "CLIENT", "STATE", "EXPIRES", "NEXT", "CODE", "RETRIES", "REASON",
+    ];
+    fn cells(&self) -> Vec<String> {
+        let secs = |v: Option<u64>| v.map_or_else(|| NONE.to_string(), |s| format!("{s}s"));
+        vec![
+            self.name.clone(),
+            self.server_uri.clone(),
+            self.client_uri.clone(),
+            self.state.clone(),
+            secs(self.expires_in_seconds),
+            secs(self.next_attempt_in_seconds),
+            self.last_code
+                .map_or_else(|| NONE.to_string(), |c| c.to_string()),
+            self.retries.to_string(),
+            or_none(self.reason.as_deref()),
         ]
     }
 }

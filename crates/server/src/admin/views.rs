@@ -18,6 +18,7 @@ use crate::config::pjsip::{PjsipConfig, identify_method_name};
 use crate::location::LocationStore;
 use crate::modules::calls::Call;
 use crate::modules::qualify::Status;
+use crate::modules::trunk::RegistrationStatus;
 use crate::security::Unidentified;
 
 /// The lists `sipjet show` shows, one route each.
@@ -39,11 +40,13 @@ pub enum View {
     Calls,
     /// `GET /api/nodes`
     Nodes,
+    /// `GET /api/registrations`
+    Registrations,
 }
 
 impl View {
     /// Every view.
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 9] = [
         View::Endpoints,
         View::Auths,
         View::Aors,
@@ -52,6 +55,7 @@ impl View {
         View::Unidentified,
         View::Calls,
         View::Nodes,
+        View::Registrations,
     ];
 
     /// Its name on the command line.
@@ -65,6 +69,7 @@ impl View {
             View::Unidentified => "unidentified",
             View::Calls => "calls",
             View::Nodes => "nodes",
+            View::Registrations => "registrations",
         }
     }
 
@@ -79,6 +84,7 @@ impl View {
             View::Unidentified => "/api/unidentified",
             View::Calls => "/api/calls",
             View::Nodes => "/api/nodes",
+            View::Registrations => "/api/registrations",
         }
     }
 
@@ -96,7 +102,9 @@ impl fmt::Display for View {
 
 /// A name that is no view.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not endpoints, auths, aors, contacts, transports, unidentified, calls or nodes")]
+#[error(
+    "{0:?} is not endpoints, auths, aors, contacts, transports, unidentified, calls, nodes or registrations"
+)]
 pub struct UnknownView(String);
 
 impl FromStr for View {
@@ -284,6 +292,29 @@ pub struct NodeView {
     pub alive: bool,
     /// Whether it is the node that answers.
     pub this_node: bool,
+}
+
+/// An outbound registration (`GET /api/registrations`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationView {
+    /// The section's name.
+    pub name: String,
+    /// The registrar.
+    pub server_uri: String,
+    /// The address-of-record registered.
+    pub client_uri: String,
+    /// `unregistered`, `registered` or `rejected`.
+    pub state: String,
+    /// Seconds until the binding runs out, while registered.
+    pub expires_in_seconds: Option<u64>,
+    /// Seconds until the next REGISTER.
+    pub next_attempt_in_seconds: Option<u64>,
+    /// The last final status code.
+    pub last_code: Option<u16>,
+    /// Consecutive failed attempts.
+    pub retries: u32,
+    /// Why the last attempt failed.
+    pub reason: Option<String>,
 }
 
 /// The SIP trace switch (`GET` and `POST /api/logger`).
@@ -522,6 +553,26 @@ pub fn calls(active: Vec<Call>, recent: Vec<Call>, now: SystemTime) -> Vec<CallV
         .into_iter()
         .map(|c| view(c, true))
         .chain(recent.into_iter().map(|c| view(c, false)))
+        .collect()
+}
+
+/// `GET /api/registrations`.
+pub fn registrations(list: Vec<RegistrationStatus>, now: SystemTime) -> Vec<RegistrationView> {
+    list.into_iter()
+        .map(|r| RegistrationView {
+            state: serde_json::to_value(r.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            expires_in_seconds: r.expires_at.map(|t| seconds_until(t, now)),
+            next_attempt_in_seconds: r.next_attempt_at.map(|t| seconds_until(t, now)),
+            last_code: r.last_code,
+            retries: r.retries,
+            reason: r.reason,
+            name: r.name,
+            server_uri: r.server_uri,
+            client_uri: r.client_uri,
+        })
         .collect()
 }
 

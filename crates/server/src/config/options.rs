@@ -86,9 +86,6 @@ const fn fixed(
 const NO_MESSAGE_DIALPLAN: &str =
     "the dialplan routes calls only: messages go to the AOR the Request-URI names";
 const NO_ENDPOINT_ACL: &str = "Asterisk's pjsip has no per-endpoint ACL: write permit and deny in a type=acl section, which applies to every request";
-const NO_OUTBOUND_AUTH: &str = "sipjet does not yet answer challenges from the peers it sends to";
-const NO_ORIGINATION: &str =
-    "sipjet does not yet originate requests with a caller identity of the endpoint's";
 
 /// The options sipjet reads, by section type.
 pub const OPTIONS: &[OptionSpec] = &[
@@ -115,7 +112,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     takes("endpoint", "type"),
     takes("endpoint", "aors"),
     takes("endpoint", "auth"),
-    ignored("endpoint", "outbound_auth", NO_OUTBOUND_AUTH),
+    // Answers the challenges of calls bridged through the endpoint (a trunk).
+    takes("endpoint", "outbound_auth"),
     ignored(
         "endpoint",
         "transport",
@@ -133,10 +131,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     ignored("endpoint", "contact_deny", NO_ENDPOINT_ACL),
     // Widens the From users the endpoint may send as (see SECURITY.md).
     takes("endpoint", "from_user"),
-    ignored("endpoint", "from_domain", NO_ORIGINATION),
+    // The identity of calls bridged through the endpoint (a trunk).
+    takes("endpoint", "from_domain"),
+    takes("endpoint", "callerid"),
     // Calls and messages to the endpoint's contacts go through it.
     takes("endpoint", "outbound_proxy"),
-    ignored("endpoint", "callerid", NO_ORIGINATION),
     fixed(
         "endpoint",
         "force_rport",
@@ -186,6 +185,50 @@ pub const OPTIONS: &[OptionSpec] = &[
         "identify",
         "match_header",
         "sipjet identifies by source address, From user and Authorization username, not by header",
+    ),
+    // [registration]
+    takes("registration", "type"),
+    takes("registration", "server_uri"),
+    takes("registration", "client_uri"),
+    takes("registration", "contact_user"),
+    takes("registration", "contact_header_params"),
+    takes("registration", "expiration"),
+    takes("registration", "retry_interval"),
+    takes("registration", "forbidden_retry_interval"),
+    takes("registration", "fatal_retry_interval"),
+    takes("registration", "auth_rejection_permanent"),
+    takes("registration", "max_retries"),
+    takes("registration", "max_random_initial_delay"),
+    takes("registration", "outbound_auth"),
+    takes("registration", "outbound_proxy"),
+    takes("registration", "transport"),
+    fixed(
+        "registration",
+        "line",
+        "no",
+        "sipjet does not yet identify the provider's requests by a line parameter in the Contact; use an identify section",
+    ),
+    ignored(
+        "registration",
+        "endpoint",
+        "sipjet does not yet identify the provider's requests by their registration; use an identify section",
+    ),
+    fixed(
+        "registration",
+        "support_path",
+        "no",
+        "sipjet does not ask the registrar for Path (RFC 3327)",
+    ),
+    fixed(
+        "registration",
+        "support_outbound",
+        "no",
+        "sipjet does not register with RFC 5626 outbound",
+    ),
+    ignored(
+        "registration",
+        "user_agent",
+        "REGISTERs carry the global user_agent",
     ),
     // [domain_alias]
     takes("domain_alias", "type"),
@@ -302,7 +345,6 @@ pub const MEDIA_OPTIONS: &[&str] = &[
 /// Section types of Asterisk's `pjsip.conf` sipjet does not have: warned
 /// about and skipped, where any other unknown type is an error.
 pub const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "registration",
     "contact",
     "phoneprov",
     "resource_list",

@@ -1,6 +1,6 @@
 //! The meaning of `pjsip.conf`: sections by `type=` (`transport`,
 //! `endpoint`, `auth`, `aor`, `identify`, `system`, `global`,
-//! `domain_alias`, `acl`) turned into typed settings, with every problem reported
+//! `domain_alias`, `registration`, `acl`) turned into typed settings, with every problem reported
 //! by file, line and option.
 //!
 //! A bad value for an option sipjet uses is an error. An option sipjet does
@@ -18,7 +18,8 @@
 //!
 //! - [`transport`](TransportConf), [`endpoint`](EndpointConf),
 //!   [`auth`](AuthConf), [`aor`](AorConf), [`identify`](IdentifyConf),
-//!   [`domain_alias`](DomainAliasConf), [`system` and `global`](SystemConf);
+//!   [`domain_alias`](DomainAliasConf), [`registration`](RegistrationConf),
+//!   [`system` and `global`](SystemConf);
 //! - the checks across sections (references, duplicate names and binds);
 //! - the reader that collects the diagnostics and warns, from the one
 //!   option table of [`super::options`], about what takes no effect.
@@ -34,6 +35,7 @@ mod domain_alias;
 mod endpoint;
 mod identify;
 mod reader;
+mod registration;
 mod system;
 mod transport;
 
@@ -50,6 +52,7 @@ pub use auth::{AuthConf, AuthType};
 pub use domain_alias::DomainAliasConf;
 pub use endpoint::{EndpointConf, identify_method_name};
 pub use identify::{IdentifyConf, MatchItem};
+pub use registration::RegistrationConf;
 pub use system::{GlobalConf, NO_CLUSTER_SECRET, SystemConf};
 pub use transport::TransportConf;
 
@@ -118,6 +121,8 @@ pub struct PjsipConfig {
     pub identifies: Vec<IdentifyConf>,
     /// `type=domain_alias` sections.
     pub domain_aliases: Vec<DomainAliasConf>,
+    /// `type=registration` sections.
+    pub registrations: Vec<RegistrationConf>,
     /// `type=acl` sections.
     pub acls: Vec<AclConf>,
     /// The `type=system` section (defaults when absent).
@@ -201,6 +206,11 @@ pub fn from_file(file: &ConfigFile) -> LoadReport {
             "identify" => {
                 if let Some(i) = identify::identify(&mut r, s) {
                     cfg.identifies.push(i);
+                }
+            }
+            "registration" => {
+                if let Some(g) = registration::registration(&mut r, s) {
+                    cfg.registrations.push(g);
                 }
             }
             "domain_alias" => {

@@ -642,16 +642,20 @@ fn goto_leads_nowhere(
 
 /// What the dialplan and `pjsip.conf` say of each other: endpoints whose
 /// context the dialplan lacks (their calls go to the AOR the Request-URI
-/// names), `Dial` targets that name no endpoint, and, when the server
-/// has no trunk dialling (`trunks_dialled` false), every `Dial` to a
-/// trunk.
-pub fn cross_check(
-    plan: &Dialplan,
-    config: &crate::config::pjsip::PjsipConfig,
-    trunks_dialled: bool,
-) -> Vec<Diagnostic> {
+/// names), `Dial` targets that name no endpoint, trunks with no contact
+/// to send calls to, and the targets of a `Dial` to a trunk that are not
+/// rung (the bridge places one call: the first trunk target).
+pub fn cross_check(plan: &Dialplan, config: &crate::config::pjsip::PjsipConfig) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let is_endpoint = |name: &str| config.endpoints.iter().any(|e| e.name == name);
+    let has_contact = |name: &str| {
+        config.endpoint(name).is_some_and(|e| {
+            e.aors
+                .iter()
+                .filter_map(|a| config.aor(a))
+                .any(|a| !a.contacts.is_empty())
+        })
+    };
     for e in &config.endpoints {
         if !plan.has_context(&e.context) {
             out.push(Diagnostic {
@@ -671,25 +675,52 @@ pub fn cross_check(
                 let App::Dial { targets, .. } = &s.app else {
                     continue;
                 };
-                for t in targets {
-                    let Some(rest) = t
-                        .split_once('/')
+                let pjsip = |t: &'_ String| -> Option<String> {
+                    t.split_once('/')
                         .filter(|(tech, _)| tech.eq_ignore_ascii_case("pjsip"))
-                        .map(|(_, r)| r)
-                    else {
-                        continue;
-                    };
-                    let trunk = rest.rsplit_once('@').map(|(_, trunk)| trunk);
-                    if trunk.is_some() && !trunks_dialled {
+                        .map(|(_, r)| r.to_string())
+                };
+                let first_trunk = targets
+                    .iter()
+                    .position(|t| pjsip(t).is_some_and(|r| r.contains('@')));
+                if let Some(first) = first_trunk {
+                    let unrung: Vec<&str> = targets
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != first)
+                        .map(|(_, t)| t.as_str())
+                        .collect();
+                    if !unrung.is_empty() {
                         out.push(Diagnostic {
                             at: s.at.clone(),
                             message: format!(
-                                "[{name}] exten {}: Dial({t}) is not placed: this server does not dial trunks, the Dial ends as CHANUNAVAIL",
+                                "[{name}] exten {}: a Dial to a trunk places one call, to {}: {} not rung",
+                                ext.pattern.as_str(),
+                                targets[first],
+                                unrung.join(", ")
+                            ),
+                        });
+                    }
+                }
+                for t in targets {
+                    let Some(rest) = pjsip(t) else {
+                        continue;
+                    };
+                    let trunk = rest.rsplit_once('@').map(|(_, trunk)| trunk);
+                    if let Some(trunk) = trunk
+                        && !trunk.contains('$')
+                        && is_endpoint(trunk)
+                        && !has_contact(trunk)
+                    {
+                        out.push(Diagnostic {
+                            at: s.at.clone(),
+                            message: format!(
+                                "[{name}] exten {}: Dial({t}): the trunk {trunk} has no AOR with a contact to send calls to, the Dial ends as CHANUNAVAIL",
                                 ext.pattern.as_str()
                             ),
                         });
                     }
-                    let endpoint = trunk.unwrap_or(rest);
+                    let endpoint = trunk.unwrap_or(&rest);
                     if !endpoint.contains('$') && !is_endpoint(endpoint) {
                         out.push(Diagnostic {
                             at: s.at.clone(),
@@ -780,39 +811,43 @@ mod tests {
     }
 
     #[test]
-    fn the_cross_check_names_missing_contexts_endpoints_and_undialled_trunks() {
+    fn the_cross_check_names_missing_contexts_endpoints_and_unreachable_trunks() {
         let pjsip = crate::config::pjsip::from_str(
             "pjsip.conf",
             "[alice]\ntype = endpoint\ncontext = office\n\
-             [trunk]\ntype = endpoint\ncontext = nowhere\n",
+             [trunk]\ntype = endpoint\ncontext = nowhere\n\
+             [carrier]\ntype = endpoint\ncontext = office\naors = carrier\n\
+             [carrier]\ntype = aor\ncontact = sip:192.0.2.1\n",
         );
         assert!(pjsip.is_ok(), "{:?}", pjsip.errors);
         let plan = from_str(
             "extensions.conf",
             "[office]\nexten => 1,1,Dial(PJSIP/alice&PJSIP/bob)\n\
-             exten => _0.,1,Dial(PJSIP/${EXTEN:1}@trunk)\nexten => 2,1,Dial(PJSIP/${EXTEN})\n",
+             exten => _0.,1,Dial(PJSIP/${EXTEN:1}@trunk)\nexten => 2,1,Dial(PJSIP/${EXTEN})\n\
+             exten => _9.,1,Dial(PJSIP/${EXTEN:1}@carrier)\n\
+             exten => 3,1,Dial(PJSIP/alice&PJSIP/110@carrier,20)\n",
         );
         assert!(plan.is_ok(), "{:?}", plan.errors);
-        let found: Vec<String> = cross_check(&plan.plan, &pjsip.config, false)
+        let found: Vec<String> = cross_check(&plan.plan, &pjsip.config)
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(found.len(), 3, "{found:#?}");
+        assert_eq!(found.len(), 4, "{found:#?}");
         assert!(
             found[0].starts_with("pjsip.conf:4: [trunk] context = nowhere"),
             "{found:#?}"
         );
-        assert!(
+        let at = |line: usize, words: &str| {
             found
                 .iter()
-                .any(|f| f.starts_with("extensions.conf:2:") && f.contains("bob"))
-        );
+                .any(|f| f.starts_with(&format!("extensions.conf:{line}:")) && f.contains(words))
+        };
+        assert!(at(2, "bob"), "{found:#?}");
         assert!(
-            found
-                .iter()
-                .any(|f| f.starts_with("extensions.conf:3:") && f.contains("not placed"))
+            at(3, "the trunk trunk has no AOR with a contact"),
+            "{found:#?}"
         );
-        assert_eq!(cross_check(&plan.plan, &pjsip.config, true).len(), 2);
+        assert!(at(6, "PJSIP/alice not rung"), "{found:#?}");
     }
 
     #[test]

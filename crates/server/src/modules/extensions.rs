@@ -5,7 +5,7 @@
 //! `420 Bad Extension` naming it in `Unsupported`, so the sender knows
 //! the server will not do what it asked.
 
-use sipjet_core::{HeaderName, IncomingRequest};
+use sipjet_core::{HeaderName, IncomingRequest, Message};
 
 /// The option tags of `header` (`Require` or `Proxy-Require`) that are not
 /// in `supported`.
@@ -14,8 +14,16 @@ pub fn unsupported<'a>(
     header: HeaderName,
     supported: &[&str],
 ) -> Vec<&'a str> {
-    request
-        .message
+    unsupported_in(&request.message, header, supported)
+}
+
+/// [`unsupported`] of a request as a message.
+pub fn unsupported_in<'a>(
+    message: &'a Message,
+    header: HeaderName,
+    supported: &[&str],
+) -> Vec<&'a str> {
+    message
         .tokens(header)
         .filter(|t| !supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
         .collect()

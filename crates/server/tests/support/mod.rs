@@ -12,6 +12,7 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod kamailio;
 pub mod postgres;
 pub mod sipp;
 pub mod sipp_log;

@@ -70,6 +70,36 @@ pub(super) fn cross_check(r: &mut Reader, cfg: &PjsipConfig) {
             );
         }
     }
+    dupes(
+        r,
+        "registration",
+        cfg.registrations.iter().map(|g| (g.name.as_str(), &g.at)),
+    );
+    for g in &cfg.registrations {
+        let at = |key: &str| {
+            g.references_at
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(&g.at, |(_, at)| at)
+        };
+        for a in g.outbound_auth.iter().filter(|a| cfg.auth(a).is_none()) {
+            r.error(
+                at("outbound_auth"),
+                format!("[{}] option outbound_auth: auth {a} does not exist", g.name),
+            );
+        }
+        if let Some(t) = &g.transport
+            && !cfg.transports.iter().any(|x| &x.name == t)
+        {
+            r.error(
+                at("transport"),
+                format!(
+                    "[{}] option transport: transport {t} does not exist",
+                    g.name
+                ),
+            );
+        }
+    }
     for i in &cfg.identifies {
         if !i.endpoint.is_empty() && cfg.endpoint(&i.endpoint).is_none() {
             r.error(

@@ -37,7 +37,8 @@ pub struct EndpointConf {
     /// `from_domain`.
     pub from_domain: Option<String>,
     /// `outbound_proxy`: a SIP URI every request to the endpoint's
-    /// contacts is routed through (a pre-loaded Route).
+    /// contacts, and every call bridged through it (a trunk), is routed
+    /// through (a pre-loaded Route).
     pub outbound_proxy: Option<String>,
     /// `callerid`.
     pub callerid: Option<String>,

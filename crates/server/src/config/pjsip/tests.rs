@@ -275,12 +275,12 @@ fn every_error_names_file_line_and_option() {
 fn unsupported_section_types_and_options_are_warnings() {
     let r = from_str(
         "t.conf",
-        "[reg]\ntype=registration\n[e]\ntype=endpoint\ncontxt=typo\n",
+        "[reg]\ntype=phoneprov\n[e]\ntype=endpoint\ncontxt=typo\n",
     );
     assert!(r.is_ok());
     let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
     assert!(w.contains(
-        &"t.conf:1: [reg] type=registration is not supported by sipjet and is ignored".to_string()
+        &"t.conf:1: [reg] type=phoneprov is not supported by sipjet and is ignored".to_string()
     ));
     assert!(
         w.contains(
@@ -319,7 +319,7 @@ ca_list_file)"
 }
 
 /// The sources of the section parsers, one module per section type.
-const PARSER_SOURCES: [&str; 8] = [
+const PARSER_SOURCES: [&str; 9] = [
     include_str!("transport.rs"),
     include_str!("endpoint.rs"),
     include_str!("auth.rs"),
@@ -327,6 +327,7 @@ const PARSER_SOURCES: [&str; 8] = [
     include_str!("identify.rs"),
     include_str!("domain_alias.rs"),
     include_str!("system.rs"),
+    include_str!("registration.rs"),
     include_str!("acl.rs"),
 ];
 
@@ -349,6 +350,7 @@ fn parser_arms() -> Vec<(String, String)> {
                 "domain_alias",
                 "system",
                 "global",
+                "registration",
                 "acl",
             ]
             .contains(&name)
@@ -571,6 +573,76 @@ fn capture_and_hep_options() {
         w,
         ["t.conf:3: [global] hep_capture_id takes no effect without hep_server"]
     );
+}
+
+#[test]
+fn registrations_are_read_and_checked() {
+    let r = from_str(
+        "t.conf",
+        "[t]\ntype=transport\nprotocol=tcp\nbind=127.0.0.1:5070\n\
+[pa]\ntype=auth\nusername=office\npassword=pw\n\
+[prov]\ntype=registration\nserver_uri=sip:sip.provider.test\nclient_uri=sip:office@provider.test\n\
+contact_user=office\noutbound_auth=pa\ntransport=t\nexpiration=600\nretry_interval=30\n\
+forbidden_retry_interval=300\nmax_retries=5\noutbound_proxy=sip:192.0.2.1:5060\n\
+contact_header_params=x=1\nline=yes\n",
+    );
+    assert!(r.is_ok(), "{:?}", r.errors);
+    let g = &r.config.registrations[0];
+    assert_eq!(g.server_uri, "sip:sip.provider.test");
+    assert_eq!(g.client_uri, "sip:office@provider.test");
+    assert_eq!(g.contact_user, "office");
+    assert_eq!(g.outbound_auth, ["pa"]);
+    assert_eq!(g.transport.as_deref(), Some("t"));
+    assert_eq!(g.expiration, 600);
+    assert_eq!(g.retry_interval, Duration::from_secs(30));
+    assert_eq!(g.forbidden_retry_interval, Duration::from_secs(300));
+    assert_eq!(g.max_retries, 5);
+    assert_eq!(g.outbound_proxy.as_deref(), Some("sip:192.0.2.1:5060"));
+    assert_eq!(g.contact_header_params.as_deref(), Some("x=1"));
+    // Asterisk's defaults.
+    assert_eq!(g.fatal_retry_interval, Duration::ZERO);
+    assert!(g.auth_rejection_permanent);
+    assert_eq!(g.max_random_initial_delay, Duration::from_secs(10));
+    let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter().any(|w| w.contains("line = yes takes no effect")),
+        "{w:?}"
+    );
+
+    for (text, want) in [
+        (
+            "[r]\ntype=registration\nclient_uri=sip:a@b\n",
+            "[r] registration has no server_uri",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=sip:b\n",
+            "[r] registration has no client_uri",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=tel:+1\nclient_uri=sip:a@b\n",
+            "is not a sip: or sips: URI",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=sip:b\nclient_uri=sip:a@b\noutbound_auth=nope\n",
+            "[r] option outbound_auth: auth nope does not exist",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=sip:b\nclient_uri=sip:a@b\ntransport=nope\n",
+            "[r] option transport: transport nope does not exist",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=sip:b\nclient_uri=sip:a@b\nexpiration=0\n",
+            "option expiration",
+        ),
+        (
+            "[r]\ntype=registration\nserver_uri=sip:b\nclient_uri=sip:a@b\ncontact_user=a b\n",
+            "is not a SIP user part",
+        ),
+    ] {
+        let r = from_str("t.conf", text);
+        let errs: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        assert!(errs.iter().any(|e| e.contains(want)), "{text:?}: {errs:?}");
+    }
 }
 
 #[test]

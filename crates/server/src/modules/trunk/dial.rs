@@ -1,11 +1,12 @@
 //! The seam between the dialplan and calls through a provider: a
 //! `Dial(PJSIP/number@trunk)` is handed to a [`TrunkDialer`], which
 //! bridges the caller to a new session towards the trunk (a B2BUA), and
-//! tells the dialplan when nobody answered so that it goes on.
+//! tells the dialplan when nobody answered so that it goes on. The
+//! server's dialer is the bridge ([`super::TrunkBridge`]).
 //!
-//! Without one, [`NoTrunks`] answers every such dial as unavailable
-//! (CHANUNAVAIL: the dialplan goes on, and ends in 503) and says so in
-//! the log.
+//! A router without one ([`NoTrunks`]) answers every such dial as
+//! unavailable (CHANUNAVAIL: the dialplan goes on, and ends in 503) and
+//! says so in the log.
 
 use std::time::Duration;
 
@@ -47,11 +48,7 @@ impl TrunkCall {
     }
 }
 
-/// True when the server dials trunks: false while [`NoTrunks`] is the
-/// only dialer, and `sipjet check-config` says so of every trunk `Dial`.
-pub const TRUNKS_DIALLED: bool = false;
-
-/// The dialer of a server that has no trunk dialling.
+/// The dialer of a call router that was given none.
 pub struct NoTrunks;
 
 impl TrunkDialer for NoTrunks {
