@@ -103,6 +103,64 @@ impl TransactionKey {
         Some(TransactionKey::client(via.branch()?, method))
     }
 
+    /// Appends the key as bytes that tell keys apart as `==` does: a tag
+    /// for the kind, then each field, strings with their length before
+    /// them, so that no two fields can run into each other. For storing a
+    /// key in a compact form and confirming a lookup by hash
+    /// (`crate::held`). A method is written as its name, which its parse
+    /// makes one-to-one.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        fn text(out: &mut Vec<u8>, s: &str) {
+            // Every field comes from one message, far below 4 GiB.
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        fn optional(out: &mut Vec<u8>, s: Option<&str>) {
+            match s {
+                None => out.push(0),
+                Some(s) => {
+                    out.push(1);
+                    text(out, s);
+                }
+            }
+        }
+        match &self.0 {
+            Inner::Client { branch, method } => {
+                out.push(b'C');
+                text(out, branch);
+                text(out, method.as_str());
+            }
+            Inner::Server {
+                branch,
+                host,
+                port,
+                method,
+            } => {
+                out.push(b'S');
+                text(out, branch);
+                text(out, host);
+                match port {
+                    None => out.push(0),
+                    Some(p) => {
+                        out.push(1);
+                        out.extend_from_slice(&p.to_le_bytes());
+                    }
+                }
+                text(out, method.as_str());
+            }
+            Inner::Rfc2543(k) => {
+                out.push(b'2');
+                text(out, &k.request_uri);
+                optional(out, k.from_tag.as_deref());
+                optional(out, k.to_tag.as_deref());
+                text(out, &k.call_id);
+                out.extend_from_slice(&k.cseq.to_le_bytes());
+                text(out, k.method.as_str());
+                text(out, &k.via);
+            }
+        }
+    }
+
     /// The key of a client transaction that sent a request with this
     /// branch and method.
     pub(crate) fn client(branch: &str, method: Method) -> TransactionKey {
@@ -260,6 +318,40 @@ CSeq: 7 {method}\n\n"
         assert_ne!(TransactionKey::of_request(&other_via).unwrap(), key);
         let no_branch = req("INVITE", "SIP/2.0/UDP h:5060", "");
         assert!(TransactionKey::of_request(&no_branch).unwrap().is_rfc2543());
+    }
+
+    #[test]
+    fn keys_encode_alike_exactly_when_they_are_equal() {
+        let encoded = |k: &TransactionKey| {
+            let mut out = Vec::new();
+            k.encode(&mut out);
+            out
+        };
+        let vias = [
+            "SIP/2.0/UDP Host.Example.COM:5060;branch=z9hG4bKx",
+            "SIP/2.0/UDP host.example.com:5060;branch=z9hG4bKx",
+            "SIP/2.0/UDP host.example.com;branch=z9hG4bKx",
+            "SIP/2.0/UDP host.example.com:5060;branch=z9hG4bKX",
+            "SIP/2.0/UDP host.example.co:5060;branch=z9hG4bKxm",
+            "SIP/2.0/UDP h:5060;branch=old1",
+            "SIP / 2.0 / udp  H:5060 ; BRANCH=old1",
+            "SIP/2.0/UDP h:5060;branch=old2",
+        ];
+        let mut keys = Vec::new();
+        for via in vias {
+            for method in ["REGISTER", "OPTIONS", "FOO"] {
+                for to_tag in ["", ";tag=t"] {
+                    keys.extend(TransactionKey::of_request(&req(method, via, to_tag)));
+                }
+            }
+        }
+        keys.push(TransactionKey::client("z9hG4bKx", Method::Register));
+        keys.push(TransactionKey::client("z9hG4bKx", Method::Options));
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(a == b, encoded(a) == encoded(b), "{a:?} / {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ mod config;
 pub mod driver;
 mod error;
 mod event;
+mod held;
 mod id;
 mod key;
 mod machine;

@@ -183,6 +183,15 @@ impl Machine {
         }
     }
 
+    /// For a completed non-INVITE server transaction: Timer J's deadline
+    /// and the final response as sent.
+    pub(crate) fn completed_non_invite(&self) -> Option<(Instant, &bytes::Bytes)> {
+        match self {
+            Machine::ServerNonInvite(m) => m.completed(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_terminated(&self) -> bool {
         self.state() == State::Terminated
     }

@@ -11,6 +11,7 @@ use crate::client::non_invite::ClientNonInvite;
 use crate::config::TimerConfig;
 use crate::error::TransactionError;
 use crate::event::{Event, Transmit};
+use crate::held::HeldResponses;
 use crate::id::TransactionId;
 use crate::key::TransactionKey;
 use crate::machine::{Deadlines, Machine, Output, Report};
@@ -58,15 +59,20 @@ use crate::timer_queue::TimerQueue;
 pub struct Transactions<D> {
     timers: TimerConfig,
     next_id: u64,
-    /// Boxed: with tens of thousands of transactions held for Timer J,
-    /// growing the map moves every value, and moving pointers instead of
-    /// whole state machines keeps that pause short (it stalls every
-    /// message behind it).
+    /// Boxed: with tens of thousands of transactions live, growing the
+    /// map moves every value, and moving pointers instead of whole state
+    /// machines keeps that pause short (it stalls every message behind
+    /// it).
     live: HashMap<TransactionId, Box<Entry<D>>>,
     /// RFC 3261 keys of client and server transactions and RFC 2543 keys
     /// of server transactions; [`TransactionKey`] keeps them apart.
     index: HashMap<TransactionKey, TransactionId>,
     queue: TimerQueue,
+    /// Completed non-INVITE server transactions over an unreliable
+    /// transport, out of `live`, `index` and `queue` while Timer J runs:
+    /// the most numerous transactions by far (every REGISTER answered over
+    /// UDP, for 32 s), and all they still need is their response.
+    held: HeldResponses<D>,
     transmits: VecDeque<Transmit<D>>,
     events: VecDeque<Event<D>>,
     /// Reused for every step, so that a step allocates no output buffers.
@@ -95,6 +101,7 @@ impl<D: Clone> Transactions<D> {
             live: HashMap::new(),
             index: HashMap::new(),
             queue: TimerQueue::default(),
+            held: HeldResponses::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Output::default(),
@@ -223,6 +230,9 @@ impl<D: Clone> Transactions<D> {
         now: Instant,
     ) -> Result<(), TransactionError> {
         let status = response.status().ok_or(TransactionError::NotAResponse)?;
+        if self.held.contains(id) {
+            return Err(refused(Refusal::FinalResponseSent, id, status));
+        }
         let result = self
             .step(id, |m, timers, out| match m {
                 Machine::ServerInvite(m) => m.respond(response, timers, now, out),
@@ -251,6 +261,14 @@ impl<D: Clone> Transactions<D> {
         now: Instant,
     ) -> Result<(), TransactionError> {
         let status = response.status().ok_or(TransactionError::NotAResponse)?;
+        if self.held.contains(id) {
+            let refusal = if status < 200 {
+                Refusal::NotFinal
+            } else {
+                Refusal::FinalResponseSent
+            };
+            return Err(refused(refusal, id, status));
+        }
         let result = self
             .step(id, |m, timers, out| match m {
                 Machine::ServerInvite(m) => m.respond_and_end(response, timers, now, out),
@@ -266,6 +284,11 @@ impl<D: Clone> Transactions<D> {
     /// [`Event::TransportError`]. Unknown ids are ignored, since a failure
     /// can be reported after the transaction ended.
     pub fn transport_error(&mut self, id: TransactionId) {
+        if self.held.remove(id) {
+            self.events.push_back(Event::TransportError { id });
+            self.terminated(id);
+            return;
+        }
         self.step(id, |m, _, out| m.on_transport_error(out));
     }
 
@@ -276,11 +299,18 @@ impl<D: Clone> Transactions<D> {
     /// destroy the client transaction"), which would otherwise wait in
     /// Proceeding for ever. Unknown ids are ignored.
     pub fn abandon(&mut self, id: TransactionId) {
+        if self.held.remove(id) {
+            self.terminated(id);
+            return;
+        }
         self.step(id, |m, _, _| m.terminate());
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(id) = self.held.pop_expired(now) {
+            self.terminated(id);
+        }
         // Collect first: a timer a step arms is for the next call, even
         // when it is due already.
         let mut due = std::mem::take(&mut self.due);
@@ -301,7 +331,10 @@ impl<D: Clone> Transactions<D> {
 
     /// When [`Transactions::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue.next()
+        match (self.queue.next(), self.held.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next message to send.
@@ -316,28 +349,34 @@ impl<D: Clone> Transactions<D> {
 
     /// Number of live transactions.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.live.len() + self.held.len()
     }
 
     /// True when no transaction is live.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.len() == 0
     }
 
     /// The live transaction with this key (see [`TransactionKey::of_request`]
     /// and [`TransactionKey::of_response`]).
     pub fn find(&self, key: &TransactionKey) -> Option<TransactionId> {
-        self.index.get(key).copied()
+        self.index.get(key).copied().or_else(|| self.held.find(key))
     }
 
     /// The kind of a live transaction.
     pub fn kind(&self, id: TransactionId) -> Option<Kind> {
+        if self.held.contains(id) {
+            return Some(Kind::ServerNonInvite);
+        }
         self.live.get(&id).map(|e| e.machine.kind())
     }
 
     /// The state of a live transaction: whether an INVITE server
     /// transaction is still Proceeding tells the TU how to answer a CANCEL.
     pub fn state(&self, id: TransactionId) -> Option<State> {
+        if self.held.contains(id) {
+            return Some(State::Completed);
+        }
         self.live.get(&id).map(|e| e.machine.state())
     }
 
@@ -386,12 +425,17 @@ impl<D: Clone> Transactions<D> {
             self.incoming_ack(request, source, &key, now);
             return;
         }
-        if let Some(id) = self.find(&key) {
+        if let Some(&id) = self.index.get(&key) {
             self.step(id, |m, _, out| match m {
                 Machine::ServerInvite(m) => m.on_retransmission(out),
                 Machine::ServerNonInvite(m) => m.on_retransmission(out),
                 Machine::ClientInvite(_) | Machine::ClientNonInvite(_) => {}
             });
+            return;
+        }
+        if let Some(again) = self.held.resend(&key) {
+            tracing::trace!(id = ?again.id, "retransmission answered with the held response");
+            self.transmits.push_back(again);
             return;
         }
         let id = self.allocate_id();
@@ -513,6 +557,32 @@ impl<D: Clone> Transactions<D> {
         self.queue.sync(id, &mut entry.queued, wanted);
         if entry.machine.is_terminated() {
             self.remove(id);
+        } else {
+            self.hold(id);
+        }
+    }
+
+    /// Moves a completed non-INVITE server transaction to the held
+    /// responses, which keep only what Timer J needs. It stays as it is
+    /// when it is not the one its key finds, or when the table refuses it
+    /// (its key hashes like a held one's).
+    fn hold(&mut self, id: TransactionId) {
+        let Some(entry) = self.live.get(&id) else {
+            return;
+        };
+        let Some((deadline, response)) = entry.machine.completed_non_invite() else {
+            return;
+        };
+        if self.index.get(&entry.key) != Some(&id)
+            || !self
+                .held
+                .hold(id, &entry.key, entry.peer.clone(), deadline, response)
+        {
+            return;
+        }
+        if let Some(mut entry) = self.live.remove(&id) {
+            self.queue.sync(id, &mut entry.queued, [None, None]);
+            self.index.remove(&entry.key);
         }
     }
 
@@ -524,6 +594,10 @@ impl<D: Clone> Transactions<D> {
         if self.index.get(&entry.key) == Some(&id) {
             self.index.remove(&entry.key);
         }
+        self.terminated(id);
+    }
+
+    fn terminated(&mut self, id: TransactionId) {
         tracing::debug!(%id, "transaction terminated");
         self.events.push_back(Event::Terminated { id });
     }
@@ -605,7 +679,8 @@ mod tests {
             .unwrap();
         assert!(matches!(layer.poll_event(), Some(Event::Terminated { id: t }) if t == inv));
         assert_eq!(layer.len(), 1);
-        assert_eq!(layer.queue.len(), 1, "only the OPTIONS' Timer J");
+        assert_eq!(layer.held.len(), 1, "only the OPTIONS, held for Timer J");
+        assert_eq!(layer.queue.len(), 0);
         // ...while a 2xx to an INVITE is answered statefully even when
         // asked otherwise.
         let invite = request(Method::Invite, "z9hG4bKs3");
@@ -617,6 +692,169 @@ mod tests {
             .respond_stateless(inv, reply(&invite, 200), t0)
             .unwrap();
         assert_eq!(layer.len(), 2);
+    }
+
+    /// A REGISTER over UDP answered with a 200: its id and the 200 sent.
+    fn completed_register(
+        layer: &mut Transactions<u8>,
+        branch: &str,
+        peer: u8,
+        now: Instant,
+    ) -> (TransactionId, Transmit<u8>) {
+        layer.handle_incoming(request(Method::Register, branch), peer, false, now);
+        let Some(Event::Request { id, request, .. }) = layer.poll_event() else {
+            panic!("a request event");
+        };
+        layer.respond(id, reply(&request, 200), now).unwrap();
+        (id, layer.poll_transmit().expect("the 200 goes out"))
+    }
+
+    #[test]
+    fn a_completed_non_invite_server_transaction_is_held_compactly() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        let (id, sent) = completed_register(&mut layer, "z9hG4bKh1", 3, t0);
+        // Out of the general tables, still counted, found and described.
+        assert_eq!((layer.held.len(), layer.live.len()), (1, 0));
+        assert!(layer.index.is_empty() && layer.queue.len() == 0);
+        assert_eq!(layer.len(), 1);
+        let key = TransactionKey::of_request(&request(Method::Register, "z9hG4bKh1")).unwrap();
+        assert_eq!(layer.find(&key), Some(id));
+        assert_eq!(layer.kind(id), Some(Kind::ServerNonInvite));
+        assert_eq!(layer.state(id), Some(State::Completed));
+        assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)));
+        // A retransmission gets the same bytes, to the same peer, and the
+        // TU hears nothing.
+        for _ in 0..2 {
+            let again = request(Method::Register, "z9hG4bKh1");
+            layer.handle_incoming(again, 3, false, t0 + ms(500));
+            let resent = layer.poll_transmit().expect("the 200 again");
+            assert_eq!((resent.id, resent.dest), (Some(id), 3));
+            assert_eq!(resent.message.to_bytes(), sent.message.to_bytes());
+            assert!(layer.poll_event().is_none());
+        }
+        // The TU cannot answer again.
+        let register = request(Method::Register, "z9hG4bKh1");
+        assert_eq!(
+            layer.respond(id, reply(&register, 200), t0),
+            Err(TransactionError::FinalResponseSent { id, status: 200 })
+        );
+        assert_eq!(
+            layer.respond_stateless(id, reply(&register, 100), t0),
+            Err(TransactionError::NotFinal(100))
+        );
+        assert_eq!(
+            layer.respond_stateless(id, reply(&register, 200), t0),
+            Err(TransactionError::FinalResponseSent { id, status: 200 })
+        );
+        // Timer J ends it, once.
+        layer.handle_timeout(t0 + ms(31_999));
+        assert!(layer.poll_event().is_none());
+        layer.handle_timeout(t0 + ms(32_000));
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id: t }) if t == id));
+        assert!(layer.is_empty() && layer.poll_timeout().is_none());
+        assert_eq!((layer.find(&key), layer.state(id)), (None, None));
+        // What arrives after is a new request.
+        layer.handle_incoming(
+            request(Method::Register, "z9hG4bKh1"),
+            3,
+            false,
+            t0 + ms(32_001),
+        );
+        assert!(layer.poll_transmit().is_none());
+        assert!(matches!(layer.poll_event(), Some(Event::Request { id: new, .. }) if new != id));
+    }
+
+    #[test]
+    fn a_held_transaction_can_be_abandoned_or_fail() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        let (a, _) = completed_register(&mut layer, "z9hG4bKa1", 1, t0);
+        let (b, _) = completed_register(&mut layer, "z9hG4bKa2", 1, t0 + ms(1));
+        layer.abandon(a);
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id }) if id == a));
+        layer.transport_error(b);
+        assert!(matches!(layer.poll_event(), Some(Event::TransportError { id }) if id == b));
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id }) if id == b));
+        assert!(layer.is_empty() && layer.poll_timeout().is_none());
+        // Unknown now: nothing more.
+        layer.abandon(a);
+        layer.transport_error(b);
+        layer.handle_timeout(t0 + ms(40_000));
+        assert!(layer.poll_event().is_none());
+    }
+
+    #[test]
+    fn a_key_that_hashes_like_a_held_one_gets_its_own_answer() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        layer.held = HeldResponses::colliding();
+        let (a, sent_a) = completed_register(&mut layer, "z9hG4bKc1", 1, t0);
+        // Another request whose key hashes alike is a new transaction...
+        let (b, sent_b) = completed_register(&mut layer, "z9hG4bKc2", 2, t0);
+        assert_ne!(a, b);
+        // ...kept in the general tables, since the held one has its hash.
+        assert_eq!((layer.held.len(), layer.live.len(), layer.len()), (1, 1, 2));
+        for (branch, id, peer, sent) in [("z9hG4bKc1", a, 1, &sent_a), ("z9hG4bKc2", b, 2, &sent_b)]
+        {
+            layer.handle_incoming(request(Method::Register, branch), peer, false, t0 + ms(500));
+            let resent = layer.poll_transmit().expect("its own 200 again");
+            assert_eq!((resent.id, resent.dest), (Some(id), peer));
+            assert_eq!(resent.message.to_bytes(), sent.message.to_bytes());
+        }
+        layer.handle_timeout(t0 + ms(32_000));
+        let mut ended = Vec::new();
+        while let Some(Event::Terminated { id }) = layer.poll_event() {
+            ended.push(id);
+        }
+        ended.sort_unstable();
+        assert_eq!(ended, [a, b]);
+        assert!(layer.is_empty());
+    }
+
+    #[test]
+    fn a_clock_that_steps_back_ends_no_held_transaction_early() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        let (a, _) = completed_register(&mut layer, "z9hG4bKb1", 1, t0 + ms(10_000));
+        // The caller's clock stepped back ten seconds.
+        let (b, sent_b) = completed_register(&mut layer, "z9hG4bKb2", 2, t0);
+        assert_eq!(layer.poll_timeout(), Some(t0 + ms(42_000)));
+        // At b's Timer J, b waits behind a: later than its deadline, never
+        // earlier, and still answering its retransmissions.
+        layer.handle_timeout(t0 + ms(32_000));
+        assert!(layer.poll_event().is_none());
+        layer.handle_incoming(
+            request(Method::Register, "z9hG4bKb2"),
+            2,
+            false,
+            t0 + ms(32_000),
+        );
+        let resent = layer.poll_transmit().expect("b's 200 again");
+        assert_eq!(resent.message.to_bytes(), sent_b.message.to_bytes());
+        layer.handle_timeout(t0 + ms(41_999));
+        assert!(layer.poll_event().is_none());
+        layer.handle_timeout(t0 + ms(42_000));
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id }) if id == a));
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id }) if id == b));
+        assert!(layer.is_empty() && layer.poll_timeout().is_none());
+        // A clock further back still finds nothing to end twice.
+        layer.handle_timeout(t0);
+        assert!(layer.poll_event().is_none());
+    }
+
+    #[test]
+    fn over_a_reliable_transport_nothing_is_held() {
+        let t0 = Instant::now();
+        let mut layer: Transactions<u8> = Transactions::new(TimerConfig::default());
+        let register = request(Method::Register, "z9hG4bKt1");
+        layer.handle_incoming(register.clone(), 1, true, t0);
+        let Some(Event::Request { id, .. }) = layer.poll_event() else {
+            panic!("a request event");
+        };
+        layer.respond(id, reply(&register, 200), t0).unwrap();
+        assert!(matches!(layer.poll_event(), Some(Event::Terminated { id: t }) if t == id));
+        assert!(layer.is_empty() && layer.held.len() == 0);
     }
 
     #[test]

@@ -60,6 +60,15 @@ impl ServerNonInvite {
         }
     }
 
+    /// In Completed, Timer J's deadline and the final response as sent:
+    /// all the transaction still needs (see `crate::held`).
+    pub(crate) fn completed(&self) -> Option<(Instant, &Bytes)> {
+        match (&self.phase, &self.last_response) {
+            (Phase::Completed { timer_j }, Some(last)) => Some((*timer_j, last)),
+            _ => None,
+        }
+    }
+
     /// The request arrived again.
     pub(crate) fn on_retransmission(&mut self, out: &mut Output) {
         match (&self.phase, &self.last_response) {
@@ -163,6 +172,9 @@ mod tests {
             .unwrap();
         assert_eq!(m.state(), State::Completed);
         assert_eq!(m.deadlines(), [None, Some(t0 + ms(32_010))]);
+        let (timer_j, last) = m.completed().expect("completed");
+        assert_eq!(timer_j, t0 + ms(32_010));
+        assert_eq!(Message::parse(last.clone()).unwrap().status(), Some(200));
         m.on_retransmission(&mut out);
         m.on_retransmission(&mut out);
         let codes: Vec<_> = out.transmits.iter().map(|t| t.status().unwrap()).collect();
