@@ -12,7 +12,7 @@ use sipjet_server::admin::client::AdminClient;
 use sipjet_server::admin::{AdminListener, AdminOptions};
 use sipjet_server::digest::DigestAlgorithm;
 use sipjet_server::server::Server;
-use sipjet_testkit::PATIENCE;
+use sipjet_testkit::{PATIENCE, eventually_async};
 use support::{Client, Digest, Request, offer_of, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -194,10 +194,13 @@ async fn a_retransmitted_request_is_marked_in_the_ladder() {
     // To tag), not a retransmission.
     client.send_text(&text).await;
     assert_eq!(client.final_response().await.status(), Some(200));
-    let ladder = get_json(
-        &http,
-        &format!("/api/flows/{}", ping.call_id.replace('@', "%40")),
-    )
+    // A message sent is recorded once the socket has taken it, which may
+    // be after the client has read it: wait for the four.
+    let path = format!("/api/flows/{}", ping.call_id.replace('@', "%40"));
+    let ladder = eventually_async("the ladder has its four arrows", async || {
+        let ladder = get_json(&http, &path).await;
+        (ladder["arrows"].as_array().map(Vec::len) >= Some(4)).then_some(ladder)
+    })
     .await;
     let marks: Vec<(&str, bool)> = ladder["arrows"]
         .as_array()
