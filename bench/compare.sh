@@ -10,13 +10,13 @@
 # Markdown table. A measurement, not a test.
 #
 #   bench/compare.sh [--quick] [--tests "options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"]
-#                    [--servers "sipjet kamailio"] [--duration 10] [--users 1000] [--port-offset 0]
+#                    [--servers "sipjet kamailio kamailio-durable"] [--duration 10] [--users 1000] [--port-offset 0]
 #                    [--capture-mib N]
 #
 # --capture-mib sets sipjet's capture ring (capture_buffer_mib; 0 turns
 # capture off); without it sipjet runs with its default, 64 MiB, on.
 #
-# Every port the run binds on 127.0.0.1 (the servers' 5070 and 5080, SIPp's
+# Every port the run binds on 127.0.0.1 (the servers' 5070, 5080 and 5090, SIPp's
 # from 15060, 17060, 24000 and 34000) is moved up by --port-offset, for a
 # machine where something else holds one of them.
 #
@@ -25,6 +25,16 @@
 # (qop=auth, nonce-count checked) and saved by its registrar, contacts in
 # memory; the same users and passwords. sipjet runs its own registrar,
 # whose every 200 is on disk first (SQLite, group commit).
+#
+# kamailio-durable is the same Kamailio with a durable location store:
+# usrloc db_mode 1 (write-through: every save is written to the database
+# before the 200) on PostgreSQL, a cluster of its own made for the run
+# (scripts/test-postgres.sh, with fsync on), its tables created afresh at
+# every start. Its CPU and memory figures count the PostgreSQL processes
+# too, as sipjet's count the SQLite work done in its own process.
+# (db_sqlite was tried first: with several Kamailio children writing,
+# Debian's Kamailio 5.6 fails saves with "database is locked", having no
+# busy timeout to set.)
 #
 # The call tests (call-udp, call-tcp): a SIPp caller (call-uac.xml) calls
 # through the server a SIPp callee (call-uas.xml) registered as a user of
@@ -64,7 +74,7 @@ root=$PWD
 . bench/lib.sh
 
 tests="options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"
-servers="sipjet kamailio"
+servers="sipjet kamailio kamailio-durable"
 duration=10
 users=1000
 quick=0
@@ -91,6 +101,15 @@ need() { # command package
 }
 need sipp sip-tester
 need kamailio kamailio
+kamailio_modules=/usr/lib/x86_64-linux-gnu/kamailio/modules
+case " $servers " in
+  *" kamailio-durable "*)
+    need psql postgresql
+    if [ ! -e "$kamailio_modules/db_postgres.so" ]; then
+      # `need` installs by command; this package brings a module only.
+      need kamailio-postgres-modules-missing kamailio-postgres-modules
+    fi ;;
+esac
 
 cargo build --release -q -p sipjet -p sipjet-sipload
 
@@ -105,6 +124,7 @@ callee_pids=()
 cleanup() {
   for p in "${callee_pids[@]}" "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "kamailio -f $work" 2>/dev/null || true
+  stop_test_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -112,6 +132,7 @@ trap cleanup EXIT
 
 sipjet_port=$((5070 + port_offset))
 kamailio_port=$((5080 + port_offset))
+kamailio_durable_port=$((5090 + port_offset))
 caller_port() { echo $((15060 + port_offset + 2 * $1)); }
 hz=$(getconf CLK_TCK)
 
@@ -152,21 +173,23 @@ EOF
   user_sections "$users"
 } >"$work/pjsip.conf"
 
-cat >"$work/kamailio.cfg" <<EOF
+kamailio_cfg() { # port usrloc-modparams db-module-line
+cat <<EOF
 #!KAMAILIO
 debug=0
 log_stderror=no
 fork=yes
 children=${KAMAILIO_CHILDREN:-2}
 tcp_children=${KAMAILIO_TCP_CHILDREN:-2}
-listen=udp:127.0.0.1:$kamailio_port
-listen=tcp:127.0.0.1:$kamailio_port
+listen=udp:127.0.0.1:$1
+listen=tcp:127.0.0.1:$1
 auto_aliases=no
-alias="127.0.0.1:$kamailio_port"
+alias="127.0.0.1:$1"
 maxbuffer=8388608
 max_while_loops=$((users + 10))
 tcp_connection_lifetime=3605
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+mpath="$kamailio_modules/"
+$3
 loadmodule "kex.so"
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -180,7 +203,7 @@ loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
 modparam("htable", "htable", "users=>size=12;")
-modparam("usrloc", "db_mode", 0)
+$2
 modparam("auth", "nonce_count", 1)
 modparam("auth", "qop", "auth")
 event_route[htable:mod-init] {
@@ -223,6 +246,8 @@ request_route {
   sl_send_reply("404", "Not Here");
 }
 EOF
+}
+kamailio_cfg "$kamailio_port" 'modparam("usrloc", "db_mode", 0)' "" >"$work/kamailio.cfg"
 
 # SIPp cannot substitute a field inside [authentication]: the whole
 # keyword is the second field. One file per SIPp process, disjoint users
@@ -306,7 +331,7 @@ stop_callees() {
 # if the server had: refuse to start instead.
 check_ports() {
   local p used
-  for p in $sipjet_port $kamailio_port $(for i in $(seq 0 $((max_pairs - 1))); do caller_port "$i"; callee_port "$i"; done); do
+  for p in $sipjet_port $kamailio_port $kamailio_durable_port $(for i in $(seq 0 $((max_pairs - 1))); do caller_port "$i"; callee_port "$i"; done); do
     used=$(ss -Hlnup "sport = :$p"; ss -Hltnp "sport = :$p")
     if [ -n "$used" ]; then
       echo "port $p on this machine is in use; pass --port-offset N to move the run's ports:" >&2
@@ -330,8 +355,17 @@ start_server() { # name
     kamailio)
       kamailio -f "$work/kamailio.cfg" -P "$work/kamailio.pid" -m 512 -M 64 -E >"$work/kamailio.out" 2>"$work/kamailio.log"
       sleep 1
-      server_pids=($(pgrep -f "kamailio -f $work"))
+      server_pids=($(pgrep -f "kamailio -f $work/kamailio.cfg"))
       port=$kamailio_port ;;
+    kamailio-durable)
+      start_durable_db
+      # Over loopback, without TLS: the cluster offers it, the cost is not the store's.
+      PGSSLMODE=disable kamailio -f "$work/kamailio-durable.cfg" -P "$work/kamailio-durable.pid" -m 512 -M 64 -E \
+        >"$work/kamailio-durable.out" 2>"$work/kamailio-durable.log"
+      sleep 1
+      # shellcheck disable=SC2207
+      server_pids=($(pgrep -f "kamailio -f $work/kamailio-durable.cfg") $(db_pids))
+      port=$kamailio_durable_port ;;
   esac
   # Ready when it answers an OPTIONS.
   for _ in $(seq 1 50); do
@@ -347,9 +381,42 @@ start_server() { # name
 
 stop_server() {
   stop_callees
-  for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The database of kamailio-durable stays up between its starts.
+  for p in "${server_pids[@]}"; do
+    grep -q '^postgres' "/proc/$p/comm" 2>/dev/null || kill "$p" 2>/dev/null || true
+  done
   sleep 1
   server_pids=()
+}
+
+# --- kamailio-durable's database ------------------------------------------------
+
+# shellcheck source=scripts/test-postgres.sh
+. scripts/test-postgres.sh
+durable_db=""
+# Starts the PostgreSQL cluster once (fsync on), and makes the usrloc
+# tables afresh, so that every start of kamailio-durable begins empty.
+start_durable_db() {
+  if [ -z "$durable_db" ]; then
+    SIPJET_PG_FSYNC=on start_test_postgres >&2
+    durable_db=$SIPJET_TEST_POSTGRES
+    kamailio_cfg "$kamailio_durable_port" \
+      "modparam(\"usrloc\", \"db_mode\", 1)
+modparam(\"usrloc\", \"db_url\", \"${durable_db%/*}/kamailio\")" \
+      'loadmodule "db_postgres.so"' >"$work/kamailio-durable.cfg"
+  fi
+  PGOPTIONS=--client-min-messages=warning psql -q "$durable_db" \
+    -c "DROP DATABASE IF EXISTS kamailio" -c "CREATE DATABASE kamailio" >/dev/null
+  cat /usr/share/kamailio/postgres/standard-create.sql /usr/share/kamailio/postgres/usrloc-create.sql |
+    PGOPTIONS=--client-min-messages=warning psql -q -v ON_ERROR_STOP=1 "${durable_db%/*}/kamailio" >/dev/null
+}
+
+# The processes of kamailio-durable's PostgreSQL: the postmaster and its
+# children (the backends serving Kamailio, the WAL writer, ...).
+db_pids() {
+  local main
+  main=$(head -1 "$TEST_PG_DIR/data/postmaster.pid")
+  echo "$main" $(pgrep -P "$main")
 }
 
 # CPU ticks of all the server's processes.
