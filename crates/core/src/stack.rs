@@ -447,8 +447,12 @@ impl SipStack {
     }
 
     /// True when every service, the authenticator and every identifier
-    /// may run on the receiving thread ([`crate::Service::runs_inline`]).
-    pub(crate) fn dispatch_inline(&self) -> bool {
+    /// may run on the receiving thread ([`crate::Service::runs_inline`]),
+    /// so that received requests are handled there rather than on the
+    /// threadpool. One module that says otherwise sends every request
+    /// through the pool, at a wake-up and a context switch each: an
+    /// application can check this once its modules are registered.
+    pub fn dispatch_inline(&self) -> bool {
         self.inner
             .services
             .snapshot()

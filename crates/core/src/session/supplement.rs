@@ -7,7 +7,10 @@
 //! Whoever runs a session calls [`SipStack::session_supplements`] at the
 //! four points: a request or response received, a request or response
 //! about to be sent. Supplements run in priority order (lower first),
-//! equal priorities in registration order.
+//! equal priorities in registration order. They run on whatever thread
+//! handles the message, which may be the one that received it
+//! ([`crate::Service::runs_inline`]): like a service's work, theirs must
+//! not wait on I/O.
 //!
 //! [`SipStack::session_supplements`]: crate::SipStack::session_supplements
 

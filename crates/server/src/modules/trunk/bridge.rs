@@ -1238,6 +1238,10 @@ impl Service for BridgeHandle {
         Priority::DIALOG_USAGE
     }
 
+    fn runs_inline(&self) -> bool {
+        self.0.upgrade().is_none_or(|b| b.runs_inline())
+    }
+
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
         self.0
             .upgrade()
@@ -1263,6 +1267,14 @@ impl Service for TrunkBridge {
         // Before the calls between local phones: its dialogs and its route
         // are its own.
         Priority::DIALOG_USAGE
+    }
+
+    fn runs_inline(&self) -> bool {
+        // A call's state is behind its own short lock and the other leg is
+        // sent without waiting for its answer. Saying otherwise would send
+        // every request the server receives, trunk or not, through the
+        // threadpool: one service that may block is enough for that.
+        true
     }
 
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
