@@ -14,7 +14,6 @@ use std::time::{Instant, SystemTime};
 use sipjet_core::transport::{Direction, Flow, Tap, Tapped};
 use sipjet_core::{Message, Protocol};
 use sipjet_server::capture::Capture;
-use sipjet_server::capture::ring::RECORD_OVERHEAD;
 
 /// A REGISTER of the size phones send, and its 200.
 fn flow(i: usize) -> [Vec<u8>; 2] {
@@ -64,10 +63,7 @@ fn main() {
         connection: None,
     };
     let mean: usize = wires.iter().map(Vec::len).sum::<usize>() / wires.len();
-    println!(
-        "messages of {mean} bytes on average; each takes {} bytes in the ring",
-        mean + RECORD_OVERHEAD + 30
-    );
+    println!("messages of {mean} bytes on average");
 
     let capture = Capture::new(64 << 20, None);
     let tap = |i: usize| {
@@ -87,7 +83,11 @@ fn main() {
     // Filling: until the ring first forgets a message.
     let started = Instant::now();
     let mut i = 0;
-    while i < total && capture.ring().unwrap().captured() == capture.ring().unwrap().len() as u64 {
+    let forgot_none = || {
+        let ring = capture.ring().unwrap();
+        ring.captured() == ring.len() as u64
+    };
+    while i < total && forgot_none() {
         tap(i);
         i += 1;
     }
@@ -103,11 +103,13 @@ fn main() {
     let steady = full.elapsed();
     let ring = capture.ring().unwrap();
     println!(
-        "full ring: {total} messages, {:.0} ns/message; holds {} messages in {} of {} bytes, {} flows",
+        "full ring: {total} messages, {:.0} ns/message; holds {} messages in {} of {} bytes \
+         ({} bytes each), {} flows",
         steady.as_nanos() as f64 / total as f64,
         ring.len(),
         ring.used(),
         ring.budget(),
+        ring.used() / ring.len().max(1),
         ring.flow_count()
     );
     drop(ring);

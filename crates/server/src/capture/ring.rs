@@ -1,12 +1,15 @@
 //! The capture ring: the latest messages sent and received, within a byte
 //! budget, and the index of the flows (Call-IDs) they belong to.
 //!
-//! Every record counts its wire bytes plus [`RECORD_OVERHEAD`] against the
-//! budget, so the budget bounds the index too: a flow lives only while one
-//! of its messages is in the ring, and each flow keeps a bounded summary.
-//! The oldest messages go first when a new one does not fit.
+//! The budget is the memory the ring takes, counted as the allocator
+//! hands it out: each record's blocks (itself, its bytes, its label), each
+//! flow's (its summary, its Call-ID, its lists), and the two tables that
+//! hold them. A flow lives only while one of its messages is in the ring,
+//! and each flow keeps a bounded summary. The oldest messages go first
+//! when the ring is over its budget.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,9 +17,36 @@ use std::time::SystemTime;
 use sipjet_core::Protocol;
 use sipjet_core::transport::Direction;
 
-/// What each record costs beyond its bytes: the record itself, its place
-/// in the ring and in its flow's list, its share of the flow's summary.
-pub const RECORD_OVERHEAD: usize = 256;
+/// What the allocator takes for a block of `n` bytes: a header word, then
+/// rounded up to 16 bytes, 32 at least (as glibc's malloc does; others
+/// are within a word of it).
+fn block(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n + 8 + 15) & !15).max(32)
+    }
+}
+
+/// The bytes of a hash table of `capacity` entries of `T`: a power of two
+/// of slots (capacity is 7/8 of them, all but one of them below eight), a
+/// control byte each and a group's more.
+fn table_bytes<T>(capacity: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let slots = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8).div_ceil(7).next_power_of_two()
+    };
+    slots * (size_of::<T>() + 1) + 16
+}
+
+/// An `Arc`'s block: its two counts and the value.
+fn arc_block(value: usize) -> usize {
+    block(2 * size_of::<usize>() + value)
+}
 /// Distinct methods, statuses and peer addresses a flow's summary keeps;
 /// later ones are not listed (the messages themselves still are).
 const SUMMARY_ITEMS: usize = 8;
@@ -41,6 +71,14 @@ pub enum Label {
 }
 
 impl Label {
+    /// The blocks its text takes.
+    fn heap(&self) -> usize {
+        match self {
+            Label::Request { method } => block(method.len()),
+            Label::Response { reason, method, .. } => block(reason.len()) + block(method.len()),
+        }
+    }
+
     /// `REGISTER`, or `401 Unauthorized`.
     pub fn text(&self) -> String {
         match self {
@@ -74,8 +112,10 @@ pub struct Record {
 }
 
 impl Record {
+    /// Its blocks: itself (in an `Arc`), its bytes, its label. Its place
+    /// in the ring's table is counted with the table.
     fn cost(&self) -> usize {
-        RECORD_OVERHEAD + self.wire.len() + self.call_id.len()
+        arc_block(size_of::<Record>()) + block(self.wire.len()) + self.label.heap()
     }
 }
 
@@ -128,6 +168,22 @@ pub struct FlowSummary {
 }
 
 impl FlowSummary {
+    /// Its blocks beyond its place in the index: its Call-ID (shared with
+    /// its records and the index's key), its users and lists.
+    fn heap(&self) -> usize {
+        let string = |s: &Option<String>| s.as_ref().map_or(0, |s| block(s.capacity()));
+        block(size_of::<FlowSummary>())
+            + arc_block(self.call_id.len())
+            + string(&self.from_user)
+            + string(&self.to_user)
+            + self.method.as_ref().map_or(0, |m| block(m.len()))
+            + block(self.methods.capacity() * size_of::<Box<str>>())
+            + self.methods.iter().map(|m| block(m.len())).sum::<usize>()
+            + block(self.statuses.capacity() * size_of::<u16>())
+            + block(self.peers.capacity() * size_of::<(Protocol, SocketAddr)>())
+            + block(self.seqs.capacity() * size_of::<u64>())
+    }
+
     /// How many of its messages are in the ring.
     pub fn messages(&self) -> usize {
         self.seqs.len()
@@ -184,36 +240,54 @@ impl FlowQuery {
 #[derive(Debug)]
 pub struct Ring {
     budget: usize,
+    /// The records' and flows' blocks; the tables are counted apart, by
+    /// their capacity ([`Ring::used`]).
     used: usize,
+    /// The most entries the flow index has had room for: its slots, which
+    /// it keeps once grown (what it reports as its capacity later can be
+    /// less, its removed entries' slots not counted).
+    flow_capacity: usize,
     next_seq: u64,
     records: VecDeque<Arc<Record>>,
-    flows: HashMap<Arc<str>, FlowSummary>,
+    /// Boxed, so that the index's slots (which outnumber its flows) are
+    /// small.
+    flows: HashMap<Arc<str>, Box<FlowSummary>>,
 }
 
 /// Adds `item` unless it is there or the list is full; copies it only
 /// then, since most messages repeat what their flow has seen.
 fn push_bounded<T: PartialEq + Clone>(list: &mut Vec<T>, item: &T) {
     if list.len() < SUMMARY_ITEMS && !list.contains(item) {
+        // Most flows see one method and one peer: room for one first,
+        // not the four a first push reserves.
+        if list.capacity() == 0 {
+            list.reserve_exact(1);
+        }
         list.push(item.clone());
     }
 }
 
 impl Ring {
-    /// An empty ring that holds at most `budget` bytes (wire bytes and
-    /// overhead).
+    /// An empty ring that takes at most `budget` bytes of memory.
     pub fn new(budget: usize) -> Ring {
         Ring {
             budget,
             used: 0,
             next_seq: 0,
             records: VecDeque::new(),
+            flow_capacity: 0,
             flows: HashMap::new(),
         }
     }
 
-    /// The bytes it holds, overhead included.
+    /// The memory it takes: its records and flows, and the tables that
+    /// hold them, whose capacity only grows.
     pub fn used(&self) -> usize {
         self.used
+            + block(self.records.capacity() * size_of::<Arc<Record>>())
+            + block(table_bytes::<(Arc<str>, Box<FlowSummary>)>(
+                self.flow_capacity,
+            ))
     }
 
     /// Its budget.
@@ -242,25 +316,29 @@ impl Ring {
     }
 
     /// Keeps a message, forgetting the oldest ones it does not fit
-    /// beside; one larger than the whole budget is not kept.
+    /// beside; one that alone would take more than the budget is not kept.
     pub fn push(&mut self, new: NewRecord<'_>) {
-        let cost = RECORD_OVERHEAD + new.wire.len() + new.call_id.len();
-        if cost > self.budget {
+        let alone = arc_block(size_of::<Record>())
+            + block(new.wire.len())
+            + new.label.heap()
+            + arc_block(new.call_id.len());
+        if alone > self.budget {
             return;
-        }
-        while self.used + cost > self.budget {
-            self.evict_oldest();
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.flow_capacity = self.flow_capacity.max(self.flows.capacity());
         let flow = match self.flows.get_mut(new.call_id) {
-            Some(flow) => flow,
+            Some(flow) => {
+                self.used -= flow.heap();
+                flow
+            }
             None => {
                 let call_id: Arc<str> = Arc::from(new.call_id);
                 let (from_user, to_user) = (new.users)();
                 self.flows
                     .entry(Arc::clone(&call_id))
-                    .or_insert(FlowSummary {
+                    .or_insert(Box::new(FlowSummary {
                         call_id,
                         first_at: new.at,
                         last_at: new.at,
@@ -270,8 +348,9 @@ impl Ring {
                         methods: Vec::new(),
                         statuses: Vec::new(),
                         peers: Vec::new(),
-                        seqs: VecDeque::new(),
-                    })
+                        // A transaction's request and its answer.
+                        seqs: VecDeque::with_capacity(2),
+                    }))
             }
         };
         flow.last_at = new.at;
@@ -286,6 +365,9 @@ impl Ring {
             Label::Response { status, .. } => push_bounded(&mut flow.statuses, status),
         }
         push_bounded(&mut flow.peers, &(new.protocol, new.remote));
+        self.used += flow.heap();
+        let call_id = Arc::clone(&flow.call_id);
+        self.flow_capacity = self.flow_capacity.max(self.flows.capacity());
         let record = Record {
             seq,
             at: new.at,
@@ -293,12 +375,15 @@ impl Ring {
             protocol: new.protocol,
             local: new.local,
             remote: new.remote,
-            call_id: Arc::clone(&flow.call_id),
+            call_id,
             label: new.label,
             wire: new.wire.into(),
         };
         self.used += record.cost();
         self.records.push_back(Arc::new(record));
+        while self.used() > self.budget && self.records.len() > 1 {
+            self.evict_oldest();
+        }
     }
 
     fn evict_oldest(&mut self) {
@@ -309,9 +394,12 @@ impl Ring {
         if let Some(flow) = self.flows.get_mut(&old.call_id) {
             // Records leave in the order they came, so a flow's oldest is
             // the one leaving.
+            self.used -= flow.heap();
             flow.seqs.pop_front();
             if flow.seqs.is_empty() {
                 self.flows.remove(&old.call_id);
+            } else {
+                self.used += flow.heap();
             }
         }
     }
@@ -319,8 +407,12 @@ impl Ring {
     /// The flows `query` matches, the latest active first, at most
     /// `limit`.
     pub fn search(&self, query: &FlowQuery, limit: usize) -> Vec<FlowSummary> {
-        let mut found: Vec<&FlowSummary> =
-            self.flows.values().filter(|f| query.matches(f)).collect();
+        let mut found: Vec<&FlowSummary> = self
+            .flows
+            .values()
+            .map(|f| &**f)
+            .filter(|f| query.matches(f))
+            .collect();
         found.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.call_id.cmp(&b.call_id)));
         found.into_iter().take(limit).cloned().collect()
     }
@@ -379,52 +471,105 @@ mod tests {
 
     #[test]
     fn the_budget_bounds_messages_and_flows() {
-        let size = 100;
-        let each = RECORD_OVERHEAD + size + 2;
-        let mut ring = Ring::new(each * 3);
-        for i in 0..10 {
+        let budget = 64 << 10;
+        let mut ring = Ring::new(budget);
+        for i in 0..1000 {
             push(
                 &mut ring,
                 &format!("c{i}"),
                 request("OPTIONS"),
                 "127.0.0.1:9",
-                size,
+                100,
             );
-            assert!(ring.used() <= ring.budget());
+            assert!(ring.used() <= budget, "{} after {i}", ring.used());
         }
-        assert_eq!(ring.len(), 3);
-        assert_eq!(ring.flow_count(), 3);
-        assert_eq!(ring.captured(), 10);
-        assert!(ring.flow("c6", 10).is_none());
-        assert_eq!(ring.flow("c9", 10).unwrap()[0].seq, 9);
+        // The oldest went, the latest are kept, a flow for each.
+        assert!(ring.len() > 20 && ring.len() < 1000, "{}", ring.len());
+        assert_eq!(ring.flow_count(), ring.len());
+        assert_eq!(ring.captured(), 1000);
+        assert!(ring.flow("c0", 10).is_none());
+        assert_eq!(ring.flow("c999", 10).unwrap()[0].seq, 999);
         // A message larger than the budget is not kept, and costs nothing.
-        push(
-            &mut ring,
-            "huge",
-            request("MESSAGE"),
-            "127.0.0.1:9",
-            each * 3,
-        );
-        assert_eq!(ring.len(), 3);
+        let (len, used) = (ring.len(), ring.used());
+        push(&mut ring, "huge", request("MESSAGE"), "127.0.0.1:9", budget);
+        assert_eq!((ring.len(), ring.used()), (len, used));
         assert!(ring.flow("huge", 10).is_none());
     }
 
     #[test]
+    fn what_it_counts_is_what_it_holds() {
+        // Emptied, it counts its tables alone.
+        let mut ring = Ring::new(16 << 10);
+        for i in 0..100 {
+            push(
+                &mut ring,
+                &format!("c{i}"),
+                request("OPTIONS"),
+                "127.0.0.1:9",
+                300,
+            );
+        }
+        let tables = ring.used() - ring.used;
+        assert!(tables > 0);
+        while !ring.is_empty() {
+            ring.evict_oldest();
+        }
+        assert_eq!(ring.used, 0);
+        assert_eq!(ring.flow_count(), 0);
+    }
+
+    #[test]
     fn a_flow_leaves_with_its_last_message() {
-        let each = RECORD_OVERHEAD + 10 + 1;
-        let mut ring = Ring::new(each * 3);
+        let mut ring = Ring::new(64 << 10);
+        // Full, and its tables at the size they keep.
+        for x in 0..1000 {
+            push(
+                &mut ring,
+                &format!("x{x}"),
+                request("OPTIONS"),
+                "127.0.0.1:9",
+                10,
+            );
+        }
         push(&mut ring, "a", request("REGISTER"), "127.0.0.1:9", 10);
         push(&mut ring, "b", request("OPTIONS"), "127.0.0.1:9", 10);
         push(&mut ring, "a", response(401, "REGISTER"), "127.0.0.1:9", 10);
         push(&mut ring, "b", response(200, "OPTIONS"), "127.0.0.1:9", 10);
-        // The first "a" is gone; "a" stays with its 401.
+        // Others come until the first "a" is gone: "a" stays with its 401,
+        // and "b" with its 200 at least (a record that leaves without its
+        // flow frees less than a new flow takes, so the next one may go
+        // with it).
+        let mut c = 0;
+        while ring.flow("a", 10).unwrap().len() == 2 {
+            push(
+                &mut ring,
+                &format!("c{c}"),
+                request("OPTIONS"),
+                "127.0.0.1:9",
+                10,
+            );
+            c += 1;
+        }
         let a = ring.flow("a", 10).unwrap();
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].label, response(401, "REGISTER"));
-        push(&mut ring, "c", request("OPTIONS"), "127.0.0.1:9", 10);
-        push(&mut ring, "c", request("OPTIONS"), "127.0.0.1:9", 10);
-        assert!(ring.flow("a", 10).is_none());
-        assert_eq!(ring.flow_count(), 2);
+        assert!(ring.flow("b", 10).is_some());
+        while ring.flow("a", 10).is_some() {
+            push(
+                &mut ring,
+                &format!("c{c}"),
+                request("OPTIONS"),
+                "127.0.0.1:9",
+                10,
+            );
+            c += 1;
+        }
+        // "b"'s OPTIONS left before "a"'s 401, its 200 not before.
+        if let Some(b) = ring.flow("b", 10) {
+            assert_eq!(b.len(), 1);
+            assert_eq!(b[0].label, response(200, "OPTIONS"));
+        }
+        assert!(ring.flow(&format!("c{}", c - 1), 10).is_some());
     }
 
     #[test]
