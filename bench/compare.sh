@@ -124,7 +124,7 @@ callee_pids=()
 cleanup() {
   for p in "${callee_pids[@]}" "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "kamailio -f $work" 2>/dev/null || true
-  stop_test_postgres
+  if declare -F stop_test_postgres >/dev/null; then stop_test_postgres; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
