@@ -111,11 +111,15 @@ pub struct Record {
     pub wire: Box<[u8]>,
 }
 
+/// A record's blocks: itself (in an `Arc`), its bytes, its label. Its
+/// place in the ring's table is counted with the table.
+fn record_cost(wire: usize, label: &Label) -> usize {
+    arc_block(size_of::<Record>()) + block(wire) + label.heap()
+}
+
 impl Record {
-    /// Its blocks: itself (in an `Arc`), its bytes, its label. Its place
-    /// in the ring's table is counted with the table.
     fn cost(&self) -> usize {
-        arc_block(size_of::<Record>()) + block(self.wire.len()) + self.label.heap()
+        record_cost(self.wire.len(), &self.label)
     }
 }
 
@@ -318,16 +322,12 @@ impl Ring {
     /// Keeps a message, forgetting the oldest ones it does not fit
     /// beside; one that alone would take more than the budget is not kept.
     pub fn push(&mut self, new: NewRecord<'_>) {
-        let alone = arc_block(size_of::<Record>())
-            + block(new.wire.len())
-            + new.label.heap()
-            + arc_block(new.call_id.len());
+        let alone = record_cost(new.wire.len(), &new.label) + arc_block(new.call_id.len());
         if alone > self.budget {
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.flow_capacity = self.flow_capacity.max(self.flows.capacity());
         let flow = match self.flows.get_mut(new.call_id) {
             Some(flow) => {
                 self.used -= flow.heap();
@@ -367,6 +367,7 @@ impl Ring {
         push_bounded(&mut flow.peers, &(new.protocol, new.remote));
         self.used += flow.heap();
         let call_id = Arc::clone(&flow.call_id);
+        // Only an insertion grows the index.
         self.flow_capacity = self.flow_capacity.max(self.flows.capacity());
         let record = Record {
             seq,
@@ -394,12 +395,12 @@ impl Ring {
         if let Some(flow) = self.flows.get_mut(&old.call_id) {
             // Records leave in the order they came, so a flow's oldest is
             // the one leaving.
-            self.used -= flow.heap();
+            // Its lists keep their room, so a flow that stays costs what
+            // it did.
             flow.seqs.pop_front();
             if flow.seqs.is_empty() {
+                self.used -= flow.heap();
                 self.flows.remove(&old.call_id);
-            } else {
-                self.used += flow.heap();
             }
         }
     }
@@ -455,6 +456,11 @@ mod tests {
         });
     }
 
+    /// An OPTIONS of `size` bytes from the same peer.
+    fn push_options(ring: &mut Ring, call_id: &str, size: usize) {
+        push(ring, call_id, request("OPTIONS"), "127.0.0.1:9", size);
+    }
+
     fn request(method: &str) -> Label {
         Label::Request {
             method: method.into(),
@@ -474,13 +480,7 @@ mod tests {
         let budget = 64 << 10;
         let mut ring = Ring::new(budget);
         for i in 0..1000 {
-            push(
-                &mut ring,
-                &format!("c{i}"),
-                request("OPTIONS"),
-                "127.0.0.1:9",
-                100,
-            );
+            push_options(&mut ring, &format!("c{i}"), 100);
             assert!(ring.used() <= budget, "{} after {i}", ring.used());
         }
         // The oldest went, the latest are kept, a flow for each.
@@ -501,13 +501,7 @@ mod tests {
         // Emptied, it counts its tables alone.
         let mut ring = Ring::new(16 << 10);
         for i in 0..100 {
-            push(
-                &mut ring,
-                &format!("c{i}"),
-                request("OPTIONS"),
-                "127.0.0.1:9",
-                300,
-            );
+            push_options(&mut ring, &format!("c{i}"), 300);
         }
         let tables = ring.used() - ring.used;
         assert!(tables > 0);
@@ -523,13 +517,7 @@ mod tests {
         let mut ring = Ring::new(64 << 10);
         // Full, and its tables at the size they keep.
         for x in 0..1000 {
-            push(
-                &mut ring,
-                &format!("x{x}"),
-                request("OPTIONS"),
-                "127.0.0.1:9",
-                10,
-            );
+            push_options(&mut ring, &format!("x{x}"), 10);
         }
         push(&mut ring, "a", request("REGISTER"), "127.0.0.1:9", 10);
         push(&mut ring, "b", request("OPTIONS"), "127.0.0.1:9", 10);
@@ -541,13 +529,7 @@ mod tests {
         // with it).
         let mut c = 0;
         while ring.flow("a", 10).unwrap().len() == 2 {
-            push(
-                &mut ring,
-                &format!("c{c}"),
-                request("OPTIONS"),
-                "127.0.0.1:9",
-                10,
-            );
+            push_options(&mut ring, &format!("c{c}"), 10);
             c += 1;
         }
         let a = ring.flow("a", 10).unwrap();
@@ -555,13 +537,7 @@ mod tests {
         assert_eq!(a[0].label, response(401, "REGISTER"));
         assert!(ring.flow("b", 10).is_some());
         while ring.flow("a", 10).is_some() {
-            push(
-                &mut ring,
-                &format!("c{c}"),
-                request("OPTIONS"),
-                "127.0.0.1:9",
-                10,
-            );
+            push_options(&mut ring, &format!("c{c}"), 10);
             c += 1;
         }
         // "b"'s OPTIONS left before "a"'s 401, its 200 not before.
