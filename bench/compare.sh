@@ -72,6 +72,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+# start_test_postgres / stop_test_postgres, for kamailio-durable's
+# database; sourced before the exit trap that may call the latter (which
+# does nothing when no cluster was started).
+# shellcheck source=scripts/test-postgres.sh
+. scripts/test-postgres.sh
 
 tests="options-udp options-tcp register-udp register-tcp register-sha256-udp call-udp call-tcp"
 servers="sipjet kamailio kamailio-durable"
@@ -124,7 +129,7 @@ callee_pids=()
 cleanup() {
   for p in "${callee_pids[@]}" "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "kamailio -f $work" 2>/dev/null || true
-  if declare -F stop_test_postgres >/dev/null; then stop_test_postgres; fi
+  stop_test_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -391,8 +396,6 @@ stop_server() {
 
 # --- kamailio-durable's database ------------------------------------------------
 
-# shellcheck source=scripts/test-postgres.sh
-. scripts/test-postgres.sh
 durable_db=""
 # Starts the PostgreSQL cluster once (fsync on), and makes the usrloc
 # tables afresh, so that every start of kamailio-durable begins empty.
