@@ -2,7 +2,8 @@
 //! handed to the capture as the transports hand them (the tap), timed
 //! while the ring fills and once it is full and forgets a message for
 //! each one it keeps; parsing the same message is timed beside it for
-//! scale. Also the bytes each message takes in the ring.
+//! scale. Also the bytes each message takes in the ring, and what the
+//! console's reading of a full ring takes.
 //!
 //! ```text
 //! cargo run --release -p sipjet --example capture_cost [MESSAGES]
@@ -14,6 +15,7 @@ use std::time::{Instant, SystemTime};
 use sipjet_core::transport::{Direction, Flow, Tap, Tapped};
 use sipjet_core::{Message, Protocol};
 use sipjet_server::capture::Capture;
+use sipjet_server::capture::ring::FlowQuery;
 
 /// A REGISTER of the size phones send, and its 200.
 fn flow(i: usize) -> [Vec<u8>; 2] {
@@ -45,28 +47,31 @@ Content-Length: 0\r\n\r\n"
     [register.into_bytes(), ok.into_bytes()]
 }
 
-fn main() {
-    let total: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000_000);
-    let distinct = 10_000;
+/// Messages `distinct` flows make, and the same parsed.
+fn traffic(distinct: usize) -> (Vec<Vec<u8>>, Vec<Message>) {
     let wires: Vec<Vec<u8>> = (0..distinct).flat_map(flow).collect();
-    let messages: Vec<Message> = wires
+    let messages = wires
         .iter()
         .map(|w| Message::parse(w.clone()).expect("valid"))
         .collect();
+    (wires, messages)
+}
+
+/// Hands `capture` the messages `from..to` of the traffic, round and
+/// round, as the transports would.
+fn tap(
+    capture: &Capture,
+    (wires, messages): &(Vec<Vec<u8>>, Vec<Message>),
+    from: usize,
+    to: usize,
+) {
     let flow = Flow {
         protocol: Protocol::Udp,
         local: "192.0.2.1:5060".parse().unwrap(),
         remote: "192.0.2.10:5062".parse().unwrap(),
         connection: None,
     };
-    let mean: usize = wires.iter().map(Vec::len).sum::<usize>() / wires.len();
-    println!("messages of {mean} bytes on average");
-
-    let capture = Capture::new(64 << 20, None);
-    let tap = |i: usize| {
+    for i in from..to {
         let k = i % messages.len();
         capture.on_message(Tapped {
             direction: if k.is_multiple_of(2) {
@@ -79,7 +84,21 @@ fn main() {
             flow: &flow,
             at: SystemTime::now(),
         });
-    };
+    }
+}
+
+fn main() {
+    let total: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000_000);
+    // The server taps a message it has just parsed or written: a few
+    // flows, so that the messages are in the cache as they would be.
+    let hot = traffic(16);
+    let mean: usize = hot.0.iter().map(Vec::len).sum::<usize>() / hot.0.len();
+    println!("messages of {mean} bytes on average");
+
+    let capture = Capture::new(64 << 20, None);
     // Filling: until the ring first forgets a message.
     let started = Instant::now();
     let mut i = 0;
@@ -88,7 +107,7 @@ fn main() {
         ring.captured() == ring.len() as u64
     };
     while i < total && forgot_none() {
-        tap(i);
+        tap(&capture, &hot, i, i + 1);
         i += 1;
     }
     let filling = started.elapsed();
@@ -97,26 +116,54 @@ fn main() {
         filling.as_nanos() as f64 / i as f64
     );
     let full = Instant::now();
-    for j in i..i + total {
-        tap(j);
-    }
+    tap(&capture, &hot, i, i + total);
     let steady = full.elapsed();
+    {
+        let ring = capture.ring().unwrap();
+        println!(
+            "full ring: {total} messages, {:.0} ns/message; holds {} messages in {} of {} bytes \
+             ({} bytes each)",
+            steady.as_nanos() as f64 / total as f64,
+            ring.len(),
+            ring.used(),
+            ring.budget(),
+            ring.used() / ring.len().max(1),
+        );
+    }
+
+    // What the console's pages cost: reading the whole ring, which holds
+    // the SIP path's capture while it runs; 20,000 flows this time.
+    let many = traffic(20_000);
+    let capture = Capture::new(64 << 20, None);
+    tap(&capture, &many, 0, 4 * many.0.len());
     let ring = capture.ring().unwrap();
+    // The best of a few, as a console asks again and again.
+    let mut search = std::time::Duration::MAX;
+    let mut flows = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        flows = ring.search(&FlowQuery::default(), 200);
+        search = search.min(started.elapsed());
+    }
+    let started = Instant::now();
+    let one = ring.flow(&flows[0].call_id, 2000).map_or(0, |r| r.len());
+    let flow = started.elapsed();
+    let started = Instant::now();
+    let count = ring.flow_count();
     println!(
-        "full ring: {total} messages, {:.0} ns/message; holds {} messages in {} of {} bytes \
-         ({} bytes each), {} flows",
-        steady.as_nanos() as f64 / total as f64,
+        "reading a full ring of {} messages, {count} flows: a search {:.1} ms ({} flows shown), \
+         one flow's messages ({one}) {:.2} ms, counting the flows {:.1} ms",
         ring.len(),
-        ring.used(),
-        ring.budget(),
-        ring.used() / ring.len().max(1),
-        ring.flow_count()
+        search.as_secs_f64() * 1e3,
+        flows.len(),
+        flow.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
     );
     drop(ring);
 
     let started = Instant::now();
     for j in 0..total {
-        black_box(Message::parse(wires[j % wires.len()].clone()).ok());
+        black_box(Message::parse(hot.0[j % hot.0.len()].clone()).ok());
     }
     println!(
         "for scale, parsing the same messages: {:.0} ns/message",

@@ -1,7 +1,8 @@
 //! The capture ring's budget is the memory it takes: with every block the
 //! process allocates counted, a ring filled with a server's traffic
 //! (OPTIONS, each its own flow; REGISTER flows of four messages) holds no
-//! more than its budget, and no more than it says it holds.
+//! more than its budget, and no more than it says it holds, and reading
+//! its flows back leaves nothing behind.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::SystemTime;
 
 use sipjet_core::Protocol;
 use sipjet_core::transport::Direction;
-use sipjet_server::capture::ring::{Label, NewRecord, Ring};
+use sipjet_server::capture::ring::{FlowQuery, NewRecord, Ring};
 
 /// The system allocator, counting the bytes allocated and not yet freed.
 struct Counting;
@@ -37,11 +38,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// One message of the traffic: its Call-ID, label and size.
+/// One message of the traffic: its Call-ID and bytes.
 struct Sample {
     call_id: String,
-    label: Label,
     wire: Vec<u8>,
+}
+
+/// `start` and padding up to `size` bytes.
+fn message(start: &str, size: usize) -> Vec<u8> {
+    let mut w = format!("{start}\r\n").into_bytes();
+    w.resize(size, b'x');
+    w
 }
 
 fn traffic(n: usize) -> Vec<Sample> {
@@ -51,36 +58,22 @@ fn traffic(n: usize) -> Vec<Sample> {
         let options = format!("{i:016x}-options@192.0.2.10");
         out.push(Sample {
             call_id: options.clone(),
-            label: Label::Request {
-                method: "OPTIONS".into(),
-            },
-            wire: vec![b'o'; 380 + i % 40],
+            wire: message("OPTIONS sip:192.0.2.1 SIP/2.0", 380 + i % 40),
         });
         out.push(Sample {
             call_id: options,
-            label: Label::Response {
-                status: 200,
-                reason: "OK".into(),
-                method: "OPTIONS".into(),
-            },
-            wire: vec![b'k'; 330 + i % 40],
+            wire: message("SIP/2.0 200 OK", 330 + i % 40),
         });
         let register = format!("{i:016x}-register@192.0.2.10");
-        for (status, size) in [(0, 420), (401, 380), (0, 640), (200, 420)] {
+        for (start, size) in [
+            ("REGISTER sip:example.com SIP/2.0", 420),
+            ("SIP/2.0 401 Unauthorized", 380),
+            ("REGISTER sip:example.com SIP/2.0", 640),
+            ("SIP/2.0 200 OK", 420),
+        ] {
             out.push(Sample {
                 call_id: register.clone(),
-                label: if status == 0 {
-                    Label::Request {
-                        method: "REGISTER".into(),
-                    }
-                } else {
-                    Label::Response {
-                        status,
-                        reason: "R".into(),
-                        method: "REGISTER".into(),
-                    }
-                },
-                wire: vec![b'r'; size],
+                wire: message(start, size),
             });
         }
         i += 1;
@@ -107,9 +100,7 @@ fn a_full_ring_takes_no_more_than_its_budget() {
             local: "127.0.0.1:5060".parse().unwrap(),
             remote: "192.0.2.10:5062".parse().unwrap(),
             call_id: &s.call_id,
-            label: s.label.clone(),
             wire: &s.wire,
-            users: &|| (Some("alice".to_string()), Some("alice".to_string())),
         });
         let live = LIVE.load(Ordering::Relaxed) - before;
         peak = peak.max(live);
@@ -130,4 +121,21 @@ fn a_full_ring_takes_no_more_than_its_budget() {
         "holds {live}, counts {}",
         ring.used()
     );
+    // Most of it is the messages' own bytes.
+    let held: usize = samples[samples.len() - ring.len()..]
+        .iter()
+        .map(|s| s.wire.len())
+        .sum();
+    assert!(
+        held * 10 >= budget * 7,
+        "{held} bytes of messages in {budget}"
+    );
+    // Reading it back allocates only what it returns.
+    let flows = ring.search(&FlowQuery::default(), 1000);
+    assert_eq!(flows.len(), 1000);
+    let newest = &samples[samples.len() - 1].call_id;
+    let records = ring.flow(newest, 100).expect("the newest flow is held");
+    assert_eq!(records.len(), 4);
+    drop((flows, records));
+    assert_eq!(LIVE.load(Ordering::Relaxed) - before, live);
 }

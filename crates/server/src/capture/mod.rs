@@ -4,7 +4,7 @@
 //! The ring is on unless `capture_buffer_mib = 0`: the flow an operator
 //! needs is the one that already went wrong, and a capture that must be
 //! switched on first always comes too late. Its cost is a copy of each
-//! message and a short lock, measured in the benchmark notes; with the
+//! message and a short lock (see [`ring`]); with the
 //! ring off no tap is installed and the transports do nothing more per
 //! message.
 //!
@@ -19,48 +19,16 @@ pub mod ring;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sipjet_core::Message;
 use sipjet_core::transport::{Tap, Tapped};
 
 use hep::HepExporter;
-use ring::{Label, NewRecord, Ring};
+use ring::{NewRecord, Ring};
 
 /// The capture of a running server.
 #[derive(Debug)]
 pub struct Capture {
     ring: Option<Mutex<Ring>>,
     hep: Option<HepExporter>,
-}
-
-/// The user parts of a message's From and To.
-fn users(message: &Message) -> (Option<String>, Option<String>) {
-    let from = message
-        .from_header()
-        .ok()
-        .and_then(|n| n.uri().ok())
-        .and_then(|u| u.user().map(str::to_string));
-    let to = message
-        .to_header()
-        .ok()
-        .and_then(|n| n.uri().ok())
-        .and_then(|u| u.user().map(str::to_string));
-    (from, to)
-}
-
-fn label(message: &Message) -> Label {
-    match (message.method(), message.status()) {
-        (Some(method), _) => Label::Request {
-            method: method.as_str().into(),
-        },
-        (None, status) => Label::Response {
-            status: status.unwrap_or(0),
-            reason: message.reason().unwrap_or("").into(),
-            method: message
-                .cseq()
-                .map(|c| c.method().as_str().into())
-                .unwrap_or_default(),
-        },
-    }
 }
 
 impl Capture {
@@ -110,9 +78,7 @@ impl Tap for Capture {
             local: t.flow.local,
             remote: t.flow.remote,
             call_id: t.message.call_id().unwrap_or(""),
-            label: label(t.message),
             wire: t.wire,
-            users: &|| users(t.message),
         };
         ring.lock()
             .unwrap_or_else(PoisonError::into_inner)
