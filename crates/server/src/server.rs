@@ -9,7 +9,7 @@ use std::time::Duration;
 use sipjet_core::{
     ExternalAddress, IdentifyMethod, ListenerConfig, PoolConfig, Protocol, SipStack, StackConfig,
     TimerConfig, TransportConfig,
-    transport::{TapSlot, TlsClientConfig, TlsServerConfig},
+    transport::{TapSlot, TlsClientConfig, TlsServerConfig, UdpOptions},
 };
 
 use crate::auth::nonce::SharedNonceCounts;
@@ -251,6 +251,12 @@ pub fn stack_config(
             listeners,
             tls_client: Some(tls_client(config)?),
             keepalive_interval: (!keepalive.is_zero()).then_some(keepalive),
+            udp: UdpOptions {
+                // One per core: requests are handled where they are
+                // received, so one receiver alone is one core's worth.
+                receivers_per_socket: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                ..UdpOptions::default()
+            },
             ..TransportConfig::default()
         },
         user_agent: Some(config.global.user_agent.clone()),

@@ -101,7 +101,13 @@ async fn a_register_flow_is_found_and_drawn_as_a_ladder() {
     let ping = Request::new("OPTIONS", &client.uri(None), "monitor");
     assert_eq!(client.ask(&ping).await.status(), Some(200));
 
-    let by_id = get_json(&http, &format!("/api/flows?call_id={call_id}")).await;
+    // A message sent is captured once it is out, so the 200 may reach
+    // the phone just before it is in the ring.
+    let by_id = eventually_async("the REGISTER flow has its four messages", async || {
+        let found = get_json(&http, &format!("/api/flows?call_id={call_id}")).await;
+        (found[0]["messages"] == 4).then_some(found)
+    })
+    .await;
     assert_eq!(call_ids(&by_id), [call_id.as_str()]);
     let flow = &by_id[0];
     assert_eq!(flow["method"], "REGISTER");

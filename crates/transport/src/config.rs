@@ -86,6 +86,13 @@ pub struct UdpOptions {
     /// own receive task, so that several cores share the receiving. The
     /// kernel spreads datagrams over them by source address and port.
     pub sockets_per_listener: usize,
+    /// Receive tasks reading each socket. A receive task handles what it
+    /// reads before it reads again (the handler runs on it), so one task
+    /// is one core; several share one socket as Kamailio's UDP workers
+    /// do, whatever the peers' addresses. Datagrams from one peer may
+    /// then be handled in another order than they came, which UDP never
+    /// promised (RFC 3261 absorbs it: CSeq, transactions, retransmission).
+    pub receivers_per_socket: usize,
 }
 
 impl Default for UdpOptions {
@@ -94,6 +101,7 @@ impl Default for UdpOptions {
             recv_buffer_size: Some(4 * 1024 * 1024),
             send_buffer_size: Some(4 * 1024 * 1024),
             sockets_per_listener: 1,
+            receivers_per_socket: 1,
         }
     }
 }

@@ -120,11 +120,13 @@ impl Transports {
                 local,
             }));
             for socket in std::iter::once(first).chain(others) {
-                tasks.push(tokio::spawn(crate::udp::receive_loop(
-                    Arc::clone(&shared),
-                    socket,
-                    local,
-                )));
+                for _ in 0..config.udp.receivers_per_socket.max(1) {
+                    tasks.push(tokio::spawn(crate::udp::receive_loop(
+                        Arc::clone(&shared),
+                        Arc::clone(&socket),
+                        local,
+                    )));
+                }
             }
         }
         for (protocol, local, listener, admission) in tcp_listeners {

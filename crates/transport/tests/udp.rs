@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use common::*;
 use sipjet_message::Message;
@@ -398,4 +399,50 @@ async fn try_send_sends_udp_at_once_from_a_plain_thread() {
         t.try_send(&msg, &Destination::new(Protocol::Tcp, me))
             .is_none()
     );
+}
+
+/// With two receive tasks on one socket, a message whose handling waits
+/// does not hold the next one back: the second is handled while the first
+/// still waits for it. With one task the first would wait in vain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_receiver_handles_while_the_first_waits() {
+    let mut cfg = config(vec![ListenerConfig::udp(any_port())], Limits::default());
+    cfg.udp.receivers_per_socket = 2;
+    let (second_seen, wait_for_second) = std::sync::mpsc::channel::<()>();
+    let wait_for_second = std::sync::Mutex::new(wait_for_second);
+    let (done, mut handled) = tokio::sync::mpsc::unbounded_channel();
+    let handler = std::sync::Arc::new(move |m: sipjet_transport::Incoming| {
+        let id = m.message.call_id().unwrap().to_string();
+        let waited = if id == "first" {
+            // Blocks its thread, as slow work on the receive task would.
+            wait_for_second
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10))
+                .is_ok()
+        } else {
+            second_seen.send(()).unwrap();
+            true
+        };
+        done.send((id, waited)).unwrap();
+    });
+    let t = sipjet_transport::Transports::start(cfg, handler)
+        .await
+        .unwrap();
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    for id in ["first", "second"] {
+        sock.send_to(options("UDP", me, id).as_bytes(), server)
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(handled.recv().await.unwrap());
+    }
+    assert_eq!(
+        got,
+        [("second".to_string(), true), ("first".to_string(), true)]
+    );
+    t.shutdown().await;
 }
