@@ -4,9 +4,8 @@
 //! The ring is on unless `capture_buffer_mib = 0`: the flow an operator
 //! needs is the one that already went wrong, and a capture that must be
 //! switched on first always comes too late. Its cost is a copy of each
-//! message and a short lock (see [`ring`]); with the
-//! ring off no tap is installed and the transports do nothing more per
-//! message.
+//! message and a short lock (see [`ring`]); with the ring off no tap is
+//! installed and the transports do nothing more per message.
 //!
 //! - [`ring`]: the messages within a byte budget, and their flows;
 //! - [`ladder`]: one flow as a ladder diagram;

@@ -27,6 +27,8 @@ use std::time::{Duration, SystemTime};
 use sipjet_core::transport::Direction;
 use sipjet_core::{Message, Protocol};
 
+use crate::modules::metrics::METHOD_LABELS;
+
 /// Distinct methods, statuses and peer addresses a flow's summary keeps;
 /// later ones are not listed (the messages themselves still are).
 const SUMMARY_ITEMS: usize = 8;
@@ -330,23 +332,12 @@ const SLOTS_SHARE: usize = 16;
 /// A request's kind: this and its method's place.
 const REQUEST: u16 = 1000;
 
-/// The methods a slot names; others are read from the message.
-const METHODS: [&str; 14] = [
-    "INVITE",
-    "ACK",
-    "BYE",
-    "CANCEL",
-    "OPTIONS",
-    "REGISTER",
-    "PRACK",
-    "SUBSCRIBE",
-    "NOTIFY",
-    "PUBLISH",
-    "INFO",
-    "REFER",
-    "MESSAGE",
-    "UPDATE",
-];
+/// The methods a slot names: the metrics' labels but their last,
+/// "other"; other methods are read from the message.
+const METHODS: &[&str] = match METHOD_LABELS.split_last() {
+    Some((_, known)) => known,
+    None => &[],
+};
 
 /// A slot's kind, read off the start line's bytes: this runs for every
 /// message captured, so it compares bytes and converts nothing.
@@ -436,7 +427,7 @@ impl<'a> Entry<'a> {
     }
 
     fn at(self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(read_u64(self.0, 16))
+        time(read_u64(self.0, 16))
     }
 
     fn direction(self) -> Direction {
