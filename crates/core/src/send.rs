@@ -277,13 +277,30 @@ impl SipStack {
         {
             return callback(Err(SendError::Build(e.to_string())));
         }
-        let next_hop = next_hop(dialog);
-        let Some(dest) = literal_destination(&next_hop) else {
-            return callback(Err(SendError::Unreachable {
-                target: next_hop,
-                reason: "in-dialog requests to host names are not resolved yet".into(),
-            }));
-        };
+        match self.dialog_destination(dialog) {
+            Some(dest) => self.send_in_dialog_to(request, dest, serializer, callback),
+            None => {
+                // A name (a proxy's Record-Route, a Contact): RFC 3263
+                // resolution, which must not block.
+                let stack = self.clone();
+                let hop = dialog.next_hop();
+                self.driver().runtime().spawn(async move {
+                    match stack.resolve_destination(&hop).await {
+                        Ok(dest) => stack.send_in_dialog_to(request, dest, serializer, callback),
+                        Err(e) => callback(Err(e)),
+                    }
+                });
+            }
+        }
+    }
+
+    fn send_in_dialog_to(
+        &self,
+        mut request: Message,
+        dest: Destination,
+        serializer: Option<Serializer>,
+        callback: Callback,
+    ) {
         match self.add_via_to(&mut request, &dest) {
             Ok(()) => self.send_message(request, dest, serializer, callback),
             Err(e) => callback(Err(e)),
@@ -392,9 +409,20 @@ impl SipStack {
         });
     }
 
-    /// Where a dialog's requests go: the first route, else the target.
+    /// Where a dialog's requests go when its next hop (the first route,
+    /// else the target) is an address; `None` for a name, which
+    /// [`SipStack::resolve_dialog_destination`] resolves.
     pub fn dialog_destination(&self, dialog: &crate::dialog::Dialog) -> Option<Destination> {
-        literal_destination(&next_hop(dialog))
+        literal_destination(&dialog.next_hop())
+    }
+
+    /// Where a dialog's requests go (RFC 3261 §12.2.1.1 and RFC 3263):
+    /// its next hop, resolved when it is a name.
+    pub async fn resolve_dialog_destination(
+        &self,
+        dialog: &crate::dialog::Dialog,
+    ) -> Result<Destination, SendError> {
+        self.resolve_destination(&dialog.next_hop()).await
     }
 
     /// The async form of [`SipStack::send_request`].
@@ -548,21 +576,6 @@ impl SipStack {
             }
             None => callback(outcome),
         }
-    }
-}
-
-/// The URI of a dialog's next hop: the first route, else the remote
-/// target.
-fn next_hop(dialog: &crate::dialog::Dialog) -> String {
-    match dialog.route_set().first() {
-        Some(route) => route
-            .trim()
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        None => dialog.remote_target().to_string(),
     }
 }
 

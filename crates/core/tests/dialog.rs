@@ -160,3 +160,104 @@ async fn invite_ack_bye_in_a_dialog() {
         .unwrap();
     assert_eq!(second.status(), Some(481));
 }
+
+/// A dialog whose remote target is a host name (RFC 3263): the ACK and
+/// the BYE go where the name resolves, and a name that does not resolve
+/// fails the request with the reason rather than losing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dialog_requests_to_a_host_name_are_resolved() {
+    let callee_stack = stack();
+    let callee = Arc::new(Callee {
+        contact: Mutex::new(String::new()),
+        dialogs: Mutex::new(HashMap::new()),
+        serializer: Mutex::new(None),
+        acked: Mutex::new(false),
+    });
+    callee_stack.register_service(callee.clone()).unwrap();
+    callee_stack.start().await.unwrap();
+    let callee_port = udp_addr(&callee_stack).port();
+    *callee.contact.lock().unwrap() = format!("<sip:callee@callee.test:{callee_port}>");
+    let dns =
+        sipjet_testkit::dns::serve(vec![sipjet_testkit::dns::addr("callee.test.", "127.0.0.1")])
+            .await;
+
+    let caller = stack_with(|c| c.name_servers = Some(vec![dns]));
+    caller.start().await.unwrap();
+    let target = format!("sip:callee@127.0.0.1:{callee_port}");
+    let invite = caller
+        .build_request(
+            &OutgoingRequest::new(Method::Invite, &target),
+            Protocol::Udp,
+        )
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    caller.send_message(
+        invite.clone(),
+        literal_destination(&target).unwrap(),
+        None,
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    let ok = tokio::time::timeout(PATIENCE, rx)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mut dialog = Dialog::from_uac(&invite, &ok).unwrap();
+    assert_eq!(
+        dialog.next_hop(),
+        format!("sip:callee@callee.test:{callee_port}")
+    );
+    assert!(caller.dialog_destination(&dialog).is_none());
+
+    let dest = caller.resolve_dialog_destination(&dialog).await.unwrap();
+    assert_eq!(dest.addr, udp_addr(&callee_stack));
+    let mut ack = dialog.ack(invite.cseq().unwrap().seq).unwrap();
+    caller.add_via_to(&mut ack, &dest).unwrap();
+    caller.send_stateless(ack, dest);
+    wait_until("the callee to take the ACK", || {
+        *callee.acked.lock().unwrap()
+    })
+    .await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
+        let _ = tx.send(r);
+    });
+    let bye_ok = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(bye_ok.status(), Some(200));
+    assert!(
+        callee.dialogs.lock().unwrap().is_empty(),
+        "the callee's dialog ended with the BYE"
+    );
+
+    // A target refresh to a name nobody knows: the request fails, naming
+    // the name.
+    let mut lost = Dialog::from_uac(&invite, &{
+        let mut other = ok.clone();
+        other
+            .set_header("Contact", "<sip:callee@nowhere.test:5060>")
+            .unwrap();
+        other
+    })
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    caller.send_in_dialog(&mut lost, Method::Bye, None, None, move |r| {
+        let _ = tx.send(r);
+    });
+    let failed = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    match failed {
+        Err(sipjet_core::SendError::Unreachable { target, .. }) => {
+            assert_eq!(target, "sip:callee@nowhere.test:5060")
+        }
+        other => panic!("expected the name to be unresolvable, got {other:?}"),
+    }
+}

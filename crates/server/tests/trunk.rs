@@ -377,6 +377,59 @@ async fn a_call_goes_out_through_the_provider_and_the_caller_hangs_up() {
     .await;
 }
 
+/// A provider whose proxy record-routes by name (`localhost`, an alias of
+/// its own): the ACK and the BYE of its dialog go where the name resolves
+/// (RFC 3263), and reach the outside world through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_record_routing_by_name_gets_the_ack_and_the_bye() {
+    let uas_port = free_port();
+    // Kamailio does not take the name for its own in a Route (its
+    // aliases are not matched there), so the proxy drops its Route itself
+    // and relays to the Request-URI.
+    let by_name = proxy_route(SocketAddr::from(([127, 0, 0, 1], uas_port)))
+        .replace(
+            "    record_route();\n    $du = ",
+            "    record_route_preset(\"localhost:$Rp\");\n    $du = ",
+        )
+        .replace(
+            "    if (loose_route()) { t_relay(); exit; }",
+            "    if (is_present_hf(\"Route\")) { remove_hf(\"Route\"); t_relay(); exit; }",
+        );
+    assert!(by_name.contains("record_route_preset") && by_name.contains("remove_hf"));
+    let provider = Provider::start(&[("office", "s3cret")], &by_name);
+    let outside = Agent::on_port("call_answer.xml", provider.addr, uas_port).spawn();
+    let (server, udp) = start_with(&office_conf(&provider), route()).await;
+
+    let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
+    let done = sipjet_testkit::within_patience(|| {
+        let log = outside.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(log)
+    })
+    .await;
+    let outside_log = outside.stop();
+    let report = format!(
+        "alice:\n{}\noutside:\n{}\nprovider:\n{}",
+        alice.transcript(),
+        support::sipp::transcript(&outside_log),
+        provider.log()
+    );
+    let invite = &received(&outside_log, &Method::Invite)[0];
+    let record_route = invite.header(HeaderName::RecordRoute).unwrap_or_default();
+    assert!(
+        record_route.starts_with(&format!("<sip:localhost:{};", provider.addr.port()))
+            && record_route.contains(";lr"),
+        "the provider record-routes by name: {record_route}\n{report}"
+    );
+    assert!(done.is_some(), "the outside world got no BYE\n{report}");
+    alice.assert_success();
+    assert_eq!(alice.final_codes(), [401, 200, 200], "{report}");
+    assert_eq!(received(&outside_log, &Method::Ack).len(), 1, "{report}");
+    wait_until("the bridge to forget the call", || {
+        server.trunks.active() == 0
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outside_world_hangs_up_a_call_through_the_provider() {
     let uas_port = free_port();

@@ -1,10 +1,12 @@
 //! Test support shared by the crates' integration tests: running SIPp
 //! (Debian's `sip-tester`) against code under test on loopback, finding
-//! free ports, and waiting for a condition rather than for a time.
+//! free ports, waiting for a condition rather than for a time, and a DNS
+//! server with a zone of the test's own.
 //!
 //! A missing tool fails the test with a message saying how to install it;
 //! tests never skip silently. `scripts/test.sh` installs the tools.
 
+pub mod dns;
 mod sipp;
 
 pub use sipp::{Sipp, SippOutcome, SippProcess, scenarios_dir};

@@ -1,50 +1,9 @@
 //! RFC 3263 resolution against a DNS server running in the test, on
 //! 127.0.0.1 with a random port.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-
-use hickory_proto::op::{Message as DnsMessage, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, NAPTR, SRV};
-use hickory_proto::rr::{Name, RData, Record};
 use sipjet_message::{SipUri, Uri};
+use sipjet_testkit::dns::{self, Record, addr, naptr, srv};
 use sipjet_transport::{Destination, Protocol, Resolver, TransportError};
-use tokio::net::UdpSocket;
-
-fn name(s: &str) -> Name {
-    Name::from_ascii(s).expect("a DNS name")
-}
-
-fn naptr(owner: &str, order: u16, pref: u16, service: &str, replacement: &str) -> Record {
-    Record::from_rdata(
-        name(owner),
-        60,
-        RData::NAPTR(NAPTR::new(
-            order,
-            pref,
-            b"s".to_vec().into_boxed_slice(),
-            service.as_bytes().to_vec().into_boxed_slice(),
-            Vec::new().into_boxed_slice(),
-            name(replacement),
-        )),
-    )
-}
-
-fn srv(owner: &str, priority: u16, port: u16, target: &str) -> Record {
-    Record::from_rdata(
-        name(owner),
-        60,
-        RData::SRV(SRV::new(priority, 0, port, name(target))),
-    )
-}
-
-fn addr(owner: &str, ip: &str) -> Record {
-    let rdata = match ip.parse::<IpAddr>().unwrap() {
-        IpAddr::V4(a) => RData::A(A(a)),
-        IpAddr::V6(a) => RData::AAAA(AAAA(a)),
-    };
-    Record::from_rdata(name(owner), 60, rdata)
-}
 
 fn zone() -> Vec<Record> {
     vec![
@@ -78,50 +37,8 @@ fn zone() -> Vec<Record> {
     ]
 }
 
-/// Answers queries from `records`; names without records get NXDOMAIN,
-/// names with records of other types an empty answer.
-async fn dns_server(records: Vec<Record>) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = socket.local_addr().unwrap();
-    let records = Arc::new(records);
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
-                continue;
-            };
-            let Ok(query) = DnsMessage::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let mut resp = DnsMessage::new();
-            resp.set_id(query.id())
-                .set_message_type(MessageType::Response)
-                .set_op_code(OpCode::Query)
-                .set_authoritative(true)
-                .set_recursion_desired(query.recursion_desired())
-                .set_recursion_available(true);
-            for q in query.queries() {
-                resp.add_query(q.clone());
-                let answers: Vec<Record> = records
-                    .iter()
-                    .filter(|r| r.name() == q.name() && r.record_type() == q.query_type())
-                    .cloned()
-                    .collect();
-                if answers.is_empty() && !records.iter().any(|r| r.name() == q.name()) {
-                    resp.set_response_code(ResponseCode::NXDomain);
-                }
-                resp.add_answers(answers);
-            }
-            if let Ok(bytes) = resp.to_vec() {
-                let _ = socket.send_to(&bytes, from).await;
-            }
-        }
-    });
-    local
-}
-
 async fn resolver() -> Resolver {
-    Resolver::with_name_servers(&[dns_server(zone()).await])
+    Resolver::with_name_servers(&[dns::serve(zone()).await])
 }
 
 async fn resolve(r: &Resolver, uri: &str) -> Result<Vec<Destination>, TransportError> {

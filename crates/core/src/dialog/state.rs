@@ -116,6 +116,21 @@ impl Dialog {
         &self.route_set
     }
 
+    /// The URI this side's requests go to first (RFC 3261 §12.2.1.1):
+    /// the first route's, else the remote target.
+    pub fn next_hop(&self) -> String {
+        match self.route_set.first() {
+            Some(route) => route
+                .trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => self.remote_target.clone(),
+        }
+    }
+
     /// True when the dialog-creating request went over TLS to a `sips:`
     /// Request-URI (§12.1.1, §12.1.2).
     pub fn secure(&self) -> bool {

@@ -152,6 +152,9 @@ struct Bridge {
     /// The provider's leg.
     b: UacInvite,
     b_dest: Destination,
+    /// The provider dialog's next hop when it is a name (a Record-Route
+    /// or Contact by name), and where it resolved to.
+    b_hop: Option<(String, Destination)>,
     digest: Arc<Mutex<DigestClient>>,
     serializer: Serializer,
     /// The keys it is filed under.
@@ -231,9 +234,9 @@ fn host_of(uri: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
-/// Where a request built by a dialog goes: its first Route, else its
-/// Request-URI, when that is an address (RFC 3261 §12.2.1.1).
-fn next_hop(request: &Message) -> Option<Destination> {
+/// The URI a request built by a dialog goes to: its first Route, else
+/// its Request-URI (RFC 3261 §12.2.1.1).
+fn next_hop(request: &Message) -> Option<String> {
     let uri = match request.headers(HeaderName::Route).next() {
         Some(route) => route
             .split(',')
@@ -245,7 +248,7 @@ fn next_hop(request: &Message) -> Option<Destination> {
             .to_string(),
         None => request.request_uri()?.to_string(),
     };
-    sipjet_core::literal_destination(&uri)
+    Some(uri)
 }
 
 /// What the provider's INVITE is built from, kept until the first hop
@@ -388,6 +391,63 @@ impl TrunkBridge {
         self.stack.session_supplements().outgoing_request(&mut ack);
         if self.stack.add_via_to(&mut ack, &dest).is_ok() {
             self.stack.send_stateless(ack, dest);
+        }
+    }
+
+    /// Where the requests of the provider's dialog go (RFC 3261
+    /// §12.2.1.1): its next hop when that is an address, else where the
+    /// name was resolved to ([`TrunkBridge::send_resolving`]).
+    fn b_destination(&self, c: &Bridge) -> Option<Destination> {
+        let hop = c.b.dialog()?.next_hop();
+        sipjet_core::literal_destination(&hop).or_else(|| {
+            c.b_hop
+                .as_ref()
+                .filter(|(name, _)| *name == hop)
+                .map(|(_, dest)| dest.clone())
+        })
+    }
+
+    /// Sends a request of the provider's dialog (an ACK statelessly, any
+    /// other in a transaction) to `hop`, a name, once it is resolved
+    /// (RFC 3263), which must not block the call's serializer. Where it
+    /// went is kept in `call`, for the requests that cannot wait (a
+    /// relayed re-INVITE).
+    fn send_resolving(&self, request: Message, hop: String, call: Weak<Mutex<Bridge>>) {
+        let me = self.me.clone();
+        let stack = self.stack.clone();
+        self.runtime.spawn(async move {
+            let dest = match stack.resolve_destination(&hop).await {
+                Ok(dest) => dest,
+                Err(e) => {
+                    tracing::warn!(%hop, error = %e, method = %request.method().map_or("?", |m| m.as_str()),
+                        "the provider's dialog names a next hop that does not resolve; the request is not sent");
+                    return;
+                }
+            };
+            let Some(bridge) = me.upgrade() else {
+                return;
+            };
+            if let Some(call) = call.upgrade() {
+                lock(&call).b_hop = Some((hop, dest.clone()));
+            }
+            if request.method() == Some(&Method::Ack) {
+                bridge.send_ack(request, dest);
+            } else {
+                bridge.send_along(request, dest);
+            }
+        });
+    }
+
+    /// Sends a request of the provider's dialog where it goes: at once to
+    /// an address, else once its name is resolved.
+    fn send_on_b(&self, shared: &Shared, c: &Bridge, request: Message) {
+        match self.b_destination(c) {
+            Some(dest) if request.method() == Some(&Method::Ack) => self.send_ack(request, dest),
+            Some(dest) => self.send_along(request, dest),
+            None => match c.b.dialog().map(|d| d.next_hop()) {
+                Some(hop) => self.send_resolving(request, hop, Arc::downgrade(shared)),
+                None => tracing::warn!("no dialog with the provider to send a request in"),
+            },
         }
     }
 
@@ -549,11 +609,10 @@ impl TrunkBridge {
             }
             UacEvent::Answered { body, ack, .. } => {
                 let mut c = lock(shared);
-                let Some(b_dest) = c.b.dialog().and_then(|d| self.stack.dialog_destination(d))
-                else {
+                if c.b.dialog().is_none() {
                     return;
-                };
-                self.send_ack(ack, b_dest);
+                }
+                self.send_on_b(shared, &c, ack);
                 let b_id = c.b.dialog().map(|d| d.id().clone());
                 if let Some(id) = b_id {
                     self.stack.register_dialog(id.clone(), c.serializer.clone());
@@ -587,11 +646,9 @@ impl TrunkBridge {
             }
             UacEvent::AckAgain { ack, bye } => {
                 let c = lock(shared);
-                if let Some(dest) = c.b.dialog().and_then(|d| self.stack.dialog_destination(d)) {
-                    self.send_ack(ack, dest.clone());
-                    if let Some(bye) = bye {
-                        self.send_along(bye, dest);
-                    }
+                self.send_on_b(shared, &c, ack);
+                if let Some(bye) = bye {
+                    self.send_on_b(shared, &c, bye);
                 }
             }
             UacEvent::Resend(invite) => self.send_b_invite(shared, invite),
@@ -600,7 +657,10 @@ impl TrunkBridge {
                 self.send_cancel(cancel, dest);
             }
             UacEvent::Prack(prack) => match next_hop(&prack) {
-                Some(dest) => self.send_along(prack, dest),
+                Some(hop) => match sipjet_core::literal_destination(&hop) {
+                    Some(dest) => self.send_along(prack, dest),
+                    None => self.send_resolving(prack, hop, Weak::new()),
+                },
                 None => tracing::warn!("the provider's early dialog names no address to PRACK"),
             },
             UacEvent::Failed {
@@ -690,12 +750,18 @@ impl TrunkBridge {
     }
 
     fn hang_up_b(&self, c: &mut Bridge) {
+        let dest = self.b_destination(c);
         let Some(d) = c.b.dialog_mut() else {
             return;
         };
-        let dest = self.stack.dialog_destination(d);
-        if let (Ok(bye), Some(dest)) = (d.request(Method::Bye), dest) {
-            self.send_along(bye, dest);
+        let hop = d.next_hop();
+        let Ok(bye) = d.request(Method::Bye) else {
+            return;
+        };
+        match dest {
+            Some(dest) => self.send_along(bye, dest),
+            // The call is over: where the name resolves need not be kept.
+            None => self.send_resolving(bye, hop, Weak::new()),
         }
     }
 
@@ -774,6 +840,7 @@ impl TrunkBridge {
         let tx = request.server_transaction();
         let serializer = c.serializer.clone();
         let a_dest = c.a_dest.clone();
+        let b_dest = self.b_destination(c);
         let other = if from_a {
             c.b.dialog_mut()
         } else {
@@ -797,13 +864,13 @@ impl TrunkBridge {
             self.reply(request, 500);
             return;
         }
-        let dest = if from_a {
-            self.stack.dialog_destination(dialog)
-        } else {
-            Some(a_dest)
-        };
+        // A provider's next hop by name was resolved when its dialog
+        // began; a target refresh to a new name since is not yet.
+        let dest = if from_a { b_dest } else { Some(a_dest) };
         let Some(dest) = dest else {
-            self.reply(request, 500);
+            let mut r = request.response(500);
+            let _ = r.add_header("Retry-After", "1");
+            self.respond(&tx, r);
             return;
         };
         let ack_for = (method == Method::Invite).then(|| (dialog.clone(), dest.clone()));
@@ -1157,6 +1224,7 @@ impl TrunkBridge {
             a_dest,
             b: UacInvite::new(invite.clone(), Instant::now(), timeout),
             b_dest: dest,
+            b_hop: None,
             digest,
             serializer: serializer.clone(),
             keys: vec![invite_key.clone()],
