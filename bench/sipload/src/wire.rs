@@ -1,11 +1,16 @@
 //! The socket: UDP (one socket, large buffers, so that a burst is not
 //! lost on the client side and blamed on the server) or one TCP
 //! connection, with responses framed by Content-Length.
+//!
+//! Over TCP a thread of its own writes: the receiver answers what it
+//! reads (credentials after a 401, an ACK after a 200) and must never
+//! wait for the send buffer, or a server that stops reading while its
+//! own writes wait for us would wait for ever, and so would we.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
 use sipjet_message::framing::{Frame, FrameLimits, frame};
@@ -18,7 +23,8 @@ const POLL: Duration = Duration::from_millis(50);
 
 pub enum Socket {
     Udp(UdpSocket, SocketAddr),
-    Tcp(Mutex<TcpStream>, TcpStream),
+    /// The writer thread's queue, and the stream read from.
+    Tcp(Sender<Vec<u8>>, TcpStream),
 }
 
 /// One client socket to the server.
@@ -45,7 +51,18 @@ impl Wire {
             s.connect(&target.into())?;
             let stream: TcpStream = s.into();
             stream.set_read_timeout(Some(POLL))?;
-            Socket::Tcp(Mutex::new(stream.try_clone()?), stream)
+            let (queue, queued) = channel::<Vec<u8>>();
+            let mut writer = stream.try_clone()?;
+            // Ends when the queue's sender goes, or the stream is shut
+            // down by `close`.
+            std::thread::spawn(move || {
+                for message in queued {
+                    if writer.write_all(&message).is_err() {
+                        return;
+                    }
+                }
+            });
+            Socket::Tcp(queue, stream)
         } else {
             let s = socket2::Socket::new(domain, socket2::Type::DGRAM, None)?;
             let _ = s.set_recv_buffer_size(BUFFER_BYTES);
@@ -71,14 +88,13 @@ impl Wire {
         self.local
     }
 
-    /// Sends one message.
+    /// Sends one message (over TCP, queues it for the writer).
     pub fn send(&self, message: &[u8]) -> io::Result<()> {
         match &self.socket {
             Socket::Udp(s, to) => s.send_to(message, to).map(|_| ()),
-            Socket::Tcp(w, _) => w
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write_all(message),
+            Socket::Tcp(queue, _) => queue
+                .send(message.to_vec())
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the connection is closed")),
         }
     }
 
