@@ -341,7 +341,7 @@ impl SipStack {
         if let Some(tracker) = self.tracker(id) {
             let stack = self.clone();
             let observer = tracker.observer;
-            let _ = tracker.serializer.push(move || {
+            let task = move || {
                 let incoming = IncomingResponse {
                     message: response,
                     transaction: Some(id),
@@ -354,7 +354,15 @@ impl SipStack {
                     .iter()
                     .any(|s| s.on_rx_response(&incoming) == Handled::Yes);
                 observer(ClientEvent::Response(incoming.message));
-            });
+            };
+            // A proxy's branch answered: when nothing the response meets
+            // waits, it is handled here rather than handed to a pool
+            // thread (a wake-up and a context switch per response).
+            let _ = if tracker.inline && self.dispatch_inline() {
+                tracker.serializer.run_or_push(task).map(|_| ())
+            } else {
+                tracker.serializer.push(task)
+            };
             return;
         }
         let is_final = response.status().is_some_and(|s| s >= 200);

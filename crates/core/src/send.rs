@@ -37,6 +37,10 @@ pub enum ClientEvent {
 pub(crate) struct Tracker {
     pub(crate) serializer: Serializer,
     pub(crate) observer: Arc<dyn Fn(ClientEvent) + Send + Sync>,
+    /// The observer is the core's own and never waits (a proxy's
+    /// branch), so a response may be handled on the thread that received
+    /// it when the serializer is idle ([`Serializer::run_or_push`]).
+    pub(crate) inline: bool,
 }
 
 impl Tracker {
@@ -492,15 +496,39 @@ impl SipStack {
     /// observer then hears of the failure).
     pub fn send_tracked(
         &self,
-        mut message: Message,
+        message: Message,
         dest: Destination,
         serializer: Serializer,
         observer: impl Fn(ClientEvent) + Send + Sync + 'static,
     ) -> Option<TransactionId> {
+        self.track(message, dest, serializer, Arc::new(observer), false)
+    }
+
+    /// [`SipStack::send_tracked`] for an observer of the core's own that
+    /// never waits: its responses may be handled on the receiving thread.
+    pub(crate) fn send_tracked_inline(
+        &self,
+        message: Message,
+        dest: Destination,
+        serializer: Serializer,
+        observer: impl Fn(ClientEvent) + Send + Sync + 'static,
+    ) -> Option<TransactionId> {
+        self.track(message, dest, serializer, Arc::new(observer), true)
+    }
+
+    fn track(
+        &self,
+        mut message: Message,
+        dest: Destination,
+        serializer: Serializer,
+        observer: Arc<dyn Fn(ClientEvent) + Send + Sync>,
+        inline: bool,
+    ) -> Option<TransactionId> {
         self.run_tx_request_hooks(&mut message, &dest);
         let tracker = Tracker {
             serializer,
-            observer: Arc::new(observer),
+            observer,
+            inline,
         };
         let slot = std::sync::Mutex::new(Some(tracker));
         let sent = self.driver().send_request_then(message, dest, |id| {
@@ -539,6 +567,7 @@ impl SipStack {
             .map(|t| Tracker {
                 serializer: t.serializer.clone(),
                 observer: Arc::clone(&t.observer),
+                inline: t.inline,
             })
     }
 

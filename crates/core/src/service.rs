@@ -50,12 +50,13 @@ pub trait Service: Send + Sync + 'static {
         Priority::APPLICATION
     }
 
-    /// True when its work on a received request never waits: no blocking
-    /// I/O, no lock held for long, no synchronous push to a serializer.
-    /// When everything a request meets says so, the core runs the
-    /// request's task on the thread that received it instead of handing it
-    /// to a pool thread, which saves a wake-up and a context switch per
-    /// request. The default, false, keeps the seed's behaviour: the task
+    /// True when its work on a received request, and on a received
+    /// response, never waits: no blocking I/O, no lock held for long, no
+    /// synchronous push to a serializer. When everything a request meets
+    /// says so, the core runs the request's task on the thread that
+    /// received it instead of handing it to a pool thread, which saves a
+    /// wake-up and a context switch per request; so too the responses to
+    /// a proxy's branches. The default, false, keeps the seed's behaviour: the task
     /// goes through the threadpool.
     fn runs_inline(&self) -> bool {
         false

@@ -20,11 +20,16 @@ use tokio::net::UdpSocket;
 struct Forward {
     targets: Mutex<Vec<Target>>,
     options: ProxyOptions,
+    /// What it says of itself in [`Service::runs_inline`].
+    inline: bool,
 }
 
 impl Service for Forward {
     fn name(&self) -> &str {
         "forward"
+    }
+    fn runs_inline(&self) -> bool {
+        self.inline
     }
     fn on_rx_request(&self, request: &IncomingRequest) -> Handled {
         if request.is_routed_by_us() {
@@ -43,10 +48,24 @@ impl Service for Forward {
 }
 
 async fn proxy_with(options: ProxyOptions) -> (SipStack, Arc<Forward>, SocketAddr) {
+    proxy_running(options, false, &[]).await
+}
+
+/// A proxy whose forwarding service says it runs inline or not, with
+/// `others` registered beside it.
+async fn proxy_running(
+    options: ProxyOptions,
+    inline: bool,
+    others: &[Arc<dyn Service>],
+) -> (SipStack, Arc<Forward>, SocketAddr) {
     let stack = stack();
+    for other in others {
+        stack.register_service(Arc::clone(other)).unwrap();
+    }
     let forward = Arc::new(Forward {
         targets: Mutex::new(Vec::new()),
         options,
+        inline,
     });
     stack.register_service(forward.clone()).unwrap();
     stack.start().await.unwrap();
@@ -246,6 +265,57 @@ async fn a_call_is_set_up_acknowledged_and_ended_through_the_proxy() {
     let bye_ok = callee.next().await;
     assert_eq!(bye_ok.status(), Some(200));
     assert_eq!(bye_ok.cseq().unwrap().method, "BYE");
+}
+
+/// Notes the thread each response it sees is handled on; runs inline.
+#[derive(Default)]
+struct ResponseThreads(Mutex<Vec<String>>);
+
+impl Service for ResponseThreads {
+    fn name(&self) -> &str {
+        "response-threads"
+    }
+    fn runs_inline(&self) -> bool {
+        true
+    }
+    fn on_rx_response(&self, _response: &sipjet_core::IncomingResponse) -> Handled {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        self.0.lock().unwrap().push(name);
+        Handled::No
+    }
+}
+
+/// The responses to a proxy's branch are handled on the thread that
+/// received them when everything they meet runs inline, and handed to a
+/// pool thread when a service may wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branchs_responses_are_handled_where_they_arrive_when_nothing_waits() {
+    for inline in [true, false] {
+        let threads = Arc::new(ResponseThreads::default());
+        let (_stack, forward, proxy) = proxy_running(
+            ProxyOptions::default(),
+            inline,
+            &[threads.clone() as Arc<dyn Service>],
+        )
+        .await;
+        let (caller, callee) = (Ua::new(proxy).await, Ua::new(proxy).await);
+        *forward.targets.lock().unwrap() = vec![callee.target()];
+        let call_id = format!("threads-{inline}");
+        caller.send(&caller.request("INVITE", &call_id, "")).await;
+        let invite = callee.next().await;
+        callee.answer(&invite, 180, "b1").await;
+        assert_eq!(caller.next().await.status(), Some(180));
+        callee.answer(&invite, 486, "b1").await;
+        assert_eq!(caller.next().await.status(), Some(486));
+        let seen = threads.0.lock().unwrap().clone();
+        assert!(seen.len() >= 2, "{seen:?}");
+        let on_pool = seen.iter().filter(|t| t.starts_with("sip-pool")).count();
+        if inline {
+            assert_eq!(on_pool, 0, "handled where they arrived: {seen:?}");
+        } else {
+            assert_eq!(on_pool, seen.len(), "handed to the pool: {seen:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

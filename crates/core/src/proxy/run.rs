@@ -304,11 +304,12 @@ impl ProxyCall {
         });
         // The branch's transaction keeps the call alive while it lives.
         let me = Arc::clone(self);
-        let id = self
-            .stack
-            .send_tracked(forwarded, dest, self.serializer.clone(), move |event| {
-                me.on_event(n, event)
-            });
+        let id = self.stack.send_tracked_inline(
+            forwarded,
+            dest,
+            self.serializer.clone(),
+            move |event| me.on_event(n, event),
+        );
         if let Some(sent) = self.lock().sent[n].as_mut() {
             sent.transaction = id;
         }
