@@ -31,7 +31,7 @@ use crate::request::{IncomingRequest, IncomingResponse};
 use crate::send::ClientEvent;
 use crate::service::{Handled, Priority};
 use crate::stack::{OverloadConfig, SipStack, StackInner, UdpOverloadAction};
-use crate::threadpool::{Serializer, ThreadPool};
+use crate::threadpool::{PushError, Serializer, ThreadPool};
 
 pub(crate) struct Distributor {
     serializers: Vec<Serializer>,
@@ -185,6 +185,20 @@ impl TransactionUser for StackUser {
     }
 }
 
+/// Hands `task` to `serializer`: run on this thread when `inline` and
+/// the serializer is idle ([`Serializer::run_or_push`]), else queued.
+fn hand_over(
+    serializer: &Serializer,
+    inline: bool,
+    task: impl FnOnce() + Send + 'static,
+) -> Result<(), PushError> {
+    if inline {
+        serializer.run_or_push(task).map(|_| ())
+    } else {
+        serializer.push(task)
+    }
+}
+
 fn flow_of(peer: &Peer) -> Flow {
     match peer {
         Peer::Received(f) => *f,
@@ -245,12 +259,7 @@ impl SipStack {
                 stack.clone(),
             ))
         };
-        let pushed = if self.dispatch_inline() {
-            serializer.run_or_push(task).map(|_| ())
-        } else {
-            serializer.push(task)
-        };
-        if pushed.is_err() {
+        if hand_over(&serializer, self.dispatch_inline(), task).is_err() {
             tracing::warn!("a request arrived while the pool shuts down; it is dropped");
         }
     }
@@ -358,11 +367,8 @@ impl SipStack {
             // A proxy's branch answered: when nothing the response meets
             // waits, it is handled here rather than handed to a pool
             // thread (a wake-up and a context switch per response).
-            let _ = if tracker.inline && self.dispatch_inline() {
-                tracker.serializer.run_or_push(task).map(|_| ())
-            } else {
-                tracker.serializer.push(task)
-            };
+            let inline = tracker.inline && self.dispatch_inline();
+            let _ = hand_over(&tracker.serializer, inline, task);
             return;
         }
         let is_final = response.status().is_some_and(|s| s >= 200);

@@ -5,14 +5,16 @@
 mod common;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, mpsc};
 
 use common::*;
 use sipjet_core::dialog::{Dialog, DialogId};
 use sipjet_core::{
-    Handled, IncomingRequest, OutgoingRequest, Serializer, Service, literal_destination,
+    Handled, IncomingRequest, OutgoingRequest, SendError, Serializer, Service, SipStack,
+    literal_destination,
 };
-use sipjet_message::Method;
+use sipjet_message::{Message, Method};
 use sipjet_testkit::wait_until;
 use sipjet_transport::Protocol;
 
@@ -66,8 +68,9 @@ impl Service for Callee {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invite_ack_bye_in_a_dialog() {
+/// A started stack with a [`Callee`], whose Contact `contact` makes of
+/// the stack's UDP address.
+async fn started_callee(contact: impl FnOnce(SocketAddr) -> String) -> (SipStack, Arc<Callee>) {
     let callee_stack = stack();
     let callee = Arc::new(Callee {
         contact: Mutex::new(String::new()),
@@ -77,22 +80,20 @@ async fn invite_ack_bye_in_a_dialog() {
     });
     callee_stack.register_service(callee.clone()).unwrap();
     callee_stack.start().await.unwrap();
-    let callee_addr = udp_addr(&callee_stack);
-    *callee.contact.lock().unwrap() = format!("<sip:callee@{callee_addr}>");
+    *callee.contact.lock().unwrap() = contact(udp_addr(&callee_stack));
+    (callee_stack, callee)
+}
 
-    let caller = stack();
-    caller.start().await.unwrap();
-    let target = format!("sip:callee@{callee_addr}");
+/// Sends an INVITE from `caller` to `target` (an address) and waits for
+/// its final response: the INVITE and the response.
+async fn invite(caller: &SipStack, target: &str) -> (Message, Message) {
     let invite = caller
-        .build_request(
-            &OutgoingRequest::new(Method::Invite, &target),
-            Protocol::Udp,
-        )
+        .build_request(&OutgoingRequest::new(Method::Invite, target), Protocol::Udp)
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     caller.send_message(
         invite.clone(),
-        literal_destination(&target).unwrap(),
+        literal_destination(target).unwrap(),
         None,
         move |r| {
             let _ = tx.send(r);
@@ -103,6 +104,27 @@ async fn invite_ack_bye_in_a_dialog() {
         .unwrap()
         .unwrap()
         .unwrap();
+    (invite, ok)
+}
+
+/// Sends a BYE in `dialog` and waits for its outcome.
+async fn bye(caller: &SipStack, dialog: &mut Dialog) -> Result<Message, SendError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    caller.send_in_dialog(dialog, Method::Bye, None, None, move |r| {
+        let _ = tx.send(r);
+    });
+    tokio::time::timeout(PATIENCE, rx).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_ack_bye_in_a_dialog() {
+    let (callee_stack, callee) = started_callee(|addr| format!("<sip:callee@{addr}>")).await;
+    let callee_addr = udp_addr(&callee_stack);
+
+    let caller = stack();
+    caller.start().await.unwrap();
+    let target = format!("sip:callee@{callee_addr}");
+    let (invite, ok) = invite(&caller, &target).await;
     assert_eq!(ok.status(), Some(200));
     let mut dialog = Dialog::from_uac(&invite, &ok).unwrap();
 
@@ -149,15 +171,7 @@ async fn invite_ack_bye_in_a_dialog() {
     assert_eq!(bye_ok.status(), Some(200));
 
     // The dialog is gone: another BYE gets 481.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
-        let _ = tx.send(r);
-    });
-    let second = tokio::time::timeout(PATIENCE, rx.recv())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let second = bye(&caller, &mut dialog).await.unwrap();
     assert_eq!(second.status(), Some(481));
 }
 
@@ -166,17 +180,9 @@ async fn invite_ack_bye_in_a_dialog() {
 /// fails the request with the reason rather than losing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_dialog_requests_to_a_host_name_are_resolved() {
-    let callee_stack = stack();
-    let callee = Arc::new(Callee {
-        contact: Mutex::new(String::new()),
-        dialogs: Mutex::new(HashMap::new()),
-        serializer: Mutex::new(None),
-        acked: Mutex::new(false),
-    });
-    callee_stack.register_service(callee.clone()).unwrap();
-    callee_stack.start().await.unwrap();
+    let (callee_stack, callee) =
+        started_callee(|addr| format!("<sip:callee@callee.test:{}>", addr.port())).await;
     let callee_port = udp_addr(&callee_stack).port();
-    *callee.contact.lock().unwrap() = format!("<sip:callee@callee.test:{callee_port}>");
     let dns =
         sipjet_testkit::dns::serve(vec![sipjet_testkit::dns::addr("callee.test.", "127.0.0.1")])
             .await;
@@ -184,26 +190,7 @@ async fn in_dialog_requests_to_a_host_name_are_resolved() {
     let caller = stack_with(|c| c.name_servers = Some(vec![dns]));
     caller.start().await.unwrap();
     let target = format!("sip:callee@127.0.0.1:{callee_port}");
-    let invite = caller
-        .build_request(
-            &OutgoingRequest::new(Method::Invite, &target),
-            Protocol::Udp,
-        )
-        .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    caller.send_message(
-        invite.clone(),
-        literal_destination(&target).unwrap(),
-        None,
-        move |r| {
-            let _ = tx.send(r);
-        },
-    );
-    let ok = tokio::time::timeout(PATIENCE, rx)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let (invite, ok) = invite(&caller, &target).await;
     let mut dialog = Dialog::from_uac(&invite, &ok).unwrap();
     assert_eq!(
         dialog.next_hop(),
@@ -221,15 +208,7 @@ async fn in_dialog_requests_to_a_host_name_are_resolved() {
     })
     .await;
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    caller.send_in_dialog(&mut dialog, Method::Bye, None, None, move |r| {
-        let _ = tx.send(r);
-    });
-    let bye_ok = tokio::time::timeout(PATIENCE, rx.recv())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let bye_ok = bye(&caller, &mut dialog).await.unwrap();
     assert_eq!(bye_ok.status(), Some(200));
     assert!(
         callee.dialogs.lock().unwrap().is_empty(),
@@ -246,16 +225,8 @@ async fn in_dialog_requests_to_a_host_name_are_resolved() {
         other
     })
     .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    caller.send_in_dialog(&mut lost, Method::Bye, None, None, move |r| {
-        let _ = tx.send(r);
-    });
-    let failed = tokio::time::timeout(PATIENCE, rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    match failed {
-        Err(sipjet_core::SendError::Unreachable { target, .. }) => {
+    match bye(&caller, &mut lost).await {
+        Err(SendError::Unreachable { target, .. }) => {
             assert_eq!(target, "sip:callee@nowhere.test:5060")
         }
         other => panic!("expected the name to be unresolvable, got {other:?}"),

@@ -430,20 +430,25 @@ impl TrunkBridge {
             if let Some(call) = call.upgrade() {
                 lock(&call).b_hop = Some((hop, dest.clone()));
             }
-            if request.method() == Some(&Method::Ack) {
-                bridge.send_ack(request, dest);
-            } else {
-                bridge.send_along(request, dest);
-            }
+            bridge.send_in_b(request, dest);
         });
+    }
+
+    /// Sends a request of the provider's dialog to `dest`: an ACK
+    /// statelessly, any other in a transaction.
+    fn send_in_b(&self, request: Message, dest: Destination) {
+        if request.method() == Some(&Method::Ack) {
+            self.send_ack(request, dest);
+        } else {
+            self.send_along(request, dest);
+        }
     }
 
     /// Sends a request of the provider's dialog where it goes: at once to
     /// an address, else once its name is resolved.
     fn send_on_b(&self, shared: &Shared, c: &Bridge, request: Message) {
         match self.b_destination(c) {
-            Some(dest) if request.method() == Some(&Method::Ack) => self.send_ack(request, dest),
-            Some(dest) => self.send_along(request, dest),
+            Some(dest) => self.send_in_b(request, dest),
             None => match c.b.dialog().map(|d| d.next_hop()) {
                 Some(hop) => self.send_resolving(request, hop, Arc::downgrade(shared)),
                 None => tracing::warn!("no dialog with the provider to send a request in"),
