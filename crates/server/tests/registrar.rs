@@ -393,6 +393,55 @@ async fn a_contact_that_is_not_a_uri_is_400_and_stores_nothing() {
     assert_eq!(bound_contacts(&server, "alice"), [good]);
 }
 
+/// A REGISTER sent again byte for byte over UDP (its 200 was lost) gets
+/// the same 200 again, from the completed transaction, without being
+/// processed anew (RFC 3261 §17.2.2). A request with the same transaction
+/// key but other bytes (another Contact) is no retransmission: it gets
+/// nothing back, neither that 200 nor one of its own, and binds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_sent_again_gets_its_200_again_and_a_forged_one_nothing() {
+    let (server, udp) = start(CONF).await;
+    let alice = Client::new(udp).await;
+    let contact = format!("sip:alice@{}", alice.addr);
+    let register = Request::new("REGISTER", &alice.uri(Some("alice")), "alice")
+        .with(format!("Contact: <{contact}>"))
+        .with("Expires: 600");
+    let offers = alice.challenged(&register).await;
+    let answer = Digest::answer(
+        offer_of(&offers, DigestAlgorithm::Md5),
+        "alice",
+        "alice-pass",
+        &register,
+    );
+    let text = register
+        .next()
+        .with(format!("Contact: <{contact}>"))
+        .with("Expires: 600");
+    let text = text.with(answer.header()).text(alice.addr);
+    alice.send_text(&text).await;
+    let first = alice.final_response().await;
+    assert_eq!(first.status(), Some(200), "{first:?}");
+    alice.send_text(&text).await;
+    let again = alice.final_response().await;
+    assert_eq!(again.to_bytes(), first.to_bytes());
+
+    let forged = text.replace(
+        &format!("Contact: <{contact}>"),
+        "Contact: <sip:mallory@127.0.0.9:5999>",
+    );
+    assert_ne!(forged, text);
+    alice.send_text(&forged).await;
+    // What comes back next answers the request sent after the forgery.
+    let probe = Request::new("OPTIONS", &alice.uri(None), "alice");
+    let next = alice.ask(&probe).await;
+    assert_eq!(
+        next.header(HeaderName::CallId),
+        Some(probe.call_id.as_str()),
+        "{next:?}"
+    );
+    assert_eq!(bound_contacts(&server, "alice"), [contact]);
+}
+
 /// The Retrans column of SIPp's final scenario screen, summed.
 fn retransmissions(sipp_output: &str) -> u64 {
     let last_screen = sipp_output

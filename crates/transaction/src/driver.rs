@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// Where a transaction's messages go.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Peer {
     /// A request came in on this flow; responses to it go where RFC 3261
     /// §18.2.2 says, from their top Via and this flow.

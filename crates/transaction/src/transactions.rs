@@ -2,8 +2,10 @@
 //! of received messages to them, and their timers.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Instant;
 
+use bytes::Bytes;
 use sipjet_message::{HeaderName, Message, Method};
 
 use crate::client::invite::ClientInvite;
@@ -11,7 +13,7 @@ use crate::client::non_invite::ClientNonInvite;
 use crate::config::TimerConfig;
 use crate::error::TransactionError;
 use crate::event::{Event, Transmit};
-use crate::held::HeldResponses;
+use crate::held::{HeldResponses, Resend};
 use crate::id::TransactionId;
 use crate::key::TransactionKey;
 use crate::machine::{Deadlines, Machine, Output, Report};
@@ -89,9 +91,13 @@ struct Entry<D> {
     key: TransactionKey,
     /// The deadlines this transaction has in the timer queue.
     queued: Deadlines,
+    /// A non-INVITE server transaction's request as received, over an
+    /// unreliable transport (empty otherwise): what its response is
+    /// packed against once it is held for Timer J.
+    request: Bytes,
 }
 
-impl<D: Clone> Transactions<D> {
+impl<D: Clone + Eq + Hash> Transactions<D> {
     /// An empty transaction layer. Timer values above a day are cut to a
     /// day; T1 and T2 below a millisecond are raised to one.
     pub fn new(timers: TimerConfig) -> Self {
@@ -186,7 +192,7 @@ impl<D: Clone> Transactions<D> {
                 &mut out,
             )))
         };
-        self.insert(id, machine, dest, key);
+        self.insert(id, machine, dest, key, Bytes::new());
         self.settle(id, &mut out);
         self.scratch = out;
         Ok(id)
@@ -386,7 +392,14 @@ impl<D: Clone> Transactions<D> {
         id
     }
 
-    fn insert(&mut self, id: TransactionId, machine: Machine, peer: D, key: TransactionKey) {
+    fn insert(
+        &mut self,
+        id: TransactionId,
+        machine: Machine,
+        peer: D,
+        key: TransactionKey,
+        request: Bytes,
+    ) {
         self.index.entry(key.clone()).or_insert(id);
         self.live.insert(
             id,
@@ -395,6 +408,7 @@ impl<D: Clone> Transactions<D> {
                 peer,
                 key,
                 queued: [None, None],
+                request,
             }),
         );
     }
@@ -433,10 +447,14 @@ impl<D: Clone> Transactions<D> {
             });
             return;
         }
-        if let Some(again) = self.held.resend(&key) {
-            tracing::trace!(id = ?again.id, "retransmission answered with the held response");
-            self.transmits.push_back(again);
-            return;
+        match self.held.resend(&key, request.received_bytes()) {
+            Resend::NotHeld => {}
+            Resend::Again(again) => {
+                tracing::trace!(id = ?again.id, "retransmission answered with the held response");
+                self.transmits.push_back(*again);
+                return;
+            }
+            Resend::Absorbed => return,
         }
         let id = self.allocate_id();
         tracing::debug!(
@@ -459,6 +477,11 @@ impl<D: Clone> Transactions<D> {
         } else {
             Machine::ServerNonInvite(ServerNonInvite::start(reliable))
         };
+        let packs_against = match method {
+            Method::Invite => Bytes::new(),
+            _ if reliable => Bytes::new(),
+            _ => request.received_bytes().clone(),
+        };
         let event = if method == Method::Cancel {
             let invite = self
                 .find(&key.cancelled_invite())
@@ -477,7 +500,7 @@ impl<D: Clone> Transactions<D> {
             }
         };
         self.events.push_back(event);
-        self.insert(id, machine, source, key);
+        self.insert(id, machine, source, key, packs_against);
         self.settle(id, &mut out);
         self.scratch = out;
     }
@@ -574,9 +597,14 @@ impl<D: Clone> Transactions<D> {
             return;
         };
         if self.index.get(&entry.key) != Some(&id)
-            || !self
-                .held
-                .hold(id, &entry.key, entry.peer.clone(), deadline, response)
+            || !self.held.hold(
+                id,
+                &entry.key,
+                entry.peer.clone(),
+                deadline,
+                response,
+                &entry.request,
+            )
         {
             return;
         }

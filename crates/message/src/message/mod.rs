@@ -300,6 +300,15 @@ impl Message {
 
     // ----- body ---------------------------------------------------------
 
+    /// The received bytes the message was parsed from (leading blank lines
+    /// and anything past its Content-Length left out), as they arrived:
+    /// edits made since do not show here ([`Message::to_bytes`] is the
+    /// message as it now is). Empty for a message built here. A
+    /// retransmission and its original give equal bytes.
+    pub fn received_bytes(&self) -> &Bytes {
+        &self.buf
+    }
+
     /// The body (empty when there is none).
     pub fn body(&self) -> &Bytes {
         &self.body
