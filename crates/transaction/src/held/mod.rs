@@ -5,9 +5,10 @@
 //! when the request is retransmitted, without the TU, and end when Timer J
 //! fires. At thousands of REGISTERs a second over UDP hundreds of
 //! thousands are held at once, so each keeps only that: its id, where the
-//! response goes, its deadline, hashes of its key and of its request, and
-//! the response packed against the request and a recent response
-//! ([`pack`]), in one byte queue shared by all, in order of deadline.
+//! response goes (a number: each peer is kept once, [`peers`]), its
+//! deadline, hashes of its key and of its request, and the response packed
+//! against the request and a recent response ([`pack`]), in one byte queue
+//! shared by all, in order of deadline.
 //!
 //! A held transaction is found by a keyed hash of its key (SipHash with
 //! keys drawn at random for the process, so that a stranger cannot choose

@@ -22,6 +22,9 @@ pub(crate) struct Peers<D> {
     /// By number: the peer and how many use it; `None` when free.
     slots: Vec<Option<(D, u32)>>,
     free: Vec<u32>,
+    /// Every peer hashes alike: for tests of what a collision does.
+    #[cfg(test)]
+    colliding: bool,
 }
 
 impl<D: Eq + Hash> Peers<D> {
@@ -31,13 +34,23 @@ impl<D: Eq + Hash> Peers<D> {
             numbers: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
+            #[cfg(test)]
+            colliding: false,
         }
+    }
+
+    fn hash(&self, peer: &D) -> u64 {
+        #[cfg(test)]
+        if self.colliding {
+            return 7;
+        }
+        self.keys.hash_one(peer)
     }
 
     /// The number of `peer`, counting one more use; `None` when four
     /// billion peers are in use.
     pub(crate) fn add(&mut self, peer: D) -> Option<u32> {
-        let hash = self.keys.hash_one(&peer);
+        let hash = self.hash(&peer);
         let known = self.numbers.get(&hash).copied();
         if let Some(n) = known
             && let Some(Some((same, uses))) = self.slots.get_mut(n as usize)
@@ -78,7 +91,7 @@ impl<D: Eq + Hash> Peers<D> {
             return;
         }
         if let Some((peer, _)) = slot.take() {
-            let hash = self.keys.hash_one(&peer);
+            let hash = self.hash(&peer);
             if self.numbers.get(&hash) == Some(&n) {
                 self.numbers.remove(&hash);
             }
@@ -120,5 +133,30 @@ mod tests {
         peers.release(a);
         assert_eq!(peers.len(), 0);
         assert!(peers.slots.is_empty() && peers.free.is_empty());
+    }
+
+    #[test]
+    fn peers_that_hash_alike_each_get_a_number_and_their_own_count() {
+        let mut peers: Peers<&str> = Peers {
+            colliding: true,
+            ..Peers::new()
+        };
+        let a = peers.add("a").unwrap();
+        let b = peers.add("b").unwrap();
+        assert_ne!(a, b);
+        assert_eq!((peers.get(a), peers.get(b)), (Some(&"a"), Some(&"b")));
+        // The first keeps the hash: it is found again; the second is not,
+        // and gets a number of its own each time.
+        assert_eq!(peers.add("a"), Some(a));
+        let b2 = peers.add("b").unwrap();
+        assert_ne!(b2, b);
+        // Releasing the second leaves the first findable.
+        peers.release(b);
+        peers.release(b2);
+        assert_eq!(peers.add("a"), Some(a));
+        for _ in 0..3 {
+            peers.release(a);
+        }
+        assert_eq!(peers.len(), 0);
     }
 }
