@@ -64,8 +64,9 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// What tshark reads of the SIP packets of a pcap: source, destination,
-/// method or status, Call-ID.
+/// What tshark reads of the SIP packets of a pcap, in the order of their
+/// times (sngrep writes each packet with its HEP timestamp): source,
+/// destination, method or status, Call-ID.
 fn tshark(pcap: &Path) -> Vec<Vec<String>> {
     let out = std::process::Command::new("tshark")
         .args(["-r"])
@@ -77,6 +78,8 @@ fn tshark(pcap: &Path) -> Vec<Vec<String>> {
             "fields",
             "-E",
             "separator=|",
+            "-e",
+            "frame.time_epoch",
             "-e",
             "ip.src",
             "-e",
@@ -95,10 +98,19 @@ fn tshark(pcap: &Path) -> Vec<Vec<String>> {
         .stderr(Stdio::null())
         .output()
         .expect("tshark runs (apt-get install tshark)");
-    String::from_utf8_lossy(&out.stdout)
+    let mut packets = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
+        .filter_map(|l| {
+            let (time, fields) = l.split_once('|')?;
+            let time: f64 = time.parse().ok()?;
+            Some((time, fields.split('|').map(str::to_string).collect()))
+        })
+        .collect::<Vec<(f64, Vec<String>)>>();
+    // In the order they happened: the HEP timestamps sngrep wrote, not the
+    // order the records reached it (a message is reported once sent, so
+    // the answer to it can be reported first).
+    packets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    packets.into_iter().map(|(_, fields)| fields).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -376,6 +376,29 @@ async fn shutdown_closes_the_listener() {
     UdpSocket::bind(server).await.expect("port released");
 }
 
+/// Dropping the last handle, without a shutdown, ends the threads that
+/// receive on the UDP sockets too: the port comes free.
+#[tokio::test]
+async fn dropping_the_last_handle_frees_the_udp_port() {
+    let (t, mut inbox) = start(config(
+        vec![ListenerConfig::udp(any_port())],
+        Limits::default(),
+    ))
+    .await;
+    let server = addr_of(&t, Protocol::Udp);
+    let (sock, me) = client("127.0.0.1:0").await;
+    sock.send_to(options("UDP", me, "before").as_bytes(), server)
+        .await
+        .unwrap();
+    inbox.next().await;
+    drop(t);
+    // The receivers end on their own threads, just after.
+    sipjet_testkit::eventually_async("the UDP port released", async || {
+        UdpSocket::bind(server).await.ok().map(|_| ())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_send_sends_udp_at_once_from_a_plain_thread() {
     let (t, _inbox) = start(config(
