@@ -74,7 +74,7 @@ impl ListenerConfig {
 }
 
 /// Socket options of UDP listeners. Bursts of datagrams are absorbed by
-/// the kernel's receive buffer while the receivers are busy, so a
+/// the kernel's receive buffer while the receive task is busy, so a
 /// server wants it large (the kernel caps it at `net.core.rmem_max`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpOptions {
@@ -83,12 +83,12 @@ pub struct UdpOptions {
     /// SO_SNDBUF in bytes; `None` keeps the system default.
     pub send_buffer_size: Option<usize>,
     /// Sockets bound to each UDP address with SO_REUSEPORT, each with its
-    /// own receivers, so that several cores share the receiving. The
+    /// own receive task, so that several cores share the receiving. The
     /// kernel spreads datagrams over them by source address and port.
     pub sockets_per_listener: usize,
-    /// Receiver threads reading each socket. A receiver handles what it
-    /// reads before it reads again (the handler runs on it), so one
-    /// receiver is one core; several share one socket as Kamailio's UDP workers
+    /// Receive tasks reading each socket. A receive task handles what it
+    /// reads before it reads again (the handler runs on it), so one task
+    /// is one core; several share one socket as Kamailio's UDP workers
     /// do, whatever the peers' addresses. Datagrams from one peer may
     /// then be handled in another order than they came, which UDP never
     /// promised (RFC 3261 absorbs it: CSeq, transactions, retransmission).

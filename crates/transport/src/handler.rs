@@ -16,11 +16,9 @@ pub struct Incoming {
 
 /// The receiver of every valid message.
 ///
-/// It is called where the message was received, so that it arrives
-/// without a hop between threads: on a UDP receiver thread (within the
-/// runtime the transports were started in, so `tokio::spawn` works) or a
-/// connection's task. It must therefore return quickly and never block
-/// (hand the message on to a queue or a task).
+/// It is called from the receive tasks themselves, so that a datagram
+/// reaches it without a hop between tasks; it must therefore return
+/// quickly and never block (hand the message on to a queue or a task).
 pub trait Handler: Send + Sync + 'static {
     /// Called once for each valid message received.
     fn on_message(&self, incoming: Incoming);

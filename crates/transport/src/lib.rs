@@ -6,8 +6,7 @@
 //!
 //! - [`Transports::start`] opens the listeners of a [`TransportConfig`]
 //!   and hands every valid message to a [`Handler`] as an [`Incoming`]
-//!   (message and [`Flow`]), straight from the thread or task that
-//!   received it (a UDP receiver thread, a connection's task). Requests get
+//!   (message and [`Flow`]), straight from the receive task. Requests get
 //!   `received` and `rport` in their top Via (RFC 3581); an invalid
 //!   request is answered `400` (or `413`, `505`, `513`) by the transport
 //!   itself; garbage is dropped and logged.

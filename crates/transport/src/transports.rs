@@ -19,7 +19,7 @@ use crate::handler::Handler;
 use crate::protocol::Protocol;
 use crate::shared::Shared;
 use crate::tap::{Direction, Tapped};
-use crate::udp::{Receivers, UdpSender};
+use crate::udp::UdpSender;
 
 /// The running transports: listeners, connections, and the way out.
 /// Cheap to clone; every clone drives the same transports.
@@ -35,8 +35,6 @@ struct Inner {
     listeners: Vec<(Protocol, SocketAddr)>,
     udp: RwLock<Vec<Arc<UdpSender>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// The threads receiving on the UDP sockets.
-    receivers: Mutex<Vec<Receivers>>,
     /// One connect at a time per destination, so that concurrent sends
     /// share one new connection instead of opening several.
     connecting: Mutex<ConnectGates>,
@@ -116,29 +114,18 @@ impl Transports {
 
         let mut tasks = Vec::new();
         let mut senders = Vec::new();
-        let mut receivers = Vec::new();
-        let runtime = tokio::runtime::Handle::current();
         for (local, first, others) in udp_sockets {
             senders.push(Arc::new(UdpSender {
                 socket: Arc::clone(&first),
                 local,
             }));
             for socket in std::iter::once(first).chain(others) {
-                let started = Receivers::start(
-                    &shared,
-                    &socket,
-                    local,
-                    config.udp.receivers_per_socket.max(1),
-                    &runtime,
-                );
-                match started {
-                    Ok(r) => receivers.push(r),
-                    Err(e) => {
-                        for r in &mut receivers {
-                            r.stop();
-                        }
-                        return Err(e);
-                    }
+                for _ in 0..config.udp.receivers_per_socket.max(1) {
+                    tasks.push(tokio::spawn(crate::udp::receive_loop(
+                        Arc::clone(&shared),
+                        Arc::clone(&socket),
+                        local,
+                    )));
                 }
             }
         }
@@ -160,7 +147,6 @@ impl Transports {
                 listeners,
                 udp: RwLock::new(senders),
                 tasks: Mutex::new(tasks),
-                receivers: Mutex::new(receivers),
                 connecting: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
             }),
@@ -340,14 +326,6 @@ impl Transports {
         for task in tasks {
             let _ = task.await;
         }
-        let mut receivers = std::mem::take(&mut *lock(&self.inner.receivers));
-        // Joining them may wait for a handler to return.
-        let _ = tokio::task::spawn_blocking(move || {
-            for r in &mut receivers {
-                r.stop();
-            }
-        })
-        .await;
         self.inner
             .udp
             .write()
@@ -369,9 +347,6 @@ impl Drop for Inner {
     fn drop(&mut self) {
         for task in lock(&self.tasks).iter() {
             task.abort();
-        }
-        for receivers in lock(&self.receivers).iter() {
-            receivers.signal();
         }
         for conn in self.shared.connections.drain() {
             conn.abort_reader();

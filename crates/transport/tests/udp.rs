@@ -376,8 +376,8 @@ async fn shutdown_closes_the_listener() {
     UdpSocket::bind(server).await.expect("port released");
 }
 
-/// Dropping the last handle, without a shutdown, ends the threads that
-/// receive on the UDP sockets too: the port comes free.
+/// Dropping the last handle, without a shutdown, ends the receiving on
+/// the UDP sockets too: the port comes free.
 #[tokio::test]
 async fn dropping_the_last_handle_frees_the_udp_port() {
     let (t, mut inbox) = start(config(
@@ -392,7 +392,7 @@ async fn dropping_the_last_handle_frees_the_udp_port() {
         .unwrap();
     inbox.next().await;
     drop(t);
-    // The receivers end on their own threads, just after.
+    // The receivers end when the runtime next polls them.
     sipjet_testkit::eventually_async("the UDP port released", async || {
         UdpSocket::bind(server).await.ok().map(|_| ())
     })
