@@ -131,7 +131,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     #[cfg(test)]
     pub(crate) fn colliding() -> Self {
         HeldResponses::with_hasher(KeyHasher {
-            colliding: true,
+            place: Keyed::colliding(),
             ..KeyHasher::keyed()
         })
     }
@@ -192,9 +192,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
         let Some(template) = self.templates.back() else {
             return false;
         };
-        let mut packed = Vec::with_capacity(response.len() / 4);
-        self.packer
-            .pack(&template.dictionary, request, response, &mut packed);
+        let packed = self.packer.pack(&template.dictionary, request, response);
         let Ok(len) = u32::try_from(packed.len()) else {
             return false;
         };
@@ -202,7 +200,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             return false;
         };
         let at = self.packed_first + self.packed.len() as u64;
-        self.packed.extend(&packed);
+        self.packed.extend(packed);
         let epoch = *self.epoch.get_or_insert_with(|| {
             // Room for a clock that steps back.
             deadline.checked_sub(EPOCH_BEFORE).unwrap_or(deadline)
@@ -376,46 +374,72 @@ pub(crate) enum Resend<D> {
     Absorbed,
 }
 
-/// Hashes transaction keys and requests, with keys of its own: SipHash-1-3
-/// as the standard library's `RandomState` draws them, at random for each
-/// process, one set of keys for each use.
+/// SipHash-1-3 with keys of its own, drawn at random for the process as
+/// the standard library's `RandomState` draws them, so that a stranger
+/// cannot choose what collides. In tests it can hash everything alike, to
+/// show what a collision does.
 #[derive(Debug)]
-struct KeyHasher {
+struct Keyed {
     keys: RandomState,
-    check_keys: RandomState,
-    request_keys: RandomState,
-    /// Every key hashes alike: for tests of what a collision does.
     #[cfg(test)]
     colliding: bool,
 }
 
-impl KeyHasher {
-    fn keyed() -> Self {
-        KeyHasher {
+impl Keyed {
+    fn new() -> Keyed {
+        Keyed {
             keys: RandomState::new(),
-            check_keys: RandomState::new(),
-            request_keys: RandomState::new(),
             #[cfg(test)]
             colliding: false,
         }
     }
 
-    /// Where a key is found.
-    fn hash(&self, key: &TransactionKey) -> u64 {
+    #[cfg(test)]
+    fn colliding() -> Keyed {
+        Keyed {
+            colliding: true,
+            ..Keyed::new()
+        }
+    }
+
+    fn hash<T: Hash + ?Sized>(&self, value: &T) -> u64 {
         #[cfg(test)]
         if self.colliding {
             return 7;
         }
-        self.keys.hash_one(key)
+        self.keys.hash_one(value)
+    }
+}
+
+/// Hashes transaction keys and requests, one set of keys for each use.
+#[derive(Debug)]
+struct KeyHasher {
+    place: Keyed,
+    check: Keyed,
+    request: Keyed,
+}
+
+impl KeyHasher {
+    fn keyed() -> Self {
+        KeyHasher {
+            place: Keyed::new(),
+            check: Keyed::new(),
+            request: Keyed::new(),
+        }
+    }
+
+    /// Where a key is found.
+    fn hash(&self, key: &TransactionKey) -> u64 {
+        self.place.hash(key)
     }
 
     /// What confirms a find.
     fn check(&self, key: &TransactionKey) -> u64 {
-        self.check_keys.hash_one(key)
+        self.check.hash(key)
     }
 
     fn bytes(&self, request: &[u8]) -> u64 {
-        self.request_keys.hash_one(request)
+        self.request.hash(request)
     }
 }
 

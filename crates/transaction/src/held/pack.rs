@@ -57,6 +57,8 @@ pub(crate) struct Packer {
     /// they were seen at, 0 for none.
     table: Box<[u16; 1 << TABLE_BITS]>,
     dictionary: Vec<u8>,
+    /// The last text packed.
+    packed: Vec<u8>,
 }
 
 impl Packer {
@@ -64,17 +66,15 @@ impl Packer {
         Packer {
             table: Box::new([0; 1 << TABLE_BITS]),
             dictionary: Vec::new(),
+            packed: Vec::new(),
         }
     }
 
-    /// Appends `text` packed against `template ++ request` to `out`.
-    pub(crate) fn pack(
-        &mut self,
-        template: &Template,
-        request: &[u8],
-        text: &[u8],
-        out: &mut Vec<u8>,
-    ) {
+    /// `text` packed against `template ++ request`, valid until the next
+    /// call.
+    pub(crate) fn pack(&mut self, template: &Template, request: &[u8], text: &[u8]) -> &[u8] {
+        let out = &mut self.packed;
+        out.clear();
         dictionary(&mut self.dictionary, &template.text, request);
         let dict = &self.dictionary[..];
         self.table.copy_from_slice(&template.table[..]);
@@ -102,6 +102,7 @@ impl Packer {
             literal_from = at;
         }
         literals(out, &text[literal_from..]);
+        out
     }
 }
 
@@ -226,9 +227,9 @@ mod tests {
     }
 
     fn packed(template: &[u8], request: &[u8], text: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        Packer::new().pack(&Template::new(template), request, text, &mut out);
-        out
+        Packer::new()
+            .pack(&Template::new(template), request, text)
+            .to_vec()
     }
 
     #[test]

@@ -7,14 +7,13 @@
 //! transactions refer to a peer by number and the peer is counted.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 
-use super::Mixed;
+use super::{Keyed, Mixed};
 
 #[derive(Debug)]
 pub(crate) struct Peers<D> {
-    keys: RandomState,
+    keys: Keyed,
     /// Keyed hash of a peer → its number. Keeping the hash rather than the
     /// peer keeps each peer once; two peers that hash alike (which a
     /// stranger cannot arrange) just get a number each.
@@ -22,35 +21,22 @@ pub(crate) struct Peers<D> {
     /// By number: the peer and how many use it; `None` when free.
     slots: Vec<Option<(D, u32)>>,
     free: Vec<u32>,
-    /// Every peer hashes alike: for tests of what a collision does.
-    #[cfg(test)]
-    colliding: bool,
 }
 
 impl<D: Eq + Hash> Peers<D> {
     pub(crate) fn new() -> Self {
         Peers {
-            keys: RandomState::new(),
+            keys: Keyed::new(),
             numbers: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            #[cfg(test)]
-            colliding: false,
         }
-    }
-
-    fn hash(&self, peer: &D) -> u64 {
-        #[cfg(test)]
-        if self.colliding {
-            return 7;
-        }
-        self.keys.hash_one(peer)
     }
 
     /// The number of `peer`, counting one more use; `None` when four
     /// billion peers are in use.
     pub(crate) fn add(&mut self, peer: D) -> Option<u32> {
-        let hash = self.hash(&peer);
+        let hash = self.keys.hash(&peer);
         let known = self.numbers.get(&hash).copied();
         if let Some(n) = known
             && let Some(Some((same, uses))) = self.slots.get_mut(n as usize)
@@ -91,7 +77,7 @@ impl<D: Eq + Hash> Peers<D> {
             return;
         }
         if let Some((peer, _)) = slot.take() {
-            let hash = self.hash(&peer);
+            let hash = self.keys.hash(&peer);
             if self.numbers.get(&hash) == Some(&n) {
                 self.numbers.remove(&hash);
             }
@@ -138,7 +124,7 @@ mod tests {
     #[test]
     fn peers_that_hash_alike_each_get_a_number_and_their_own_count() {
         let mut peers: Peers<&str> = Peers {
-            colliding: true,
+            keys: Keyed::colliding(),
             ..Peers::new()
         };
         let a = peers.add("a").unwrap();
