@@ -289,20 +289,26 @@ async fn alice_calls_out_and_hangs_up(
     provider: &Provider,
 ) -> (Run, Vec<sipp_log::Logged>, String) {
     let alice = alice_dials(server, "call_hang_up.xml", "9555").await;
-    let done = sipjet_testkit::within_patience(|| {
-        let log = outside.messages();
-        (!received(&log, &Method::Bye).is_empty()).then_some(())
-    })
-    .await;
-    let outside_log = outside.stop();
+    let (done, outside_log) = stopped_after_bye(outside).await;
     let report = format!(
         "alice:\n{}\noutside:\n{}\nprovider:\n{}",
         alice.transcript(),
         support::sipp::transcript(&outside_log),
         provider.log()
     );
-    assert!(done.is_some(), "the outside world got no BYE\n{report}");
+    assert!(done, "the outside world got no BYE\n{report}");
     (alice, outside_log, report)
+}
+
+/// Waits for the SIPp running in the background to receive a BYE, then
+/// stops it: whether the BYE came, and what it logged.
+async fn stopped_after_bye(agent: support::sipp::Background) -> (bool, Vec<sipp_log::Logged>) {
+    let done = sipjet_testkit::within_patience(|| {
+        let log = agent.messages();
+        (!received(&log, &Method::Bye).is_empty()).then_some(())
+    })
+    .await;
+    (done.is_some(), agent.stop())
 }
 
 fn received(log: &[sipp_log::Logged], method: &Method) -> Vec<sipjet_core::Message> {
@@ -680,21 +686,13 @@ async fn an_answer_never_acknowledged_is_retransmitted_then_both_legs_end() {
     let (server, udp) = start_with(&conf, route()).await;
 
     let alice = alice_dials(udp, "call_no_ack.xml", "9555").await;
-    let done = sipjet_testkit::within_patience(|| {
-        let log = outside.messages();
-        (!received(&log, &Method::Bye).is_empty()).then_some(())
-    })
-    .await;
-    let outside_log = outside.stop();
+    let (done, outside_log) = stopped_after_bye(outside).await;
     let report = format!(
         "alice:\n{}\noutside:\n{}",
         alice.transcript(),
         support::sipp::transcript(&outside_log)
     );
-    assert!(
-        done.is_some(),
-        "the outside world was not hung up\n{report}"
-    );
+    assert!(done, "the outside world was not hung up\n{report}");
     alice.assert_success();
     // The 200 came again and again while alice did not acknowledge it.
     let answers = sipp_log::responses_received(&alice.messages)
@@ -994,12 +992,7 @@ async fn a_call_the_provider_delivers_rings_the_phone_the_dialplan_names() {
         .key("to", OFFICE_NUMBER)
         .run()
         .await;
-    let done = sipjet_testkit::within_patience(|| {
-        let log = desk.messages();
-        (!received(&log, &Method::Bye).is_empty()).then_some(())
-    })
-    .await;
-    let desk_log = desk.stop();
+    let (done, desk_log) = stopped_after_bye(desk).await;
     let report = format!(
         "outside:\n{}\ndesk:\n{}\nprovider:\n{}",
         outside.transcript(),
@@ -1007,7 +1000,7 @@ async fn a_call_the_provider_delivers_rings_the_phone_the_dialplan_names() {
         provider.log()
     );
     outside.assert_success();
-    assert!(done.is_some(), "the desk phone got no BYE\n{report}");
+    assert!(done, "the desk phone got no BYE\n{report}");
     assert!(
         provider.log().contains("PROVIDER: call for the office"),
         "{report}"

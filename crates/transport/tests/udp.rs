@@ -19,6 +19,14 @@ async fn client(bind: &str) -> (UdpSocket, SocketAddr) {
     (sock, addr)
 }
 
+/// Transports with one UDP listener on a free loopback port, and its
+/// address.
+async fn udp_server(limits: Limits) -> (sipjet_transport::Transports, Inbox, SocketAddr) {
+    let (t, inbox) = start(config(vec![ListenerConfig::udp(any_port())], limits)).await;
+    let addr = addr_of(&t, Protocol::Udp);
+    (t, inbox, addr)
+}
+
 async fn recv(sock: &UdpSocket) -> Message {
     let mut buf = vec![0u8; 65_536];
     let (n, _) = tokio::time::timeout(PATIENCE, sock.recv_from(&mut buf))
@@ -44,12 +52,7 @@ fn no_datagram_waiting(sock: &UdpSocket) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reaches_the_handler_with_its_flow_and_rfc3581_stamps() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
 
     // rport without a value: filled with the source port, and received
@@ -95,12 +98,7 @@ async fn request_reaches_the_handler_with_its_flow_and_rfc3581_stamps() {
 
 #[tokio::test]
 async fn response_goes_to_the_source_port_by_rport() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
     // The Via names a port nobody listens on, as behind a NAT.
     let text = options_with_via("SIP/2.0/UDP 10.0.0.99:5099;rport;branch=z9hG4bK9", "nat");
@@ -123,12 +121,7 @@ async fn response_goes_to_the_source_port_by_rport() {
 /// `maddr` that is the source address is still honoured.
 #[tokio::test]
 async fn maddr_of_another_address_does_not_redirect_responses() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (victim, victim_addr) = client("127.0.0.99:0").await;
     let (sock, me) = client("127.0.0.77:0").await;
     // Honouring maddr would send to 127.0.0.99 at the sent-by port, where
@@ -180,12 +173,7 @@ async fn maddr_of_another_address_does_not_redirect_responses() {
 
 #[tokio::test]
 async fn bad_requests_are_answered_garbage_dropped_and_the_listener_keeps_serving() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
 
     for garbage in [
@@ -247,12 +235,7 @@ async fn bad_requests_are_answered_garbage_dropped_and_the_listener_keeps_servin
 
 #[tokio::test]
 async fn crlf_keepalive_is_ignored_silently() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
     sock.send_to(b"\r\n\r\n", server).await.unwrap();
     sock.send_to(b"\r\n", server).await.unwrap();
@@ -271,8 +254,7 @@ async fn oversized_datagrams_are_dropped_and_not_sent() {
         max_datagram: 600,
         ..Limits::default()
     };
-    let (t, mut inbox) = start(config(vec![ListenerConfig::udp(any_port())], limits)).await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(limits).await;
     let (sock, me) = client("127.0.0.1:0").await;
     let big = message_with_body("UDP", me, "big", &"x".repeat(700));
     sock.send_to(big.as_bytes(), server).await.unwrap();
@@ -350,12 +332,7 @@ async fn several_sockets_share_one_address() {
 
 #[tokio::test]
 async fn shutdown_closes_the_listener() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     t.shutdown().await;
     let (sock, me) = client("127.0.0.1:0").await;
     sock.send_to(options("UDP", me, "late").as_bytes(), server)
@@ -380,12 +357,7 @@ async fn shutdown_closes_the_listener() {
 /// the UDP sockets too: the port comes free.
 #[tokio::test]
 async fn dropping_the_last_handle_frees_the_udp_port() {
-    let (t, mut inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, mut inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
     sock.send_to(options("UDP", me, "before").as_bytes(), server)
         .await
@@ -401,12 +373,7 @@ async fn dropping_the_last_handle_frees_the_udp_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_send_sends_udp_at_once_from_a_plain_thread() {
-    let (t, _inbox) = start(config(
-        vec![ListenerConfig::udp(any_port())],
-        Limits::default(),
-    ))
-    .await;
-    let server = addr_of(&t, Protocol::Udp);
+    let (t, _inbox, server) = udp_server(Limits::default()).await;
     let (sock, me) = client("127.0.0.1:0").await;
     let msg = parse(&options("UDP", server, "try-send"));
     let (t2, msg2) = (t.clone(), msg.clone());
