@@ -402,6 +402,35 @@ async fn timer_c_cancels_a_branch_that_rings_too_long() {
     assert_eq!(caller.next().await.status(), Some(408));
 }
 
+/// Once a call is answered nothing is left for Timer C to do: its timer
+/// task ends then, not three minutes later, so a busy proxy does not keep
+/// a sleeping task and the call's allocation for every call it answered
+/// in the last three minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_call_leaves_no_timer_task_behind() {
+    let (_stack, forward, proxy) = proxy_with(ProxyOptions::default()).await;
+    let (caller, callee) = (Ua::new(proxy).await, Ua::new(proxy).await);
+    *forward.targets.lock().unwrap() = vec![callee.target()];
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    caller
+        .send(&caller.request("INVITE", "timer-c-2", ""))
+        .await;
+    let invite = callee.next().await;
+    callee.answer(&invite, 180, "t2").await;
+    assert_eq!(caller.next().await.status(), Some(180));
+    assert!(
+        metrics.num_alive_tasks() > before,
+        "a ringing branch has its Timer C task"
+    );
+    callee.answer(&invite, 200, "t2").await;
+    assert_eq!(caller.next().await.status(), Some(200));
+    sipjet_testkit::wait_until("the call's timer task to end", || {
+        metrics.num_alive_tasks() <= before
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hops_run_out_and_loops_are_caught() {
     let (_stack, forward, proxy) = proxy_with(ProxyOptions::default()).await;

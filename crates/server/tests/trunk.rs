@@ -715,6 +715,8 @@ async fn the_providers_session_timer_reaches_the_caller() {
     );
     let outside = Agent::on_port("trunk_answer_timer.xml", provider.addr, uas_port).spawn();
     let (server, udp) = start_with(&office_conf(&provider), route()).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
 
     let alice = alice_dials(udp, "call_hang_up.xml", "9555").await;
     alice.assert_success();
@@ -734,6 +736,12 @@ async fn the_providers_session_timer_reaches_the_caller() {
     drop(outside);
     wait_until("the bridge to forget the call", || {
         server.trunks.active() == 0
+    })
+    .await;
+    // Its timers went with it: the session's expiry (30 minutes away) and
+    // the ring timeout leave no task behind.
+    wait_until("the call's timer tasks to end", || {
+        metrics.num_alive_tasks() <= before
     })
     .await;
 }

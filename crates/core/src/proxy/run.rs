@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use sipjet_message::{BuildError, HeaderName, Message, Method, Uri, unfold};
 use sipjet_transaction::TransactionId;
 use sipjet_transport::{Destination, Flow, Protocol};
+use tokio::task::AbortHandle;
 
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
 use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
@@ -92,8 +93,11 @@ struct Proxied {
     /// which each branch's route stamp is made of.
     record_route: Option<(String, String, FlowRef)>,
     loop_hash: String,
-    /// When the timer task wakes next.
-    timer_at: Option<Instant>,
+    /// When the timer task wakes next, and the task: stopped as soon as
+    /// the call needs no timer or an earlier one, rather than left asleep
+    /// until a deadline that no longer matters (Timer C is three minutes),
+    /// keeping the call's allocation and a task per call past its end.
+    timer: Option<(Instant, AbortHandle)>,
     /// Registered for the caller's CANCEL under this server transaction.
     invite: Option<TransactionId>,
     /// Who decides when nobody answers, while nobody has.
@@ -165,31 +169,37 @@ impl ProxyCall {
             }
             self.release();
         }
-        let Some(at) = next else { return };
-        {
-            let mut s = self.lock();
-            if s.timer_at.is_some_and(|t| t <= at) {
-                return;
+        let mut s = self.lock();
+        let Some(at) = next else {
+            if let Some((_, task)) = s.timer.take() {
+                task.abort();
             }
-            s.timer_at = Some(at);
+            return;
+        };
+        if s.timer.as_ref().is_some_and(|(t, _)| *t <= at) {
+            return;
+        }
+        if let Some((_, task)) = s.timer.take() {
+            task.abort();
         }
         let me = Arc::downgrade(self);
-        self.stack.driver().runtime().spawn(async move {
+        let task = self.stack.driver().runtime().spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             let Some(call) = me.upgrade() else { return };
             let serializer = call.serializer.clone();
             let _ = serializer.push(move || {
                 let actions = {
                     let mut s = call.lock();
-                    if s.timer_at != Some(at) {
+                    if s.timer.as_ref().is_none_or(|(t, _)| *t != at) {
                         return;
                     }
-                    s.timer_at = None;
+                    s.timer = None;
                     s.ctx.handle_timeout(Instant::now())
                 };
                 call.apply(actions);
             });
         });
+        s.timer = Some((at, task.abort_handle()));
     }
 
     /// Drops what only a branch still to start or to cancel needs.
@@ -512,7 +522,7 @@ impl SipStack {
                 targets,
                 inbound,
                 record_route,
-                timer_at: None,
+                timer: None,
                 invite,
                 on_unanswered,
             }),

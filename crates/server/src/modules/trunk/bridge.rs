@@ -28,6 +28,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use tokio::task::AbortHandle;
+
 use sipjet_core::dialog::DialogId;
 use sipjet_core::message::generate;
 use sipjet_core::session::{
@@ -170,6 +172,9 @@ struct Bridge {
     /// The dialplan's call, until the caller is answered: nobody answering
     /// hands the caller back to it ([`TrunkCall::not_answered`]).
     dialplan: Option<TrunkCall>,
+    /// The call's timer tasks, stopped when it is forgotten: a ring
+    /// timeout or a session's expiry can be long after the call ended.
+    timers: Vec<AbortHandle>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -369,6 +374,9 @@ impl TrunkBridge {
     fn forget(&self, call: &mut Bridge) {
         call.ended = true;
         let mut calls = lock(&self.calls);
+        for task in call.timers.drain(..) {
+            task.abort();
+        }
         for k in call.keys.drain(..) {
             if let Key::Dialog(id) = &k {
                 self.stack.unregister_dialog(id);
@@ -956,7 +964,7 @@ impl TrunkBridge {
     fn arm_a_retransmit(&self, shared: &Shared) {
         let me = self.me.clone();
         let call = Arc::downgrade(shared);
-        self.runtime.spawn(async move {
+        let task = self.runtime.spawn(async move {
             loop {
                 let Some(at) = call.upgrade().and_then(|c| lock(&c).a.poll_timeout()) else {
                     return;
@@ -976,6 +984,7 @@ impl TrunkBridge {
                 }
             }
         });
+        keep_timer(shared, task.abort_handle());
     }
 
     /// Ends the call when nobody refreshed the session in time (RFC 4028
@@ -983,7 +992,7 @@ impl TrunkBridge {
     fn arm_session_timer(&self, shared: &Shared) {
         let me = self.me.clone();
         let call = Arc::downgrade(shared);
-        self.runtime.spawn(async move {
+        let task = self.runtime.spawn(async move {
             loop {
                 let at = match call.upgrade() {
                     Some(c) => {
@@ -1023,6 +1032,7 @@ impl TrunkBridge {
                 }
             }
         });
+        keep_timer(shared, task.abort_handle());
     }
 
     fn on_a_timeout(&self, shared: &Shared) {
@@ -1050,7 +1060,7 @@ impl TrunkBridge {
         };
         let me = self.me.clone();
         let call = Arc::downgrade(shared);
-        self.runtime.spawn(async move {
+        let task = self.runtime.spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
             let (Some(me), Some(call)) = (me.upgrade(), call.upgrade()) else {
                 return;
@@ -1063,6 +1073,18 @@ impl TrunkBridge {
                 }
             });
         });
+        keep_timer(shared, task.abort_handle());
+    }
+}
+
+/// Files a call's timer task under the call, to be stopped when it is
+/// forgotten; at once if it already was.
+fn keep_timer(shared: &Shared, task: AbortHandle) {
+    let mut c = lock(shared);
+    if c.ended && c.keys.is_empty() {
+        task.abort();
+    } else {
+        c.timers.push(task);
     }
 }
 
@@ -1237,6 +1259,7 @@ impl TrunkBridge {
             relaying: None,
             timer: None,
             ring_timeout: timeout,
+            timers: Vec::new(),
             dialplan: Some(call),
         }));
         lock(&self.calls).insert(invite_key, Arc::clone(&shared));
