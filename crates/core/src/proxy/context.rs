@@ -103,8 +103,9 @@ struct Branch {
 #[derive(Debug)]
 pub struct ResponseContext {
     /// What generated responses are built from; dropped by
-    /// [`ResponseContext::release`].
-    request: Option<Message>,
+    /// [`ResponseContext::release`]. Boxed, so that a context released
+    /// while its transactions wait out Timer L/M is small.
+    request: Option<Box<Message>>,
     invite: bool,
     timers: ContextTimers,
     /// Target numbers by `q` group, the group to start first first.
@@ -148,7 +149,7 @@ impl ResponseContext {
         }
         let invite = request.method() == Some(&Method::Invite);
         let mut ctx = ResponseContext {
-            request: Some(request),
+            request: Some(Box::new(request)),
             invite,
             timers,
             groups,
@@ -196,7 +197,7 @@ impl ResponseContext {
 
     /// The request the context forwards; `None` once released.
     pub fn request(&self) -> Option<&Message> {
-        self.request.as_ref()
+        self.request.as_deref()
     }
 
     /// True once a final response went upstream and no branch is still

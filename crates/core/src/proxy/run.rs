@@ -85,7 +85,9 @@ struct Proxied {
     /// Dropped, with the targets, once the context is finished: the
     /// transactions keep the call for their wait states (Timer L/M,
     /// 32 s), and no branch can start any more.
-    request: Option<Message>,
+    /// Boxed, like `on_unanswered`: the call outlives its need for them
+    /// by the 32 s its transactions wait, and that is what it holds then.
+    request: Option<Box<Message>>,
     targets: Vec<Target>,
     sent: Vec<Option<Sent>>,
     inbound: Interface,
@@ -103,7 +105,7 @@ struct Proxied {
     /// Who decides when nobody answers, while nobody has.
     /// With the request's transaction, which goes back to the service
     /// when nobody answers; both dropped once the attempt is over.
-    on_unanswered: Option<(OnUnanswered, ServerTransaction)>,
+    on_unanswered: Option<Box<(OnUnanswered, ServerTransaction)>>,
 }
 
 /// What a proxied request shares with its branches and timer.
@@ -129,7 +131,7 @@ impl ProxyCall {
                         let last_word =
                             response.status().is_some_and(|c| c >= 300) && !s.ctx.was_cancelled();
                         last_word
-                            .then(|| s.on_unanswered.take().map(|f| (f, s.ctx.rang_out())))
+                            .then(|| s.on_unanswered.take().map(|f| (*f, s.ctx.rang_out())))
                             .flatten()
                     };
                     if let Some(((then, transaction), rang_out)) = handover {
@@ -504,7 +506,10 @@ impl SipStack {
             .then_some(server.id())
             .flatten();
         let (ring_timeout, on_unanswered) = match fork {
-            Some(f) => (f.ring_timeout, Some((f.on_unanswered, server.clone()))),
+            Some(f) => (
+                f.ring_timeout,
+                Some(Box::new((f.on_unanswered, server.clone()))),
+            ),
             None => (None, None),
         };
         if let Some(t) = ring_timeout {
@@ -517,7 +522,7 @@ impl SipStack {
             state: Mutex::new(Proxied {
                 ctx,
                 loop_hash: forward::loop_hash(&message),
-                request: Some(message),
+                request: Some(Box::new(message)),
                 sent: targets.iter().map(|_| None).collect(),
                 targets,
                 inbound,

@@ -40,13 +40,14 @@ enum Phase {
 pub(crate) struct ClientInvite {
     /// Until a final response: what Timer A retransmits and the ACK of a
     /// non-2xx is built from. Dropped then, as nothing needs it while the
-    /// transaction waits (Timer D or M, up to 32 s).
-    request: Option<Message>,
+    /// transaction waits (Timer D or M, up to 32 s). Boxed, like `ack`,
+    /// so that the transaction is small while it waits.
+    request: Option<Box<Message>>,
     reliable: bool,
     phase: Phase,
     /// The ACK for the non-2xx final response, kept so that a
     /// retransmitted response gets the same ACK again.
-    ack: Option<Message>,
+    ack: Option<Box<Message>>,
     /// §9.1: once a CANCEL is sent, the INVITE waits this long for its
     /// final response and then gives up.
     cancel_deadline: Option<Instant>,
@@ -63,7 +64,7 @@ impl ClientInvite {
     ) -> ClientInvite {
         out.transmit(request.clone());
         ClientInvite {
-            request: Some(request),
+            request: Some(Box::new(request)),
             reliable,
             phase: Phase::Calling {
                 retransmit: (!reliable).then(|| Retransmit::first(now, timers.t1)),
@@ -131,7 +132,7 @@ impl ClientInvite {
                 {
                     Some(Ok(ack)) => {
                         out.transmit(ack.clone());
-                        self.ack = Some(ack);
+                        self.ack = Some(Box::new(ack));
                     }
                     Some(Err(e)) => tracing::warn!(status = code, "no ACK sent: {e}"),
                     None => {}
@@ -150,7 +151,7 @@ impl ClientInvite {
             (Phase::Completed { .. }, 300..=699) => {
                 tracing::trace!(status = code, "final response retransmitted; ACK again");
                 if let Some(ack) = &self.ack {
-                    out.transmit(ack.clone());
+                    out.transmit(Message::clone(ack));
                 }
             }
             // A 2xx after a non-2xx final is no retransmission: the TU must
@@ -183,7 +184,7 @@ impl ClientInvite {
                 } else if let Some(r) = retransmit.filter(|r| r.is_due(now)) {
                     tracing::trace!("Timer A: INVITE retransmitted");
                     if let Some(request) = &self.request {
-                        out.transmit(request.clone());
+                        out.transmit(Message::clone(request));
                     }
                     *retransmit = Some(r.doubled(now, None));
                 }

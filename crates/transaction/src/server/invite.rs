@@ -41,15 +41,17 @@ enum Phase {
 /// One INVITE server transaction.
 #[derive(Debug)]
 pub(crate) struct ServerInvite {
-    /// Kept until a response is sent, to build `100 Trying` from.
-    request: Option<Message>,
+    /// Kept until a response is sent, to build `100 Trying` from. This
+    /// and `last_response` are boxed: an accepted INVITE has neither, and
+    /// waits out Timer L (32 s) as small as it can.
+    request: Option<Box<Message>>,
     reliable: bool,
     phase: Phase,
     /// The most recent response: re-sent for a retransmitted INVITE
     /// (provisional in Proceeding, final in Completed). In Accepted it is
     /// nothing: a 2xx is not retransmitted by the transaction (RFC 6026),
     /// and only its To tag is kept, for [`ServerInvite::final_to_tag`].
-    last_response: Option<Message>,
+    last_response: Option<Box<Message>>,
     /// The To tag of the last 2xx, which an RFC 2543 ACK is matched
     /// against: all an accepted INVITE keeps for its 32 s of Timer L.
     accepted_tag: Option<Box<str>>,
@@ -66,7 +68,7 @@ impl ServerInvite {
         out: &mut Output,
     ) -> ServerInvite {
         let mut m = ServerInvite {
-            request: Some(request),
+            request: Some(Box::new(request)),
             reliable,
             phase: Phase::Proceeding { trying_at: None },
             last_response: None,
@@ -126,7 +128,7 @@ impl ServerInvite {
         match Message::response_to(&request, 100) {
             Ok(trying) => {
                 out.transmit(trying.clone());
-                self.last_response = Some(trying);
+                self.last_response = Some(Box::new(trying));
             }
             Err(e) => tracing::warn!("no 100 Trying sent: {e}"),
         }
@@ -136,7 +138,7 @@ impl ServerInvite {
     pub(crate) fn on_retransmission(&mut self, out: &mut Output) {
         match (&self.phase, &self.last_response) {
             (Phase::Proceeding { .. } | Phase::Completed { .. }, Some(last)) => {
-                out.transmit(last.clone());
+                out.transmit(Message::clone(last));
             }
             // The client is retransmitting: it needs the 100 now rather
             // than when the delay runs out.
@@ -245,7 +247,7 @@ impl ServerInvite {
             out.transmit(response);
         } else {
             out.transmit(response.clone());
-            self.last_response = Some(response);
+            self.last_response = Some(Box::new(response));
         }
         Ok(())
     }
@@ -267,7 +269,7 @@ impl ServerInvite {
                 } else if let Some(r) = retransmit.filter(|r| r.is_due(now)) {
                     tracing::trace!("Timer G: final response retransmitted");
                     if let Some(last) = &self.last_response {
-                        out.transmit(last.clone());
+                        out.transmit(Message::clone(last));
                     }
                     *retransmit = Some(r.doubled(now, Some(timers.t2)));
                 }
