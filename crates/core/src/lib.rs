@@ -37,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+mod alarms;
 pub mod auth;
 pub mod client_auth;
 pub mod dialog;

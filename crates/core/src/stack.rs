@@ -161,6 +161,8 @@ pub(crate) struct StackInner {
     pub(crate) proxies: Mutex<HashMap<TransactionId, std::sync::Weak<crate::proxy::ProxyCall>>>,
     /// The keys of this proxy's Record-Route tokens.
     pub(crate) route_tokens: crate::proxy::RouteTokens,
+    /// The proxied calls' timers.
+    pub(crate) alarms: crate::alarms::Alarms,
     /// The hooks on INVITE sessions' messages.
     pub(crate) supplements: crate::session::Supplements,
 }
@@ -254,6 +256,7 @@ impl SipStack {
             trackers: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             route_tokens: crate::proxy::RouteTokens::default(),
+            alarms: crate::alarms::Alarms::new(&tokio::runtime::Handle::current()),
             supplements: crate::session::Supplements::default(),
             config,
         });

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use sipjet_message::{BuildError, HeaderName, Message, Method, Uri, unfold};
 use sipjet_transaction::TransactionId;
 use sipjet_transport::{Destination, Flow, Protocol};
-use tokio::task::AbortHandle;
 
 use super::context::{Action, BranchFailure, ContextTimers, ResponseContext};
 use super::forward::{self, FlowRef, Interface, RecordRoute, Refusal, Target};
+use crate::alarms::Alarm;
 use crate::error::SendError;
 use crate::request::{IncomingRequest, Responder, ServerTransaction};
 use crate::send::ClientEvent;
@@ -95,11 +95,11 @@ struct Proxied {
     /// which each branch's route stamp is made of.
     record_route: Option<(String, String, FlowRef)>,
     loop_hash: String,
-    /// When the timer task wakes next, and the task: stopped as soon as
-    /// the call needs no timer or an earlier one, rather than left asleep
-    /// until a deadline that no longer matters (Timer C is three minutes),
-    /// keeping the call's allocation and a task per call past its end.
-    timer: Option<(Instant, AbortHandle)>,
+    /// The call's next timer, among the stack's alarms: cancelled as soon
+    /// as the call needs no timer or an earlier one, rather than left to
+    /// a deadline that no longer matters (Timer C is three minutes) and
+    /// keeping the call's allocation past its end.
+    timer: Option<Alarm>,
     /// Registered for the caller's CANCEL under this server transaction.
     invite: Option<TransactionId>,
     /// Who decides when nobody answers, while nobody has.
@@ -172,27 +172,27 @@ impl ProxyCall {
             self.release();
         }
         let mut s = self.lock();
+        let alarms = &self.stack.inner.alarms;
         let Some(at) = next else {
-            if let Some((_, task)) = s.timer.take() {
-                task.abort();
+            if let Some(alarm) = s.timer.take() {
+                alarms.cancel(alarm);
             }
             return;
         };
-        if s.timer.as_ref().is_some_and(|(t, _)| *t <= at) {
+        if s.timer.is_some_and(|alarm| alarm.at() <= at) {
             return;
         }
-        if let Some((_, task)) = s.timer.take() {
-            task.abort();
+        if let Some(alarm) = s.timer.take() {
+            alarms.cancel(alarm);
         }
         let me = Arc::downgrade(self);
-        let task = self.stack.driver().runtime().spawn(async move {
-            tokio::time::sleep_until(at.into()).await;
+        let alarm = alarms.set(at, move || {
             let Some(call) = me.upgrade() else { return };
             let serializer = call.serializer.clone();
             let _ = serializer.push(move || {
                 let actions = {
                     let mut s = call.lock();
-                    if s.timer.as_ref().is_none_or(|(t, _)| *t != at) {
+                    if s.timer.is_none_or(|alarm| alarm.at() != at) {
                         return;
                     }
                     s.timer = None;
@@ -201,7 +201,7 @@ impl ProxyCall {
                 call.apply(actions);
             });
         });
-        s.timer = Some((at, task.abort_handle()));
+        s.timer = Some(alarm);
     }
 
     /// Drops what only a branch still to start or to cancel needs.
