@@ -173,18 +173,15 @@ impl ProxyCall {
         }
         let mut s = self.lock();
         let alarms = &self.stack.inner.alarms;
-        let Some(at) = next else {
-            if let Some(alarm) = s.timer.take() {
-                alarms.cancel(alarm);
-            }
-            return;
-        };
-        if s.timer.is_some_and(|alarm| alarm.at() <= at) {
+        if let (Some(at), Some(alarm)) = (next, s.timer)
+            && alarm.at() <= at
+        {
             return;
         }
         if let Some(alarm) = s.timer.take() {
             alarms.cancel(alarm);
         }
+        let Some(at) = next else { return };
         let me = Arc::downgrade(self);
         let alarm = alarms.set(at, move || {
             let Some(call) = me.upgrade() else { return };
