@@ -1,7 +1,7 @@
 //! What the server runs from: the typed configuration turned into the
 //! core's endpoints, and lookups by name the modules share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sipjet_core::Endpoint;
@@ -16,6 +16,15 @@ pub struct Model {
     endpoints: HashMap<String, Arc<Endpoint>>,
     auths: HashMap<String, AuthConf>,
     aors: HashMap<String, AorConf>,
+    /// Per AOR, the `outbound_proxy` of the first endpoint (in the order
+    /// configured) that names it: looked up for every call to the AOR,
+    /// so a table rather than a pass over every endpoint.
+    outbound_proxies: HashMap<String, Option<String>>,
+    /// The realms the server challenges in (see [`Model::is_own_realm`]),
+    /// gathered once: a request's credentials name a realm, and a pass
+    /// over every auth for each would let a stranger's made-up realm cost
+    /// a scan of the whole configuration.
+    own_realms: HashSet<String>,
     /// Realm and algorithms the artificial endpoint's challenge uses: those
     /// every configured auth shares, so that an unknown user's challenge
     /// looks like a known one's.
@@ -63,6 +72,16 @@ impl Model {
                 .clone()
                 .unwrap_or_else(|| config.global.default_realm.clone())
         };
+        let mut outbound_proxies = HashMap::new();
+        for e in &config.endpoints {
+            for aor in &e.aors {
+                outbound_proxies
+                    .entry(aor.clone())
+                    .or_insert_with(|| e.outbound_proxy.clone());
+            }
+        }
+        let mut own_realms: HashSet<String> = config.auths.iter().map(realm_of).collect();
+        own_realms.insert(config.global.default_realm.clone());
         let mut shared = config
             .auths
             .iter()
@@ -74,10 +93,13 @@ impl Model {
                 vec![DigestAlgorithm::Md5],
             ),
         };
+        own_realms.insert(artificial_realm.clone());
         Model {
             endpoints,
             auths,
             aors,
+            outbound_proxies,
+            own_realms,
             artificial_realm,
             artificial_algorithms,
             config,
@@ -117,9 +139,13 @@ impl Model {
     /// `default_realm`, or the artificial endpoint's. Credentials for such
     /// a realm answer this server's challenge and are for it alone.
     pub fn is_own_realm(&self, realm: &str) -> bool {
-        realm == self.config.global.default_realm
-            || realm == self.artificial_realm
-            || self.auths.values().any(|a| self.realm_of(a) == realm)
+        self.own_realms.contains(realm)
+    }
+
+    /// The `outbound_proxy` of the endpoint `aor` belongs to (the first
+    /// configured that names it), if it has one.
+    pub fn outbound_proxy_of(&self, aor: &str) -> Option<&str> {
+        self.outbound_proxies.get(aor)?.as_deref()
     }
 
     /// True when `domain` is one this server answers for: a domain alias's
@@ -129,5 +155,43 @@ impl Model {
             || self.config.domain_aliases.iter().any(|d| {
                 d.name.eq_ignore_ascii_case(domain) || d.domain.eq_ignore_ascii_case(domain)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(text: &str) -> Model {
+        let report = crate::config::pjsip::from_str("t.conf", text);
+        assert!(report.is_ok(), "{:?}", report.errors);
+        Model::new(report.config)
+    }
+
+    #[test]
+    fn own_realms_are_the_auths_the_default_and_the_artificial_ones() {
+        let m = model(
+            "[global]\ntype = global\ndefault_realm = sipjet.test\n\
+             [a]\ntype = auth\nusername = a\npassword = p\nrealm = a.sipjet.test\n\
+             [b]\ntype = auth\nusername = b\npassword = p\n",
+        );
+        assert!(m.is_own_realm("sipjet.test"));
+        assert!(m.is_own_realm("a.sipjet.test"));
+        assert!(m.is_own_realm(&m.artificial_realm));
+        assert!(!m.is_own_realm("bob.example"));
+        assert!(!m.is_own_realm("A.sipjet.test"), "realms compare exactly");
+    }
+
+    #[test]
+    fn an_aors_outbound_proxy_is_its_first_endpoints() {
+        let m = model(
+            "[first]\ntype = endpoint\naors = shared\n\
+             [second]\ntype = endpoint\naors = shared, own\n\
+             outbound_proxy = sip:198.51.100.1\n\
+             [shared]\ntype = aor\n[own]\ntype = aor\n",
+        );
+        assert_eq!(m.outbound_proxy_of("shared"), None, "first has none");
+        assert_eq!(m.outbound_proxy_of("own"), Some("sip:198.51.100.1"));
+        assert_eq!(m.outbound_proxy_of("nobody"), None);
     }
 }

@@ -44,6 +44,9 @@ fn expect_slash(s: &str) -> Result<&str, SyntaxError> {
         ))
 }
 
+/// The Via parameters whose values [`Via::check`] judges; `maddr` last.
+const CHECKED: [&str; 5] = ["ttl", "rport", "received", "branch", "maddr"];
+
 impl<'a> Via<'a> {
     /// Parses one Via value (one element of a possibly comma-separated line).
     pub fn parse(s: &'a str) -> Result<Via<'a>, SyntaxError> {
@@ -88,27 +91,48 @@ impl<'a> Via<'a> {
     /// parameters RFC 3261 and RFC 3581 define.
     pub fn check(&self) -> Result<(), SyntaxError> {
         self.params.check()?;
-        if let Some(ttl) = self.params.get("ttl") {
-            let v = ttl.ok_or(SyntaxError::new("ttl has no value"))?;
-            crate::lex::parse_decimal(v, 255, "ttl")?;
-        }
-        if let Some(Some(v)) = self.params.get("rport") {
-            crate::lex::parse_decimal(v, 65535, "rport")?;
-        }
-        if let Some(r) = self.params.get("received") {
-            let v = r.ok_or(SyntaxError::new("received has no value"))?;
-            parse_ip(v).ok_or_else(|| {
-                SyntaxError::owned(format!("received {:?} is not an IP address", excerpt(v)))
-            })?;
-        }
-        if let Some(b) = self.params.get("branch") {
-            let v = b.ok_or(SyntaxError::new("branch has no value"))?;
-            if !is_token(v) {
-                return Err(SyntaxError::new("branch is not a token"));
+        // One pass over the parameters, each name judged at its first
+        // occurrence (as a lookup by name finds it): this runs for every
+        // Via of every message received.
+        let mut seen = [false; CHECKED.len()];
+        for p in self.params.iter() {
+            let Some(i) = CHECKED
+                .iter()
+                .position(|name| p.name.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
             }
-        }
-        if let Some(m) = self.params.get("maddr") {
-            Host::parse(m.ok_or(SyntaxError::new("maddr has no value"))?)?;
+            let has_value = |what: &'static str| p.value.ok_or(SyntaxError::new(what));
+            match CHECKED[i] {
+                "ttl" => {
+                    crate::lex::parse_decimal(has_value("ttl has no value")?, 255, "ttl")?;
+                }
+                "rport" => {
+                    if let Some(v) = p.value {
+                        crate::lex::parse_decimal(v, 65535, "rport")?;
+                    }
+                }
+                "received" => {
+                    let v = has_value("received has no value")?;
+                    parse_ip(v).ok_or_else(|| {
+                        SyntaxError::owned(format!(
+                            "received {:?} is not an IP address",
+                            excerpt(v)
+                        ))
+                    })?;
+                }
+                "branch" => {
+                    if !is_token(has_value("branch has no value")?) {
+                        return Err(SyntaxError::new("branch is not a token"));
+                    }
+                }
+                _ => {
+                    Host::parse(has_value("maddr has no value")?)?;
+                }
+            }
         }
         Ok(())
     }

@@ -71,23 +71,13 @@ pub fn targets(
                 });
             }
         }
-        if let Some(proxy) = outbound_proxy_of(model, aor) {
+        if let Some(proxy) = model.outbound_proxy_of(aor) {
             for t in &mut out[first..] {
                 through_proxy(t, proxy);
             }
         }
     }
     out
-}
-
-/// The `outbound_proxy` of the endpoint `aor` belongs to, if it has one.
-fn outbound_proxy_of<'a>(model: &'a Model, aor: &str) -> Option<&'a str> {
-    model
-        .config
-        .endpoints
-        .iter()
-        .find(|e| e.aors.iter().any(|a| a == aor))
-        .and_then(|e| e.outbound_proxy.as_deref())
 }
 
 /// Routes `target` through `proxy` (Asterisk's endpoint `outbound_proxy`):
