@@ -17,7 +17,11 @@
 //! retransmission and never gets another transaction's response. When a
 //! second completed transaction's key hashes like a held one's, the table
 //! refuses it and the caller keeps it as before, so a collision costs
-//! memory, never correctness.
+//! memory, never correctness. The place a key is found by is 32 bits of
+//! its hash, as are the sequence numbers the maps lead to, so that an
+//! entry of either map is 8 bytes: with half a million held, two keys
+//! share a place in about one hold of 8,600, and that one is kept as a
+//! whole transaction instead.
 //!
 //! A retransmission is the same bytes as the request it repeats (RFC 3261
 //! §17.1.2.2), and the packed response needs those bytes to unpack. A
@@ -37,6 +41,7 @@ mod peers;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -52,10 +57,13 @@ use peers::Peers;
 #[derive(Debug)]
 pub(crate) struct HeldResponses<D> {
     hasher: KeyHasher,
-    /// Keyed hash of the transaction key → sequence number.
-    by_key: HashMap<u64, u64, Mixed>,
-    /// Transaction id → sequence number.
-    by_id: HashMap<u64, u64, Mixed>,
+    /// The key's place (32 bits of its keyed hash) → sequence number
+    /// (modulo 2^32: far fewer than that are held at once).
+    by_key: HashMap<u32, u32, Mixed>,
+    /// The transaction id's low 32 bits → sequence number; the slot's id
+    /// confirms it (ids are given in order, and two 2^32 apart are never
+    /// held together).
+    by_id: HashMap<u32, u32, Mixed>,
     /// In order of deadline; `None` where a transaction left early
     /// (abandoned, or its transport failed).
     fifo: VecDeque<Option<Held>>,
@@ -66,31 +74,36 @@ pub(crate) struct HeldResponses<D> {
     /// The position of `packed[0]` in all bytes ever packed.
     packed_first: u64,
     /// The responses packed ones may refer to, oldest first: a new one
-    /// each second, as the Date header changes.
+    /// each second, as the Date header changes. Each held deadline counts
+    /// from its template's.
     templates: VecDeque<Template>,
     packer: Packer,
     peers: Peers<D>,
-    /// What deadlines count from, in nanoseconds (set by the first one).
-    epoch: Option<Instant>,
 }
 
+/// One held transaction: 48 bytes, however long its response.
 #[derive(Debug)]
 struct Held {
     id: TransactionId,
-    hash: u64,
     /// The key's second hash, which confirms a find.
     check: u64,
     /// Keyed hash of the request's bytes.
     request: u64,
-    /// Nanoseconds from the table's epoch.
-    deadline: u64,
-    /// Where in all bytes ever packed the response starts, and its length
-    /// packed.
-    at: u64,
-    len: u32,
+    /// The key's place in `by_key`.
+    place: u32,
+    /// Its deadline, in nanoseconds after its template's (under a
+    /// second: a later deadline takes a template of its own).
+    after_template: u32,
+    /// Where in all bytes ever packed the response starts, modulo 2^32
+    /// (the bytes kept at once are far fewer), and its length packed.
+    at: u32,
+    len: NonZeroU16,
     /// Its number in `peers`.
     peer: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Option<Held>>() == 48);
+const _: () = assert!(TEMPLATE_EVERY.as_nanos() < u32::MAX as u128);
 
 /// A response as sent, which the responses held after it, until the next
 /// template, are packed against.
@@ -110,12 +123,9 @@ const TEMPLATE_EVERY: Duration = Duration::from_secs(1);
 /// The longest template kept; a longer response is cut.
 const TEMPLATE_MAX: usize = 4096;
 
-/// How far before the first deadline the epoch lies.
-const EPOCH_BEFORE: Duration = Duration::from_secs(24 * 3600);
-
-/// A duration in nanoseconds, which a u64 holds for 584 years.
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+/// The low 32 bits of an id, its key in `by_id`.
+fn low_bits(id: TransactionId) -> u32 {
+    id.0 as u32
 }
 
 /// Below this many slots the table's storage is not worth shrinking.
@@ -148,7 +158,6 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             templates: VecDeque::new(),
             packer: Packer::new(),
             peers: Peers::new(),
-            epoch: None,
         }
     }
 
@@ -157,7 +166,11 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     }
 
     pub(crate) fn contains(&self, id: TransactionId) -> bool {
-        self.by_id.contains_key(&id.0)
+        self.by_id
+            .get(&low_bits(id))
+            .and_then(|&seq| self.slot(seq))
+            .and_then(|i| self.fifo.get(i)?.as_ref())
+            .is_some_and(|held| held.id == id)
     }
 
     /// Takes in a completed transaction that answered `request` (its bytes
@@ -173,8 +186,11 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
         response: &[u8],
         request: &[u8],
     ) -> bool {
-        let hash = self.hasher.hash(key);
-        if self.by_key.contains_key(&hash) || self.contains(id) {
+        let place = self.hasher.place(key);
+        if self.by_key.contains_key(&place)
+            || self.by_id.contains_key(&low_bits(id))
+            || self.fifo.len() >= u32::MAX as usize
+        {
             return false;
         }
         let seq = self.first + self.fifo.len() as u64;
@@ -192,32 +208,34 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
         let Some(template) = self.templates.back() else {
             return false;
         };
+        // Taken when this deadline was under a second after it.
+        let after_template =
+            u32::try_from(deadline.saturating_duration_since(template.made).as_nanos())
+                .unwrap_or(u32::MAX);
         let packed = self.packer.pack(&template.dictionary, request, response);
-        let Ok(len) = u32::try_from(packed.len()) else {
+        let Some(len) = u16::try_from(packed.len()).ok().and_then(NonZeroU16::new) else {
             return false;
         };
+        if self.packed.len() + packed.len() > u32::MAX as usize {
+            return false;
+        }
         let Some(peer) = self.peers.add(peer) else {
             return false;
         };
-        let at = self.packed_first + self.packed.len() as u64;
+        let at = (self.packed_first + self.packed.len() as u64) as u32;
         self.packed.extend(packed);
-        let epoch = *self.epoch.get_or_insert_with(|| {
-            // Room for a clock that steps back.
-            deadline.checked_sub(EPOCH_BEFORE).unwrap_or(deadline)
-        });
         self.fifo.push_back(Some(Held {
             id,
-            hash,
             check: self.hasher.check(key),
             request: self.hasher.bytes(request),
-            // Before the epoch counts as the epoch: later, never earlier.
-            deadline: nanos(deadline.saturating_duration_since(epoch)),
+            place,
+            after_template,
             at,
             len,
             peer,
         }));
-        self.by_key.insert(hash, seq);
-        self.by_id.insert(id.0, seq);
+        self.by_key.insert(place, seq as u32);
+        self.by_id.insert(low_bits(id), seq as u32);
         true
     }
 
@@ -261,28 +279,41 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     }
 
     fn unpack(&self, seq: u64, held: &Held, request: &[u8]) -> Option<Vec<u8>> {
-        let from = usize::try_from(held.at.checked_sub(self.packed_first)?).ok()?;
+        let from = held.at.wrapping_sub(self.packed_first as u32) as usize;
         let packed: Vec<u8> = self
             .packed
-            .range(from..from + held.len as usize)
+            .range(from..from + usize::from(held.len.get()))
             .copied()
             .collect();
-        let newer = self.templates.partition_point(|t| t.first <= seq);
-        let template = self.templates.get(newer.checked_sub(1)?)?;
+        let template = self.template_of(seq)?;
         pack::unpack(&packed, template.dictionary.text(), request)
+    }
+
+    /// The template the transaction of sequence number `seq` was packed
+    /// against, and its deadline counts from.
+    fn template_of(&self, seq: u64) -> Option<&Template> {
+        let newer = self.templates.partition_point(|t| t.first <= seq);
+        self.templates.get(newer.checked_sub(1)?)
+    }
+
+    fn deadline(&self, seq: u64, held: &Held) -> Option<Instant> {
+        let made = self.template_of(seq)?.made;
+        Some(made + Duration::from_nanos(u64::from(held.after_template)))
     }
 
     /// Ends a held transaction before Timer J; false when it is not held.
     pub(crate) fn remove(&mut self, id: TransactionId) -> bool {
-        let Some(seq) = self.by_id.remove(&id.0) else {
+        if !self.contains(id) {
             return false;
-        };
+        }
         let taken = self
-            .slot(seq)
+            .by_id
+            .remove(&low_bits(id))
+            .and_then(|seq| self.slot(seq))
             .and_then(|i| self.fifo.get_mut(i))
             .and_then(Option::take);
         if let Some(held) = taken {
-            self.by_key.remove(&held.hash);
+            self.by_key.remove(&held.place);
             self.peers.release(held.peer);
         }
         self.trim();
@@ -292,35 +323,36 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     /// When the first held transaction's Timer J fires.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let held = self.fifo.front()?.as_ref()?;
-        Some(self.epoch? + Duration::from_nanos(held.deadline))
+        self.deadline(self.first, held)
     }
 
     /// Removes and returns a held transaction whose Timer J has fired at
     /// `now`, oldest first.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<TransactionId> {
         let held = self.fifo.front()?.as_ref()?;
-        // Before the epoch no deadline has come.
-        let now = self.epoch.and_then(|e| now.checked_duration_since(e))?;
-        if held.deadline > nanos(now) {
+        if self.deadline(self.first, held)? > now {
             return None;
         }
         let held = self.fifo.pop_front().flatten()?;
         self.first += 1;
-        self.by_key.remove(&held.hash);
-        self.by_id.remove(&held.id.0);
+        self.by_key.remove(&held.place);
+        self.by_id.remove(&low_bits(held.id));
         self.peers.release(held.peer);
         self.trim();
         Some(held.id)
     }
 
     fn lookup(&self, key: &TransactionKey) -> Option<(u64, &Held)> {
-        let seq = *self.by_key.get(&self.hasher.hash(key))?;
-        let held = self.fifo.get(self.slot(seq)?)?.as_ref()?;
-        (held.check == self.hasher.check(key)).then_some((seq, held))
+        let i = self.slot(*self.by_key.get(&self.hasher.place(key))?)?;
+        let held = self.fifo.get(i)?.as_ref()?;
+        (held.check == self.hasher.check(key)).then_some((self.first + i as u64, held))
     }
 
-    fn slot(&self, seq: u64) -> Option<usize> {
-        usize::try_from(seq.checked_sub(self.first)?).ok()
+    /// Where in `fifo` the transaction of sequence number `seq` (modulo
+    /// 2^32) is.
+    fn slot(&self, seq: u32) -> Option<usize> {
+        let i = seq.wrapping_sub(self.first as u32) as usize;
+        (i < self.fifo.len()).then_some(i)
     }
 
     /// Drops the slots of transactions that left early from the front, so
@@ -337,7 +369,9 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             .fifo
             .front()
             .and_then(Option::as_ref)
-            .map_or(packed_end, |h| h.at);
+            .map_or(packed_end, |h| {
+                self.packed_first + u64::from(h.at.wrapping_sub(self.packed_first as u32))
+            });
         let unused = (in_use - self.packed_first) as usize;
         self.packed.drain(..unused.min(self.packed.len()));
         self.packed_first = in_use;
@@ -428,9 +462,9 @@ impl KeyHasher {
         }
     }
 
-    /// Where a key is found.
-    fn hash(&self, key: &TransactionKey) -> u64 {
-        self.place.hash(key)
+    /// Where a key is found: 32 bits of its keyed hash.
+    fn place(&self, key: &TransactionKey) -> u32 {
+        self.place.hash(key) as u32
     }
 
     /// What confirms a find.
@@ -459,6 +493,10 @@ impl Hasher for MixHasher {
         for &b in bytes {
             self.write_u64(u64::from(b));
         }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
     }
 
     fn write_u64(&mut self, n: u64) {
@@ -609,7 +647,10 @@ mod tests {
         // are the first kept.
         assert_eq!(table.next_deadline(), Some(t0 + ms(30)));
         assert_eq!(table.fifo.len(), 1);
-        assert_eq!(table.packed_first, table.fifo[0].as_ref().unwrap().at);
+        assert_eq!(
+            table.packed_first as u32,
+            table.fifo[0].as_ref().unwrap().at
+        );
         assert!(again(&table, "z9hG4bKr3").is_some());
         assert_eq!(table.pop_expired(t0 + ms(30)), Some(TransactionId(3)));
         assert!(table.by_key.is_empty() && table.by_id.is_empty() && table.fifo.is_empty());
