@@ -35,6 +35,7 @@
 //! with no timer queue. Should a caller's clock step back, an entry still
 //! ends no earlier than its deadline, only behind the one before it.
 
+mod chunked;
 mod pack;
 mod peers;
 
@@ -50,6 +51,7 @@ use sipjet_message::Message;
 use crate::event::Transmit;
 use crate::id::TransactionId;
 use crate::key::TransactionKey;
+use chunked::Chunked;
 use pack::Packer;
 use peers::Peers;
 
@@ -66,11 +68,11 @@ pub(crate) struct HeldResponses<D> {
     by_id: HashMap<u32, u32, Mixed>,
     /// In order of deadline; `None` where a transaction left early
     /// (abandoned, or its transport failed).
-    fifo: VecDeque<Option<Held>>,
+    fifo: Chunked<Option<Held>>,
     /// The sequence number of `fifo[0]`.
     first: u64,
     /// The packed responses, in the order of `fifo`.
-    packed: VecDeque<u8>,
+    packed: Chunked<u8>,
     /// The position of `packed[0]` in all bytes ever packed.
     packed_first: u64,
     /// The responses packed ones may refer to, oldest first: a new one
@@ -82,7 +84,7 @@ pub(crate) struct HeldResponses<D> {
 }
 
 /// One held transaction: 48 bytes, however long its response.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Held {
     id: TransactionId,
     /// The key's second hash, which confirms a find.
@@ -151,9 +153,9 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             hasher,
             by_key: HashMap::default(),
             by_id: HashMap::default(),
-            fifo: VecDeque::new(),
+            fifo: Chunked::new(),
             first: 0,
-            packed: VecDeque::new(),
+            packed: Chunked::new(),
             packed_first: 0,
             templates: VecDeque::new(),
             packer: Packer::new(),
@@ -223,7 +225,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             return false;
         };
         let at = (self.packed_first + self.packed.len() as u64) as u32;
-        self.packed.extend(packed);
+        self.packed.extend_from_slice(packed);
         self.fifo.push_back(Some(Held {
             id,
             check: self.hasher.check(key),
@@ -280,11 +282,13 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
 
     fn unpack(&self, seq: u64, held: &Held, request: &[u8]) -> Option<Vec<u8>> {
         let from = held.at.wrapping_sub(self.packed_first as u32) as usize;
-        let packed: Vec<u8> = self
+        let mut packed = Vec::with_capacity(usize::from(held.len.get()));
+        if !self
             .packed
-            .range(from..from + usize::from(held.len.get()))
-            .copied()
-            .collect();
+            .copy_range(from, usize::from(held.len.get()), &mut packed)
+        {
+            return None;
+        }
         let template = self.template_of(seq)?;
         pack::unpack(&packed, template.dictionary.text(), request)
     }
@@ -357,8 +361,9 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
 
     /// Drops the slots of transactions that left early from the front, so
     /// that the front is the next deadline, with the packed bytes and
-    /// templates no one left refers to, and gives back storage a burst
-    /// left behind once the table holds a quarter of it.
+    /// templates no one left refers to, and gives back the maps' storage
+    /// a burst left behind once they hold an eighth of it (the queues
+    /// give chunks back as their front passes them).
     fn trim(&mut self) {
         while matches!(self.fifo.front(), Some(None)) {
             self.fifo.pop_front();
@@ -373,18 +378,10 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
                 self.packed_first + u64::from(h.at.wrapping_sub(self.packed_first as u32))
             });
         let unused = (in_use - self.packed_first) as usize;
-        self.packed.drain(..unused.min(self.packed.len()));
+        self.packed.drain_front(unused);
         self.packed_first = in_use;
         while self.templates.get(1).is_some_and(|t| t.first <= self.first) {
             self.templates.pop_front();
-        }
-        let len = self.fifo.len();
-        if self.fifo.capacity() > MIN_CAPACITY.max(len * 4) {
-            self.fifo.shrink_to(len * 2);
-        }
-        let bytes = self.packed.len();
-        if self.packed.capacity() > (MIN_CAPACITY * 64).max(bytes * 4) {
-            self.packed.shrink_to(bytes * 2);
         }
         // Maps grow in powers of two: a wider margin keeps a map near a
         // boundary from being rebuilt again and again.
@@ -649,7 +646,7 @@ mod tests {
         assert_eq!(table.fifo.len(), 1);
         assert_eq!(
             table.packed_first as u32,
-            table.fifo[0].as_ref().unwrap().at
+            table.fifo.get(0).unwrap().as_ref().unwrap().at
         );
         assert!(again(&table, "z9hG4bKr3").is_some());
         assert_eq!(table.pop_expired(t0 + ms(30)), Some(TransactionId(3)));
