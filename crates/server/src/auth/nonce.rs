@@ -19,7 +19,8 @@
 //! one upsert in the database per authenticated request), so that a
 //! request replayed at another node is refused there as well.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,14 +70,46 @@ pub struct Nonces {
     shared: Option<Arc<dyn SharedNonceCounts>>,
 }
 
+/// The nonce-counts of one shard, by the second their nonces were
+/// issued in, oldest first: each second's are forgotten together once
+/// none of its nonces can be fresh, so memory holds the nonces of the
+/// last two lifetimes and no more. (Nodes sharing a secret number their
+/// nonces apart, so a serial names a nonce only with its second.)
 struct NonceCounts {
-    /// (issue time, serial) → (highest nc seen, issue time in seconds):
-    /// nodes sharing a secret number their nonces apart, so the serial
-    /// alone could name two nonces.
-    seen: HashMap<(u64, u64), (u32, u64)>,
-    /// Issue times older than this are pruned at the next sweep.
+    /// (issue second, serial → highest nc seen), in order of second.
+    by_second: VecDeque<(u64, HashMap<u64, u32>)>,
+    /// The longest nonce lifetime in use.
     horizon: Duration,
-    last_sweep: u64,
+}
+
+impl NonceCounts {
+    /// Forgets the counts of nonces issued before `now` less twice the
+    /// horizon: a nonce is stale one horizon after its issue, and a
+    /// stale nonce authenticates nothing, so its count no longer
+    /// matters; the second horizon is room for a clock stepped back.
+    fn forget_old(&mut self, now: u64) {
+        let keep = 2 * self.horizon.as_secs().max(1);
+        while self
+            .by_second
+            .front()
+            .is_some_and(|(issued, _)| now.saturating_sub(*issued) > keep)
+        {
+            self.by_second.pop_front();
+        }
+    }
+
+    /// The counts of nonces issued in second `issued`.
+    fn of_second(&mut self, issued: u64) -> &mut HashMap<u64, u32> {
+        let at = self.by_second.partition_point(|(s, _)| *s < issued);
+        if self.by_second.get(at).is_none_or(|(s, _)| *s != issued) {
+            self.by_second.insert(at, (issued, HashMap::new()));
+        }
+        &mut self.by_second[at].1
+    }
+
+    fn len(&self) -> usize {
+        self.by_second.iter().map(|(_, counts)| counts.len()).sum()
+    }
 }
 
 fn unix_seconds(t: SystemTime) -> u64 {
@@ -123,9 +156,8 @@ impl Nonces {
             next_serial: AtomicU64::new(rand::random::<u64>() >> 16),
             counts: std::array::from_fn(|_| {
                 Mutex::new(NonceCounts {
-                    seen: HashMap::new(),
+                    by_second: VecDeque::new(),
                     horizon,
-                    last_sweep: 0,
                 })
             }),
         }
@@ -211,24 +243,17 @@ impl Nonces {
         let Some((issued, serial, _)) = split_nonce(nonce) else {
             return false;
         };
-        let key = (issued, serial);
-        let now = unix_seconds(now);
         let shard = &self.counts[(serial % COUNT_SHARDS as u64) as usize];
         let mut c = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let horizon = c.horizon.as_secs().max(1);
-        if now.saturating_sub(c.last_sweep) >= horizon {
-            c.seen
-                .retain(|_, (_, issued)| now.saturating_sub(*issued) <= horizon * 2);
-            c.last_sweep = now;
-        }
-        match c.seen.get_mut(&key) {
-            Some((highest, _)) if nc <= *highest => false,
-            Some((highest, _)) => {
-                *highest = nc;
+        c.forget_old(unix_seconds(now));
+        match c.of_second(issued).entry(serial) {
+            Entry::Occupied(seen) if nc <= *seen.get() => false,
+            Entry::Occupied(mut seen) => {
+                seen.insert(nc);
                 true
             }
-            None => {
-                c.seen.insert(key, (nc, now));
+            Entry::Vacant(first) => {
+                first.insert(nc);
                 true
             }
         }
@@ -238,7 +263,7 @@ impl Nonces {
     pub fn tracked(&self) -> usize {
         self.counts
             .iter()
-            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).seen.len())
+            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).len())
             .sum()
     }
 }
@@ -456,5 +481,23 @@ mod tests {
         }
         assert!(n.accept_count(&c, 1, t(300)));
         assert!(n.tracked() <= COUNT_SHARDS + 1, "{}", n.tracked());
+    }
+
+    #[test]
+    fn counts_last_two_lifetimes_from_the_nonces_issue_not_from_its_use() {
+        let n = Nonces::new(LIFE);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let late = n.issue(t(0), ip, "r");
+        // Used at the end of its life, it is still remembered while it
+        // could be fresh, and a replay refused.
+        assert!(n.accept_count(&late, 1, t(30)));
+        assert!(!n.accept_count(&late, 1, t(60)));
+        // Two lifetimes after its issue it is gone, whenever it was used:
+        // every shard is touched by sixteen new nonces.
+        for _ in 0..COUNT_SHARDS {
+            let new = n.issue(t(65), ip, "r");
+            assert!(n.accept_count(&new, 1, t(65)));
+        }
+        assert_eq!(n.tracked(), COUNT_SHARDS);
     }
 }
