@@ -67,7 +67,10 @@
 #   its 100, 180 and 200 about a millisecond apart: its pacing, not the
 #   server, would be most of what it measured. sipload times to the
 #   microsecond and its callee answers at once.
-set -euo pipefail
+set -Eeuo pipefail
+# A command that fails ends the run (set -e), or the subshell it ran in:
+# say which, and where, so that a run stopping halfway says why.
+trap 'echo "compare.sh: line $LINENO: \"$BASH_COMMAND\" failed ($?)" >&2' ERR
 cd "$(dirname "$0")/.."
 root=$PWD
 # shellcheck source=bench/lib.sh
