@@ -724,4 +724,4 @@ if [ -n "${call_tests// /}" ]; then
   echo "Memory per active call: the growth of the server's PSS from after a warm-up batch to $((hold_rate * duration)) calls held, divided by the calls held, each taken ${settle_s} s after the batch was set up."
 fi
 echo
-echo "$(nproc) cores; $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1); $(kamailio -v | head -1); steps of ${duration} s; $users users."
+echo "$(nproc) cores; $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1); $({ kamailio -v || true; } | head -1); steps of ${duration} s; $users users."
