@@ -57,17 +57,7 @@ impl<T: Copy> Chunked<T> {
     }
 
     pub(crate) fn push_back(&mut self, item: T) {
-        if self
-            .chunks
-            .back()
-            .is_none_or(|c| c.len() == Self::PER_CHUNK)
-        {
-            self.chunks.push_back(Vec::with_capacity(Self::PER_CHUNK));
-        }
-        if let Some(last) = self.chunks.back_mut() {
-            last.push(item);
-            self.len += 1;
-        }
+        self.extend_from_slice(std::slice::from_ref(&item));
     }
 
     pub(crate) fn extend_from_slice(&mut self, mut items: &[T]) {

@@ -168,11 +168,14 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     }
 
     pub(crate) fn contains(&self, id: TransactionId) -> bool {
-        self.by_id
-            .get(&low_bits(id))
-            .and_then(|&seq| self.slot(seq))
-            .and_then(|i| self.fifo.get(i)?.as_ref())
-            .is_some_and(|held| held.id == id)
+        self.index_of(id).is_some()
+    }
+
+    /// Where in `fifo` the held transaction `id` is.
+    fn index_of(&self, id: TransactionId) -> Option<usize> {
+        let i = self.slot(*self.by_id.get(&low_bits(id))?)?;
+        let held = self.fifo.get(i)?.as_ref()?;
+        (held.id == id).then_some(i)
     }
 
     /// Takes in a completed transaction that answered `request` (its bytes
@@ -281,7 +284,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
     }
 
     fn unpack(&self, seq: u64, held: &Held, request: &[u8]) -> Option<Vec<u8>> {
-        let from = held.at.wrapping_sub(self.packed_first as u32) as usize;
+        let from = self.packed_offset(held.at);
         let mut packed = Vec::with_capacity(usize::from(held.len.get()));
         if !self
             .packed
@@ -307,16 +310,11 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
 
     /// Ends a held transaction before Timer J; false when it is not held.
     pub(crate) fn remove(&mut self, id: TransactionId) -> bool {
-        if !self.contains(id) {
+        let Some(i) = self.index_of(id) else {
             return false;
-        }
-        let taken = self
-            .by_id
-            .remove(&low_bits(id))
-            .and_then(|seq| self.slot(seq))
-            .and_then(|i| self.fifo.get_mut(i))
-            .and_then(Option::take);
-        if let Some(held) = taken {
+        };
+        self.by_id.remove(&low_bits(id));
+        if let Some(held) = self.fifo.get_mut(i).and_then(Option::take) {
             self.by_key.remove(&held.place);
             self.peers.release(held.peer);
         }
@@ -352,6 +350,11 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
         (held.check == self.hasher.check(key)).then_some((self.first + i as u64, held))
     }
 
+    /// Where in `packed` the bytes at position `at` (modulo 2^32) are.
+    fn packed_offset(&self, at: u32) -> usize {
+        at.wrapping_sub(self.packed_first as u32) as usize
+    }
+
     /// Where in `fifo` the transaction of sequence number `seq` (modulo
     /// 2^32) is.
     fn slot(&self, seq: u32) -> Option<usize> {
@@ -375,7 +378,7 @@ impl<D: Clone + Eq + Hash> HeldResponses<D> {
             .front()
             .and_then(Option::as_ref)
             .map_or(packed_end, |h| {
-                self.packed_first + u64::from(h.at.wrapping_sub(self.packed_first as u32))
+                self.packed_first + self.packed_offset(h.at) as u64
             });
         let unused = (in_use - self.packed_first) as usize;
         self.packed.drain_front(unused);
